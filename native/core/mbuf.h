@@ -1,0 +1,53 @@
+// The mbuf: a fixed-size slot in a mempool region.
+//
+//   slot = [ header 64 B | headroom | data room ]   (each a multiple of 64 B)
+//
+// An mbuf is named by its 32-bit index in its pool: address = base + index * slot.
+// The header layout is part of the JavaScript ABI (docs/memory-format.md), so
+// every offset is pinned with static_assert below. Version 1.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace lr {
+
+constexpr uint32_t kMbufHeaderSize = 64;
+constexpr uint16_t kMbufLayoutVersion = 1;
+
+// flags
+constexpr uint32_t kMbufRssValid = 1u << 0;       // rss_hash holds a Toeplitz hash
+constexpr uint32_t kMbufTimestampValid = 1u << 1;  // timestamp set on rx
+
+struct alignas(64) Mbuf {
+  uint32_t index;      // 0: own index in the pool (constant)
+  uint16_t data_off;   // 4: packet start, from the start of the slot
+  uint16_t data_len;   // 6: packet length in bytes (single segment)
+  uint16_t port;       // 8: input port id
+  uint16_t queue;      // 10: input queue
+  uint32_t rss_hash;   // 12
+  uint32_t flags;      // 16: kMbuf* bits
+  uint32_t buf_len;    // 20: headroom + data room: the room after the header
+  uint64_t timestamp;  // 24: rx time, nanoseconds (CLOCK_REALTIME) when flagged
+  uint64_t user;       // 32: free for the application
+  uint8_t reserved[24];
+
+  uint8_t* slot() { return reinterpret_cast<uint8_t*>(this); }
+  uint8_t* data() { return slot() + data_off; }
+  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(this) + data_off; }
+  // Room from data() to the end of the slot.
+  uint32_t tailroom_from_data() const { return kMbufHeaderSize + buf_len - data_off; }
+};
+
+static_assert(sizeof(Mbuf) == kMbufHeaderSize, "mbuf header is one cache line");
+static_assert(offsetof(Mbuf, index) == 0, "mbuf ABI");
+static_assert(offsetof(Mbuf, data_off) == 4, "mbuf ABI");
+static_assert(offsetof(Mbuf, data_len) == 6, "mbuf ABI");
+static_assert(offsetof(Mbuf, port) == 8, "mbuf ABI");
+static_assert(offsetof(Mbuf, queue) == 10, "mbuf ABI");
+static_assert(offsetof(Mbuf, rss_hash) == 12, "mbuf ABI");
+static_assert(offsetof(Mbuf, flags) == 16, "mbuf ABI");
+static_assert(offsetof(Mbuf, buf_len) == 20, "mbuf ABI");
+static_assert(offsetof(Mbuf, timestamp) == 24, "mbuf ABI");
+static_assert(offsetof(Mbuf, user) == 32, "mbuf ABI");
+
+}  // namespace lr

@@ -1,0 +1,73 @@
+// Wire formats the data plane reads and writes: Ethernet II (IEEE 802.3 clause 3),
+// IPv4 (RFC 791), IPv6 (RFC 8200), UDP (RFC 768), and the Internet checksum
+// (RFC 1071, incremental update per RFC 1624). All multi-byte fields are in
+// network byte order; packets are read with memcpy-free casts of packed structs
+// because mbuf data is at least 2-byte aligned (data_off is a multiple of 64).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lr::net {
+
+constexpr uint16_t kEtherTypeIPv4 = 0x0800;
+constexpr uint16_t kEtherTypeIPv6 = 0x86DD;
+constexpr uint16_t kEtherTypeVlan = 0x8100;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+
+struct __attribute__((packed)) EthHdr {
+  uint8_t dst[6];
+  uint8_t src[6];
+  uint16_t type;  // big-endian
+};
+struct __attribute__((packed)) Ipv4Hdr {
+  uint8_t ver_ihl;  // version 4 in the high nibble, header length in 32-bit words
+  uint8_t tos;
+  uint16_t total_len;
+  uint16_t id;
+  uint16_t frag;
+  uint8_t ttl;
+  uint8_t proto;
+  uint16_t csum;
+  uint8_t src[4];
+  uint8_t dst[4];
+};
+struct __attribute__((packed)) Ipv6Hdr {
+  uint32_t vtc_flow;
+  uint16_t payload_len;
+  uint8_t next;
+  uint8_t hop_limit;
+  uint8_t src[16];
+  uint8_t dst[16];
+};
+struct __attribute__((packed)) UdpHdr {
+  uint16_t sport;
+  uint16_t dport;
+  uint16_t len;
+  uint16_t csum;
+};
+static_assert(sizeof(EthHdr) == 14 && sizeof(Ipv4Hdr) == 20 && sizeof(Ipv6Hdr) == 40 && sizeof(UdpHdr) == 8);
+
+inline uint16_t bswap16(uint16_t v) { return __builtin_bswap16(v); }
+inline uint16_t ntohs(uint16_t v) { return bswap16(v); }
+inline uint16_t htons(uint16_t v) { return bswap16(v); }
+
+// One's-complement sum of a byte range, folded to 16 bits, not inverted.
+uint32_t csum_partial(const void* data, size_t len, uint32_t sum = 0);
+inline uint16_t csum_fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return uint16_t(sum);
+}
+// IPv4 header checksum (RFC 791 section 3.1), ready to store.
+uint16_t ipv4_header_csum(const Ipv4Hdr* ip);
+// UDP checksum over the pseudo-header (RFC 768; RFC 8200 section 8.1 for IPv6).
+uint16_t udp4_csum(const Ipv4Hdr* ip, const UdpHdr* udp, size_t udp_len);
+uint16_t udp6_csum(const Ipv6Hdr* ip, const UdpHdr* udp, size_t udp_len);
+
+// An Ethernet/IPv4/UDP frame of the given total length (>= 42), from
+// 198.18.0.1:9 to 198.18.0.2:9 (RFC 2544 benchmark range, discard port), with
+// valid lengths and checksums. The default content of null ports.
+std::vector<uint8_t> udp4_frame(uint16_t frame_len, const uint8_t src_mac[6], const uint8_t dst_mac[6]);
+
+}  // namespace lr::net

@@ -1,0 +1,93 @@
+// The driver interface. Every driver (null, ring, pcap; later af_packet, af_xdp,
+// tap, vfio) implements this and nothing above it knows which driver it runs.
+//
+// Control path: the virtual methods of Driver (an ops table), called from the
+// control thread while the port's queues are not being polled.
+// Hot path: per queue, rx_burst and tx_burst. They run on the one lcore that owns
+// the queue, never concurrently for the same queue, and never block.
+//
+// Ownership rules (the mempool's accounting depends on them):
+//  - rx_burst hands the caller up to n mbufs; the caller owns them.
+//  - tx_burst takes ownership of the first k mbufs it returns it accepted; the
+//    caller still owns mbufs[k..n) and must transmit them later or free them.
+//  - A driver that holds mbufs between calls (a wire ring, a descriptor ring)
+//    reports that count through held_mbufs(),
+//    and gives them all back in stop().
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "core/mbuf.h"
+#include "core/mempool.h"
+
+namespace lr {
+
+using MacAddr = std::array<uint8_t, 6>;
+using XStats = std::vector<std::pair<std::string, uint64_t>>;
+
+struct DriverInfo {
+  std::string driver;       // "null", "ring", "pcap", ...
+  uint16_t max_rx_queues = 1;
+  uint16_t max_tx_queues = 1024;
+  bool hw_rss = false;      // spreads rx over queues itself; otherwise the engine does software RSS
+  uint32_t mtu = 1500;
+  std::vector<std::pair<std::string, std::string>> details;  // driver-specific facts for info()
+};
+
+struct LinkStatus {
+  bool up = true;
+  uint64_t speed_mbps = 0;  // 0 = unknown / virtual
+};
+
+// What a queue needs at run time: the pool and the cache of the lcore polling it.
+struct QueueSetup {
+  Mempool* pool = nullptr;
+  Mempool::Cache* cache = nullptr;
+  uint16_t port_id = 0;
+  uint16_t queue_id = 0;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+
+  // Control path.
+  virtual DriverInfo info() const = 0;
+  // Called once before start(): how many queues of each kind the engine will poll.
+  virtual void configure(uint16_t rx_queues, uint16_t tx_queues) = 0;
+  virtual void setup_rx_queue(const QueueSetup& q) = 0;
+  virtual void setup_tx_queue(const QueueSetup& q) = 0;
+  virtual void start() {}
+  // Stops the device and returns every mbuf the driver holds to the pool.
+  virtual void stop() {}
+  virtual void close() {}
+  virtual LinkStatus link() const { return {}; }
+  virtual void xstats(XStats& out) const { (void)out; }
+  virtual void set_promiscuous(bool on) { (void)on; }
+  virtual MacAddr mac() const = 0;
+  // Mbufs the driver holds between calls (in a wire ring, on descriptors).
+  virtual uint32_t held_mbufs() const { return 0; }
+  // True when a finite source (pcap read once, null with a count) has nothing more to give.
+  virtual bool rx_done() const { return false; }
+
+  // Hot path.
+  virtual uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;
+  virtual uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;
+};
+
+// A driver factory, from the registry (drivers/registry.cc).
+using DriverFactory = std::unique_ptr<Driver> (*)(const Config& cfg, Mempool& pool, uint16_t port_id);
+
+std::unique_ptr<Driver> open_driver(const std::string& name, const Config& cfg, Mempool& pool, uint16_t port_id);
+std::vector<std::string> driver_names();
+
+// A locally administered MAC derived from the port id: 02:4c:52:00:00:<id>
+// ('L' 'R'), for virtual ports that have no hardware address.
+MacAddr virtual_mac(uint16_t port_id);
+
+}  // namespace lr
