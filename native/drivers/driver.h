@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/counter.h"
 #include "core/mbuf.h"
 #include "core/mempool.h"
 
@@ -50,6 +51,9 @@ struct QueueSetup {
   Mempool::Cache* cache = nullptr;
   uint16_t port_id = 0;
   uint16_t queue_id = 0;
+  // rx only: the driver adds one per packet it could not receive for want of an
+  // mbuf (the pool was empty). Owned by the engine; written by the polling lcore.
+  Counter* nombuf = nullptr;
 };
 
 class Driver {

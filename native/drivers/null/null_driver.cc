@@ -40,7 +40,8 @@ class NullDriver final : public Driver {
     rx_.assign(rxq, {});
     tx_.assign(txq, {});
   }
-  void setup_rx_queue(const QueueSetup& q) override { rx_.at(q.queue_id).cache = q.cache; }
+  void setup_rx_queue(const QueueSetup& q) override { rx_.at(q.queue_id).cache = q.cache;
+    rx_.at(q.queue_id).nombuf = q.nombuf; }
   void setup_tx_queue(const QueueSetup& q) override { tx_.at(q.queue_id).cache = q.cache; }
   MacAddr mac() const override { return virtual_mac(port_id_); }
   bool rx_done() const override {
@@ -64,7 +65,10 @@ class NullDriver final : public Driver {
       if (done >= share) return 0;
       n = uint16_t(std::min<uint64_t>(n, share - done));
     }
-    if (!pool_.alloc_bulk(q.cache, mbufs, n)) return 0;  // the caller counts nombuf
+    if (!pool_.alloc_bulk(q.cache, mbufs, n)) {
+      if (q.nombuf) q.nombuf->add(n);
+      return 0;
+    }
     for (uint16_t i = 0; i < n; i++) {
       Mbuf* m = mbufs[i];
       m->data_len = size_;
@@ -84,6 +88,7 @@ class NullDriver final : public Driver {
  private:
   struct Q {
     Mempool::Cache* cache = nullptr;
+    Counter* nombuf = nullptr;
     Counter produced;
   };
   Mempool& pool_;

@@ -1,0 +1,32 @@
+// NativeEngine: the JS object around lr::Engine. Methods unpack arguments, call
+// the engine, and pack results; validation and policy live in src/ and native/pipeline.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "pipeline/engine.h"
+
+namespace lr::binding {
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit EngineWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Engine& engine();
+  Napi::Value AddPort(const Napi::CallbackInfo& info);
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Echo(const Napi::CallbackInfo& info);
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value SourcesDone(const Napi::CallbackInfo& info);
+
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace lr::binding

@@ -1,0 +1,90 @@
+// The engine: one mempool, the ports, the lcores, and the wiring between them.
+// Control-path only: everything here runs on the caller's thread (the JS main
+// thread through the binding) while the lcores run the tasks it builds at start().
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/lcore.h"
+#include "core/mempool.h"
+#include "core/ring.h"
+#include "pipeline/port.h"
+
+namespace lr {
+
+struct EngineOptions {
+  std::vector<int> cpus;  // one lcore per entry
+  MempoolOptions pool;
+  LcoreOptions lcore;
+  uint16_t burst = 32;
+  uint32_t rss_ring_size = 1024;
+};
+
+struct QueueSnapshot {
+  uint64_t packets = 0, bytes = 0, nombuf = 0, ring_full = 0, full = 0, malformed = 0;
+};
+struct PortSnapshot {
+  uint16_t id;
+  std::string name, driver;
+  bool link_up;
+  std::vector<QueueSnapshot> rx, tx;
+  XStats xstats;
+  uint32_t held_mbufs;
+};
+struct LcoreSnapshot {
+  uint32_t index;
+  int cpu;
+  uint64_t loops, busy_loops, packets, cycles, busy_cycles, sleeps;
+  uint32_t tasks;
+};
+struct PoolSnapshot {
+  uint32_t size, free_ring, free_caches, driver, rings;
+  uint64_t alloc_failures;
+  // size - free - driver - rings: in an lcore's burst, a tx buffer, or the application.
+  int64_t in_flight() const { return int64_t(size) - free_ring - free_caches - driver - rings; }
+};
+
+class Engine {
+ public:
+  explicit Engine(const EngineOptions& opts);
+  ~Engine();
+
+  // Ports are added before start(). Throws on a bad driver or option.
+  uint16_t add_port(const std::string& name, const std::string& driver, Config cfg, uint16_t rx_queues, RssOptions rss);
+  void forward(uint16_t src, uint16_t dst, ForwardMode mode, const MacAddr& dst_mac);
+  void echo(uint16_t port);
+  void start();
+  void stop();
+  void close();
+
+  bool running() const { return running_; }
+  bool closed() const { return closed_; }
+  const EngineOptions& options() const { return opts_; }
+  Mempool& pool() { return *pool_; }
+  size_t port_count() const { return ports_.size(); }
+  Port& port(uint16_t id);
+  const std::vector<std::unique_ptr<Lcore>>& lcores() const { return lcores_; }
+  uint64_t tsc_hz() const;
+  // True when every polled port is a finite source that has run dry.
+  bool sources_done() const;
+
+  std::vector<PortSnapshot> port_stats() const;
+  std::vector<LcoreSnapshot> lcore_stats() const;
+  PoolSnapshot pool_stats() const;
+
+ private:
+  void check_open(const char* what) const;
+  void check_stopped(const char* what) const;
+  void build_tasks();
+  std::unique_ptr<class Stage> make_stage(Port& p, Lcore& l);
+
+  EngineOptions opts_;
+  std::unique_ptr<Mempool> pool_;
+  std::vector<std::unique_ptr<Port>> ports_;
+  std::vector<std::unique_ptr<Lcore>> lcores_;
+  std::vector<std::unique_ptr<OwnedRing>> rss_rings_;
+  bool running_ = false, closed_ = false;
+};
+
+}  // namespace lr

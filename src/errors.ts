@@ -1,0 +1,62 @@
+/**
+ * Every failure linerate reports is a {@link LinerateError} with a stable `code`.
+ * Messages say what to run to fix the problem.
+ *
+ * Codes:
+ * - `INVALID_OPTION`, `UNKNOWN_OPTION`, `UNKNOWN_DRIVER`: configuration errors, found before anything native runs.
+ * - `CPU_UNAVAILABLE`: an lcore names a CPU that does not exist or is not in this process's affinity mask.
+ * - `HUGEPAGES_UNAVAILABLE`: `hugepages: 'require'` and the host has too few free hugepages.
+ * - `MEMORY_UNAVAILABLE`: the mempool could not be mapped at all.
+ * - `ENGINE_RUNNING`, `ENGINE_CLOSED`, `PORT_CLOSED`, `PORT_BUSY`, `INVALID_PORT`: lifecycle misuse.
+ * - `WIRE_FULL`: a third port joined a ring wire.
+ * - `PCAP_FORMAT`, `PCAP_TRUNCATED`, `PCAP_LINKTYPE`, `FRAME_TOO_LARGE`, `FILE_OPEN`: pcap input and output.
+ * - `ADDON_LOAD`: the native addon could not be loaded.
+ */
+export type LinerateErrorCode =
+  | 'INVALID_OPTION'
+  | 'UNKNOWN_OPTION'
+  | 'UNKNOWN_DRIVER'
+  | 'CPU_UNAVAILABLE'
+  | 'HUGEPAGES_UNAVAILABLE'
+  | 'MEMORY_UNAVAILABLE'
+  | 'ENGINE_RUNNING'
+  | 'ENGINE_CLOSED'
+  | 'PORT_CLOSED'
+  | 'PORT_BUSY'
+  | 'INVALID_PORT'
+  | 'WIRE_FULL'
+  | 'PCAP_FORMAT'
+  | 'PCAP_TRUNCATED'
+  | 'PCAP_LINKTYPE'
+  | 'FRAME_TOO_LARGE'
+  | 'FILE_OPEN'
+  | 'RING_FORMAT'
+  | 'ADDON_LOAD'
+  | 'NATIVE_ERROR';
+
+/** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */
+export class LinerateError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: LinerateErrorCode;
+  constructor(code: LinerateErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LinerateError';
+    this.code = code;
+  }
+}
+
+/** Runs a native call and turns the native error (an Error with a `code`) into a LinerateError. */
+export function native<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toLinerateError(e);
+  }
+}
+
+export function toLinerateError(e: unknown): LinerateError {
+  if (e instanceof LinerateError) return e;
+  const err = e as { code?: string; message?: string };
+  const code = (typeof err?.code === 'string' ? err.code : 'NATIVE_ERROR') as LinerateErrorCode;
+  return new LinerateError(code, String(err?.message ?? e), { cause: e });
+}

@@ -1,0 +1,19 @@
+/**
+ * linerate: userspace, poll-mode packet processing for Node.js.
+ * @packageDocumentation
+ */
+export { Engine, type EngineInfo, type EngineState } from './engine.js';
+export { Port, type PortInfo } from './port.js';
+export { LinerateError, type LinerateErrorCode } from './errors.js';
+export type {
+  EngineOptions,
+  MempoolOptions,
+  PortOptions,
+  NullPortOptions,
+  RingPortOptions,
+  PcapPortOptions,
+  ForwardOptions,
+  RssOptions,
+} from './options.js';
+export { RateMeter, type EngineStats, type PortStats, type LcoreStats, type MempoolStats, type PortRates, type RxQueueStats, type TxQueueStats } from './stats.js';
+export type { HostInfo } from './native.js';

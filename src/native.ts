@@ -1,0 +1,113 @@
+/**
+ * Loads the native addon (a Node-API module: one binary serves every Node
+ * version with N-API 8, and it loads in worker_threads too).
+ * @internal
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { LinerateError } from './errors.js';
+
+const require = createRequire(import.meta.url);
+
+/** The package root: dist/src/native.js and src/native.ts both sit two levels below it (or one, from src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'CMakeLists.txt'))) return dir;
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+export interface NativeAddon {
+  NativeEngine: new (cpus: number[], opts: Record<string, unknown>) => NativeEngineHandle;
+  hostInfo(): HostInfo;
+  abiVersion: number;
+}
+
+/** @internal */
+export interface NativeEngineHandle {
+  addPort(name: string, driver: string, opts: Record<string, unknown>, rxQueues: number, rssKey: Uint8Array | undefined, symmetric: boolean): number;
+  forward(src: number, dst: number, mode: 'io' | 'mac', dstMac: Uint8Array): void;
+  echo(port: number): void;
+  start(): void;
+  stop(): void;
+  close(): void;
+  stats(): RawStats;
+  info(): RawInfo;
+  sourcesDone(): boolean;
+}
+
+/** What the host offers, from sysfs and sched_getaffinity. */
+export interface HostInfo {
+  allowedCpus: number[];
+  hugepages2M: number;
+  hugepages1G: number;
+  hugetlbfs2M: string;
+  drivers: string[];
+  mbufLayoutVersion: number;
+  ringFormatVersion: number;
+}
+
+/** @internal */
+export interface RawQueue {
+  packets: number;
+  bytes: number;
+  nombuf?: number;
+  ringFull?: number;
+  full?: number;
+  malformed?: number;
+}
+/** @internal */
+export interface RawStats {
+  ports: { id: number; name: string; driver: string; linkUp: boolean; heldMbufs: number; rx: RawQueue[]; tx: RawQueue[]; xstats: Record<string, number> }[];
+  lcores: { index: number; cpu: number; loops: number; busyLoops: number; packets: number; cycles: number; busyCycles: number; sleeps: number; tasks: number }[];
+  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; inFlight: number; allocFailures: number };
+  tscHz: number;
+  timeNs: number;
+}
+/** @internal */
+export interface RawInfo {
+  mempool: {
+    pageKind: '4K' | '2M' | '1G';
+    hugepages: boolean;
+    source: string;
+    locked: boolean;
+    warning: string;
+    bytes: number;
+    mbufs: number;
+    slotSize: number;
+    headroom: number;
+    dataRoom: number;
+    mbufHeaderSize: number;
+    mbufLayoutVersion: number;
+  };
+  cpus: number[];
+  tscHz: number;
+  burst: number;
+  ports: { id: number; name: string; driver: string; rxQueues: number; rss: 'none' | 'software' | 'hardware'; mtu: number; mac: string; details: Record<string, string> }[];
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once; throws LinerateError ADDON_LOAD listing where it looked and what to run. */
+export function loadAddon(): NativeAddon {
+  if (cached) return cached;
+  const root = packageRoot();
+  try {
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    cached = load(root);
+    return cached;
+  } catch (e) {
+    const tried = [join(root, 'build', 'Release'), join(root, 'build', 'Debug'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
+    throw new LinerateError(
+      'ADDON_LOAD',
+      `cannot load the linerate native addon (${(e as Error).message.split('\n')[0]}).\n` +
+        `  looked in: ${tried.join(', ')}\n` +
+        `  build it with: npm run build:native   (needs cmake, make and g++: apt-get install -y cmake make g++)`,
+      { cause: e },
+    );
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Option types and their validation. Everything is checked here, before any
+ * native code runs, so a typo fails fast with the option's name in the message.
+ * (The native side checks again: it never trusts its caller.)
+ */
+import { LinerateError } from './errors.js';
+
+/** Mempool configuration. */
+export interface MempoolOptions {
+  /** Number of mbufs in the pool. Default 8192. */
+  mbufs?: number;
+  /** Bytes before the packet data, for prepending headers. Multiple of 64. Default 128. */
+  headroom?: number;
+  /** Largest frame an mbuf holds. Multiple of 64. Default 2048. */
+  dataRoom?: number;
+  /** Free mbufs each lcore keeps in its private cache. Default 256, at most 512. */
+  cacheSize?: number;
+  /**
+   * `'auto'` (default): hugepages when the host has them, else populated and locked 4 KiB pages, with a warning in
+   * `engine.info()` and stats. `'require'`: no fallback, fail with HUGEPAGES_UNAVAILABLE. `'off'`: 4 KiB pages.
+   */
+  hugepages?: 'auto' | 'require' | 'off';
+  /** Hugepage size to use. Default `'2M'`. */
+  hugepageSize?: '2M' | '1G';
+}
+
+/** Options of {@link Engine.create}. */
+export interface EngineOptions {
+  /** CPUs to run lcores on, one pinned thread each. Default: the last CPU this process may use. */
+  lcores?: number[];
+  mempool?: MempoolOptions;
+  /** `'busy'` (default) polls flat out; `'adaptive'` backs off to short sleeps when idle and returns to full speed on traffic. */
+  idle?: 'busy' | 'adaptive';
+  /** Longest sleep of an idle lcore in adaptive mode, in microseconds. Default 50. */
+  maxSleepUs?: number;
+  /** Packets per rx/tx burst, 1..64. Default 32. */
+  burst?: number;
+  /** Tx buffers are flushed at least this often, in microseconds. Default 100. */
+  drainUs?: number;
+  /** Slots of each software-RSS ring (power of two). Default 1024. */
+  rssRingSize?: number;
+}
+
+/** Receive-side scaling for ports with several rx queues. */
+export interface RssOptions {
+  /** Toeplitz key, at least 40 bytes. Default: the key from Microsoft's RSS specification. */
+  key?: Uint8Array;
+  /** Hash both directions of a flow alike (so they land on the same lcore). Default false. */
+  symmetric?: boolean;
+}
+
+interface CommonPortOptions {
+  /** Rx queues, each polled by one lcore. Drivers without hardware RSS get software RSS. Default 1. */
+  rxQueues?: number;
+  rss?: RssOptions;
+}
+
+/** `null`: synthetic packets on rx, a sink on tx (benchmarks). */
+export interface NullPortOptions extends CommonPortOptions {
+  driver: 'null';
+  /** Frame length produced on rx, 14..dataRoom. Default 64. */
+  packetSize?: number;
+  /** Frame bytes; default an Ethernet/IPv4/UDP frame 198.18.0.1:9 -> 198.18.0.2:9 with valid checksums. */
+  content?: Uint8Array;
+  /** Write the content into every packet (default true). false leaves data untouched, like DPDK's net_null. */
+  copy?: boolean;
+  /** Stop producing after this many packets (0 = never). */
+  count?: number;
+}
+
+/** `ring`: two ports joined in-process by rings (a virtual wire), zero-copy. */
+export interface RingPortOptions extends CommonPortOptions {
+  driver: 'ring';
+  /** The wire's name: the first two ports naming it are its ends. */
+  wire: string;
+  /** Slots per direction (power of two). Default 1024. */
+  size?: number;
+}
+
+/** `pcap`: receive from a capture file, transmit into one. */
+export interface PcapPortOptions extends CommonPortOptions {
+  driver: 'pcap';
+  /** File to read packets from (libpcap format, Ethernet link type). */
+  rxFile?: string;
+  /** File to write transmitted packets to (nanosecond pcap). */
+  txFile?: string;
+  /** `'once'` (default), `'loop'` forever, or `'pace'` at the recorded timing. */
+  mode?: 'once' | 'loop' | 'pace';
+  /** Snap length written into the tx file header. Default 65535. */
+  snaplen?: number;
+}
+
+export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions;
+
+/** Options of {@link Engine.forward}. */
+export interface ForwardOptions {
+  /** `'io'` (default) forwards unchanged; `'mac'` rewrites MACs as DPDK's l2fwd does. */
+  mode?: 'io' | 'mac';
+  /** mac mode: the destination MAC to write. Default 02:00:00:00:00:<output port id>, as l2fwd. */
+  dstMac?: string;
+}
+
+type Rule =
+  | { type: 'int'; min: number; max: number }
+  | { type: 'bool' }
+  | { type: 'string'; nonEmpty?: boolean }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'bytes'; minLength?: number }
+  | { type: 'object' };
+
+const common: Record<string, Rule> = {
+  driver: { type: 'string' },
+  rxQueues: { type: 'int', min: 1, max: 64 },
+  rss: { type: 'object' },
+};
+
+const driverRules: Record<string, Record<string, Rule>> = {
+  null: {
+    ...common,
+    packetSize: { type: 'int', min: 14, max: 65535 },
+    content: { type: 'bytes', minLength: 1 },
+    copy: { type: 'bool' },
+    count: { type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
+  },
+  ring: { ...common, wire: { type: 'string', nonEmpty: true }, size: { type: 'int', min: 2, max: 1 << 20 } },
+  pcap: {
+    ...common,
+    rxFile: { type: 'string', nonEmpty: true },
+    txFile: { type: 'string', nonEmpty: true },
+    mode: { type: 'enum', values: ['once', 'loop', 'pace'] },
+    snaplen: { type: 'int', min: 64, max: 262144 },
+  },
+};
+
+const engineRules: Record<string, Rule> = {
+  lcores: { type: 'object' },
+  mempool: { type: 'object' },
+  idle: { type: 'enum', values: ['busy', 'adaptive'] },
+  maxSleepUs: { type: 'int', min: 1, max: 1_000_000 },
+  burst: { type: 'int', min: 1, max: 64 },
+  drainUs: { type: 'int', min: 1, max: 1_000_000 },
+  rssRingSize: { type: 'int', min: 2, max: 1 << 20 },
+};
+
+const mempoolRules: Record<string, Rule> = {
+  mbufs: { type: 'int', min: 1, max: 1 << 28 },
+  headroom: { type: 'int', min: 0, max: 65408 },
+  dataRoom: { type: 'int', min: 64, max: 65408 },
+  cacheSize: { type: 'int', min: 0, max: 512 },
+  hugepages: { type: 'enum', values: ['auto', 'require', 'off'] },
+  hugepageSize: { type: 'enum', values: ['2M', '1G'] },
+};
+
+function check(scope: string, obj: unknown, rules: Record<string, Rule>): void {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new LinerateError('INVALID_OPTION', `${scope} must be an object`);
+  }
+  for (const [key, value] of Object.entries(obj)) {
+    if (value === undefined) continue;
+    const rule = rules[key];
+    if (!rule) {
+      throw new LinerateError('UNKNOWN_OPTION', `${scope}: option '${key}' is not known (known: ${Object.keys(rules).join(', ')})`);
+    }
+    const bad = (what: string) => new LinerateError('INVALID_OPTION', `${scope}: option '${key}' must be ${what}, got ${describe(value)}`);
+    switch (rule.type) {
+      case 'int':
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+          throw bad(`an integer in [${rule.min}, ${rule.max}]`);
+        }
+        break;
+      case 'bool':
+        if (typeof value !== 'boolean') throw bad('a boolean');
+        break;
+      case 'string':
+        if (typeof value !== 'string' || (rule.nonEmpty && value.length === 0)) throw bad('a non-empty string');
+        break;
+      case 'enum':
+        if (typeof value !== 'string' || !rule.values.includes(value)) throw bad(`one of ${rule.values.map((v) => `'${v}'`).join(', ')}`);
+        break;
+      case 'bytes':
+        if (!(value instanceof Uint8Array) || value.length < (rule.minLength ?? 0)) throw bad(`a Uint8Array of at least ${rule.minLength ?? 0} bytes`);
+        break;
+      case 'object':
+        if (value === null || typeof value !== 'object') throw bad('an object');
+        break;
+    }
+  }
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
+  if (Array.isArray(v)) return 'an array';
+  return String(v);
+}
+
+function isPow2(n: number): boolean {
+  return n >= 2 && (n & (n - 1)) === 0;
+}
+
+/** Validated, defaulted engine options. @internal */
+export interface ResolvedEngineOptions {
+  cpus: number[];
+  native: Record<string, unknown>;
+}
+
+/** @internal */
+export function resolveEngineOptions(opts: EngineOptions, allowedCpus: number[]): ResolvedEngineOptions {
+  check('Engine.create', opts, engineRules);
+  const mp = opts.mempool ?? {};
+  check('mempool', mp, mempoolRules);
+  for (const k of ['headroom', 'dataRoom'] as const) {
+    const v = mp[k];
+    if (v !== undefined && v % 64 !== 0) throw new LinerateError('INVALID_OPTION', `mempool: option '${k}' must be a multiple of 64, got ${v}`);
+  }
+  if (opts.rssRingSize !== undefined && !isPow2(opts.rssRingSize)) {
+    throw new LinerateError('INVALID_OPTION', `Engine.create: option 'rssRingSize' must be a power of two, got ${opts.rssRingSize}`);
+  }
+  let cpus = opts.lcores;
+  if (cpus === undefined) {
+    if (allowedCpus.length === 0) throw new LinerateError('CPU_UNAVAILABLE', 'this process may not run on any CPU (sched_getaffinity is empty)');
+    cpus = [allowedCpus[allowedCpus.length - 1]];
+  }
+  if (!Array.isArray(cpus) || cpus.length === 0 || !cpus.every((c) => Number.isInteger(c) && c >= 0)) {
+    throw new LinerateError('INVALID_OPTION', `Engine.create: option 'lcores' must be a non-empty array of CPU numbers, got ${describe(cpus)}`);
+  }
+  if (new Set(cpus).size !== cpus.length) throw new LinerateError('INVALID_OPTION', `Engine.create: option 'lcores' names a CPU twice: [${cpus.join(', ')}]`);
+  for (const c of cpus) {
+    if (!allowedCpus.includes(c)) {
+      throw new LinerateError(
+        'CPU_UNAVAILABLE',
+        `CPU ${c} does not exist or is not allowed for this process (allowed: ${allowedCpus.join(', ')}); check with: taskset -pc $$ or nproc`,
+      );
+    }
+  }
+  return {
+    cpus,
+    native: {
+      mbufs: mp.mbufs,
+      headroom: mp.headroom,
+      dataRoom: mp.dataRoom,
+      cacheSize: mp.cacheSize,
+      hugepages: mp.hugepages,
+      hugepageSize: mp.hugepageSize === '1G' ? 1 << 30 : mp.hugepageSize === '2M' ? 2 << 20 : undefined,
+      idle: opts.idle,
+      maxSleepUs: opts.maxSleepUs,
+      burst: opts.burst,
+      drainUs: opts.drainUs,
+      rssRingSize: opts.rssRingSize,
+    },
+  };
+}
+
+/** @internal */
+export function validatePortOptions(name: string, opts: PortOptions, knownDrivers: string[]): void {
+  if (typeof name !== 'string' || name.length === 0) throw new LinerateError('INVALID_OPTION', 'a port needs a non-empty name');
+  if (opts === null || typeof opts !== 'object') throw new LinerateError('INVALID_OPTION', `port '${name}': options must be an object`);
+  const driver = (opts as { driver?: unknown }).driver;
+  if (typeof driver !== 'string' || !driverRules[driver] || !knownDrivers.includes(driver)) {
+    throw new LinerateError('UNKNOWN_DRIVER', `port '${name}': unknown driver ${describe(driver)} (available: ${knownDrivers.join(', ')})`);
+  }
+  check(`port '${name}' (${driver})`, opts, driverRules[driver]);
+  if (opts.rss) check(`port '${name}' rss`, opts.rss, { key: { type: 'bytes', minLength: 40 }, symmetric: { type: 'bool' } });
+  if (opts.driver === 'ring' && opts.size !== undefined && !isPow2(opts.size)) {
+    throw new LinerateError('INVALID_OPTION', `port '${name}' (ring): option 'size' must be a power of two, got ${opts.size}`);
+  }
+  if (opts.driver === 'pcap' && !opts.rxFile && !opts.txFile) {
+    throw new LinerateError('INVALID_OPTION', `port '${name}' (pcap): give rxFile, txFile or both`);
+  }
+}
+
+/** Parses "aa:bb:cc:dd:ee:ff". @internal */
+export function parseMac(s: string, what: string): Uint8Array {
+  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
+  if (!m) throw new LinerateError('INVALID_OPTION', `${what} must be a MAC address like 02:00:00:00:00:01, got ${describe(s)}`);
+  return Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
+}

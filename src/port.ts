@@ -1,0 +1,51 @@
+import { LinerateError } from './errors.js';
+import type { Engine } from './engine.js';
+import type { PortOptions } from './options.js';
+import type { PortStats } from './stats.js';
+
+/** What a port is: from `port.info()` and `engine.info().ports`. */
+export interface PortInfo {
+  id: number;
+  name: string;
+  driver: string;
+  rxQueues: number;
+  /** How rx queues are filled: by the driver ('hardware'), by the engine ('software'), or one queue ('none'). */
+  rss: 'none' | 'software' | 'hardware';
+  mtu: number;
+  mac: string;
+  /** Driver-specific facts (file names, wire name, ...). */
+  details: Record<string, string>;
+}
+
+/**
+ * A port of an engine, returned by {@link Engine.addPort}. A handle: what it does
+ * is set with engine.forward() / engine.echo().
+ */
+export class Port {
+  /** @internal */
+  constructor(
+    /** @internal */ readonly engine: Engine,
+    /** Index of the port in its engine (also the last byte of its virtual MAC). */
+    readonly id: number,
+    readonly name: string,
+    readonly options: Readonly<PortOptions>,
+  ) {}
+
+  /** This port's counters (a slice of engine.stats()). */
+  stats(): PortStats {
+    this.assertOpen();
+    return this.engine.stats().ports[this.name];
+  }
+
+  info(): PortInfo {
+    this.assertOpen();
+    return this.engine.info().ports[this.id];
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.engine.state === 'closed') {
+      throw new LinerateError('PORT_CLOSED', `port '${this.name}' belongs to a closed engine; create a new engine and add the port again`);
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Statistics as the engine reports them, and a meter that turns two snapshots
+ * into rates. Counters are cumulative since Engine.create.
+ */
+import type { RawInfo, RawStats } from './native.js';
+
+/** Per rx queue counters. */
+export interface RxQueueStats {
+  packets: number;
+  bytes: number;
+  /** Packets not received because the mempool was empty. */
+  nombuf: number;
+  /** Software RSS: dropped because this queue's ring was full (its lcore is behind). */
+  ringFull: number;
+}
+
+/** Per tx queue counters (one tx queue per lcore). */
+export interface TxQueueStats {
+  packets: number;
+  bytes: number;
+  /** Dropped because the driver did not take them (its queue or wire was full). */
+  full: number;
+  /** Dropped by a stage because they were too short to parse. */
+  malformed: number;
+}
+
+/** Counters of one port. */
+export interface PortStats {
+  name: string;
+  driver: string;
+  linkUp: boolean;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  /** Drops by reason. */
+  drops: { txFull: number; noMbuf: number; rssRingFull: number; malformed: number };
+  /** Sum of drops. */
+  dropped: number;
+  /** Driver-specific counters (pcap records read, write errors, ...). */
+  xstats: Record<string, number>;
+  /** Mbufs the driver holds right now (on a wire, on descriptors). */
+  heldMbufs: number;
+  queues: { rx: RxQueueStats[]; tx: TxQueueStats[] };
+}
+
+/** Counters of one lcore. */
+export interface LcoreStats {
+  index: number;
+  cpu: number;
+  /** Share of loop time spent in polls that moved packets, since creation, 0..100. */
+  busyPercent: number;
+  packets: number;
+  loops: number;
+  /** Adaptive idle: times the lcore slept. */
+  sleeps: number;
+  /** Busy cycles per packet moved (TSC cycles), 0 when idle. */
+  cyclesPerPacket: number;
+  tasks: number;
+}
+
+/** Where the mempool's mbufs are. `free + inUse.total === size` at every snapshot (modulo concurrent movement). */
+export interface MempoolStats {
+  size: number;
+  hugepages: boolean;
+  pageKind: '4K' | '2M' | '1G';
+  /** Non-empty when the pool is not on hugepages or not locked: why, and what to run. */
+  warning: string;
+  free: { total: number; pool: number; caches: number };
+  inUse: { total: number; driver: number; rings: number; inFlight: number };
+  allocFailures: number;
+}
+
+export interface EngineStats {
+  /** Monotonic time of the snapshot, nanoseconds. */
+  timeNs: number;
+  tscHz: number;
+  ports: Record<string, PortStats>;
+  lcores: LcoreStats[];
+  mempool: MempoolStats;
+}
+
+const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0);
+
+/** @internal */
+export function shapeStats(raw: RawStats, info: RawInfo): EngineStats {
+  const ports: Record<string, PortStats> = {};
+  for (const p of raw.ports) {
+    const rx = p.rx.map((q) => ({ packets: q.packets, bytes: q.bytes, nombuf: q.nombuf ?? 0, ringFull: q.ringFull ?? 0 }));
+    const tx = p.tx.map((q) => ({ packets: q.packets, bytes: q.bytes, full: q.full ?? 0, malformed: q.malformed ?? 0 }));
+    const drops = {
+      txFull: sum(tx, (q) => q.full),
+      noMbuf: sum(rx, (q) => q.nombuf),
+      rssRingFull: sum(rx, (q) => q.ringFull),
+      malformed: sum(tx, (q) => q.malformed),
+    };
+    ports[p.name] = {
+      name: p.name,
+      driver: p.driver,
+      linkUp: p.linkUp,
+      rxPackets: sum(rx, (q) => q.packets),
+      rxBytes: sum(rx, (q) => q.bytes),
+      txPackets: sum(tx, (q) => q.packets),
+      txBytes: sum(tx, (q) => q.bytes),
+      drops,
+      dropped: drops.txFull + drops.noMbuf + drops.rssRingFull + drops.malformed,
+      xstats: p.xstats,
+      heldMbufs: p.heldMbufs,
+      queues: { rx, tx },
+    };
+  }
+  const lcores = raw.lcores.map((l) => ({
+    index: l.index,
+    cpu: l.cpu,
+    busyPercent: l.cycles ? (100 * l.busyCycles) / l.cycles : 0,
+    packets: l.packets,
+    loops: l.loops,
+    sleeps: l.sleeps,
+    cyclesPerPacket: l.packets ? l.busyCycles / l.packets : 0,
+    tasks: l.tasks,
+  }));
+  const pool = raw.pool;
+  const free = pool.freeRing + pool.freeCaches;
+  return {
+    timeNs: raw.timeNs,
+    tscHz: raw.tscHz,
+    ports,
+    lcores,
+    mempool: {
+      size: pool.size,
+      hugepages: info.mempool.hugepages,
+      pageKind: info.mempool.pageKind,
+      warning: info.mempool.warning,
+      free: { total: free, pool: pool.freeRing, caches: pool.freeCaches },
+      inUse: { total: pool.size - free, driver: pool.driver, rings: pool.rings, inFlight: pool.inFlight },
+      allocFailures: pool.allocFailures,
+    },
+  };
+}
+
+/** Rates of one port between two snapshots. */
+export interface PortRates {
+  rxMpps: number;
+  txMpps: number;
+  /** Transmit rate on the wire: frame bytes + 24 bytes of preamble, FCS and inter-frame gap per packet. */
+  txGbps: number;
+  rxGbps: number;
+  dropsPerSecond: number;
+}
+
+/** Turns successive snapshots into per-port rates. */
+export class RateMeter {
+  private last: EngineStats | undefined;
+
+  /** Rates since the previous call (empty on the first). */
+  update(now: EngineStats): Record<string, PortRates> {
+    const prev = this.last;
+    this.last = now;
+    const out: Record<string, PortRates> = {};
+    if (!prev) return out;
+    const dt = (now.timeNs - prev.timeNs) / 1e9;
+    if (dt <= 0) return out;
+    for (const [name, p] of Object.entries(now.ports)) {
+      const q = prev.ports[name];
+      if (!q) continue;
+      const rxp = p.rxPackets - q.rxPackets;
+      const txp = p.txPackets - q.txPackets;
+      out[name] = {
+        rxMpps: rxp / dt / 1e6,
+        txMpps: txp / dt / 1e6,
+        rxGbps: ((p.rxBytes - q.rxBytes + 24 * rxp) * 8) / dt / 1e9,
+        txGbps: ((p.txBytes - q.txBytes + 24 * txp) * 8) / dt / 1e9,
+        dropsPerSecond: (p.dropped - q.dropped) / dt,
+      };
+    }
+    return out;
+  }
+}
