@@ -188,7 +188,7 @@ export class Engine {
   async whenSourcesDone(timeoutMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     let lastMoved = -1;
-    while (Date.now() < deadline) {
+    for (;;) {
       if (this._state !== 'running') return native(() => this.handle.sourcesDone());
       if (native(() => this.handle.sourcesDone())) {
         // Let the lcores drain what is in flight: wait until counters stop moving
@@ -198,9 +198,9 @@ export class Engine {
         if (moved === lastMoved && s.mempool.inUse.inFlight === 0 && s.mempool.inUse.rings === 0) return true;
         lastMoved = moved;
       }
+      if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
-    return false;
   }
 
   private rawInfo(): RawInfo {
