@@ -1,0 +1,112 @@
+/**
+ * `linerate doctor`: preflight checks of the host, each with what to run when it
+ * fails. The kernel-bypass failure mode we guard against is silence (a pool
+ * that quietly runs on swappable 4 KiB pages, a CPU that is not ours): doctor
+ * says it out loud.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Engine } from '../engine.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to run to fix it, when not ok. */
+  fix?: string;
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+// Capability bits, from include/uapi/linux/capability.h.
+const CAPS: Record<string, number> = { CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_IPC_LOCK: 14, CAP_SYS_ADMIN: 21, CAP_BPF: 39 };
+
+function effectiveCaps(): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)/m.exec(read('/proc/self/status') ?? '');
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+function memlockLimit(): string {
+  try {
+    return execFileSync('sh', ['-c', 'ulimit -l'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs every check. */
+export function runChecks(): Check[] {
+  const checks: Check[] = [];
+  let host;
+  try {
+    host = Engine.hostInfo();
+    checks.push({ name: 'native addon', status: 'ok', detail: `loaded; drivers: ${host.drivers.join(', ')}` });
+  } catch (e) {
+    checks.push({ name: 'native addon', status: 'fail', detail: (e as Error).message, fix: 'npm run build:native' });
+    return checks;
+  }
+  checks.push({
+    name: 'cpus',
+    status: host.allowedCpus.length > 1 ? 'ok' : 'warn',
+    detail: `this process may run on CPUs ${host.allowedCpus.join(',')}`,
+    fix: host.allowedCpus.length > 1 ? undefined : 'one CPU: the lcore and the JS thread will share it; give the process more CPUs (taskset, cgroup cpuset)',
+  });
+  const isolated = read('/sys/devices/system/cpu/isolated') ?? '';
+  checks.push({
+    name: 'isolcpus',
+    status: isolated ? 'ok' : 'warn',
+    detail: isolated ? `isolated CPUs: ${isolated}` : 'no CPU is isolated from the scheduler; lcores share their CPUs with other work',
+    fix: isolated ? undefined : 'add isolcpus=<cpus> nohz_full=<cpus> to the kernel command line for the lcore CPUs (docs/tuning.md)',
+  });
+  const hp2 = host.hugepages2M, hp1 = host.hugepages1G;
+  checks.push({
+    name: 'hugepages',
+    status: hp2 > 0 || hp1 > 0 ? 'ok' : 'warn',
+    detail: `free 2 MiB pages: ${hp2}, free 1 GiB pages: ${hp1}`,
+    fix:
+      hp2 > 0 || hp1 > 0
+        ? undefined
+        : 'mempools fall back to 4 KiB pages; reserve hugepages as root: echo 512 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages',
+  });
+  checks.push({
+    name: 'hugetlbfs',
+    status: host.hugetlbfs2M ? 'ok' : 'warn',
+    detail: host.hugetlbfs2M ? `mounted at ${host.hugetlbfs2M}` : 'not mounted (MAP_HUGETLB is used instead; fine for linerate)',
+    fix: host.hugetlbfs2M ? undefined : 'mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages',
+  });
+  const ml = memlockLimit();
+  const caps = effectiveCaps();
+  const hasLock = (caps >> BigInt(CAPS.CAP_IPC_LOCK)) & 1n;
+  checks.push({
+    name: 'locked memory',
+    status: ml === 'unlimited' || hasLock ? 'ok' : 'warn',
+    detail: `ulimit -l: ${ml}${hasLock ? ', CAP_IPC_LOCK held' : ''}`,
+    fix: ml === 'unlimited' || hasLock ? undefined : 'pools on 4 KiB pages cannot be locked: ulimit -l unlimited, or grant CAP_IPC_LOCK',
+  });
+  for (const [cap, bit] of Object.entries(CAPS)) {
+    if (cap === 'CAP_IPC_LOCK') continue;
+    const has = (caps >> BigInt(bit)) & 1n;
+    checks.push({
+      name: cap,
+      status: has ? 'ok' : 'warn',
+      detail: has ? 'held' : 'not held (needed by the af_packet, af_xdp, tap and vfio drivers)',
+      fix: has ? undefined : `run as root, or: setcap ${cap.toLowerCase()}+ep $(command -v node)`,
+    });
+  }
+  const vfio = existsSync('/dev/vfio/vfio');
+  checks.push({
+    name: 'vfio',
+    status: vfio ? 'ok' : 'warn',
+    detail: vfio ? '/dev/vfio/vfio present' : 'no /dev/vfio/vfio (only needed for vfio-pci NIC drivers)',
+    fix: vfio ? undefined : 'modprobe vfio-pci, and enable the IOMMU (intel_iommu=on or amd_iommu=on)',
+  });
+  return checks;
+}

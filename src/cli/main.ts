@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * The linerate command: `linerate doctor [--json]`, `linerate version`.
+ */
+import { createRequire } from 'node:module';
+import { runChecks } from './doctor.js';
+
+const require = createRequire(import.meta.url);
+const [cmd = 'help', ...rest] = process.argv.slice(2);
+
+function version(): string {
+  for (const p of ['../../package.json', '../../../package.json']) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      // try the next layout (dist/src/cli vs src/cli)
+    }
+  }
+  return 'unknown';
+}
+
+switch (cmd) {
+  case 'doctor': {
+    const checks = runChecks();
+    if (rest.includes('--json')) {
+      console.log(JSON.stringify(checks));
+    } else {
+      for (const c of checks) {
+        console.log(`${c.status.toUpperCase().padEnd(4)} ${c.name}: ${c.detail}`);
+        if (c.fix) console.log(`     fix: ${c.fix}`);
+      }
+    }
+    process.exit(checks.some((c) => c.status === 'fail') ? 1 : 0);
+    break;
+  }
+  case 'version':
+  case '--version':
+    console.log(version());
+    break;
+  default:
+    console.log('usage: linerate doctor [--json]   preflight checks of this host, with fixes\n       linerate version');
+    process.exit(cmd === 'help' || cmd === '--help' ? 0 : 2);
+}
