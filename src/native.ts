@@ -25,6 +25,14 @@ export interface NativeAddon {
   NativeEngine: new (cpus: number[], opts: Record<string, unknown>) => NativeEngineHandle;
   hostInfo(): HostInfo;
   abiVersion: number;
+  /** A ring (native/core/ring.h) in 64-byte aligned native memory, initialised by lr::Ring::init; freed with the ArrayBuffer. */
+  ringCreate(size: number, flags: number): ArrayBuffer;
+  /** lr::Ring::attach(buf + offset).enqueue_bulk (bulk) or enqueue_burst of objs[0..n); returns the number moved. */
+  ringEnqueue(buf: ArrayBuffer, offset: number, objs: Uint32Array, n: number, bulk: boolean): number;
+  /** lr::Ring::attach(buf + offset).dequeue_bulk (bulk) or dequeue_burst into objs[0..n); returns the number moved. */
+  ringDequeue(buf: ArrayBuffer, offset: number, objs: Uint32Array, n: number, bulk: boolean): number;
+  /** lr::Ring::attach(buf + offset).count(). */
+  ringCount(buf: ArrayBuffer, offset: number): number;
 }
 
 /** @internal */
@@ -96,12 +104,19 @@ let cached: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
   const root = packageRoot();
+  // LINERATE_ADDON_PATH names a specific binary (a debug or sanitizer build, or a
+  // private build directory); otherwise node-gyp-build picks prebuilds/ or build/.
+  const override = process.env.LINERATE_ADDON_PATH;
   try {
+    if (override) {
+      cached = require(override) as NativeAddon;
+      return cached;
+    }
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = load(root);
     return cached;
   } catch (e) {
-    const tried = [join(root, 'build', 'Release'), join(root, 'build', 'Debug'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
+    const tried = override ? [override] : [join(root, 'build', 'Release'), join(root, 'build', 'Debug'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
     throw new LinerateError(
       'ADDON_LOAD',
       `cannot load the linerate native addon (${(e as Error).message.split('\n')[0]}).\n` +
