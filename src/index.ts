@@ -5,6 +5,7 @@
 export { Engine, type EngineInfo, type EngineState } from './engine.js';
 export { Port, type PortInfo } from './port.js';
 export { LinerateError, type LinerateErrorCode } from './errors.js';
+export { SharedRing } from './ring.js';
 export type {
   EngineOptions,
   MempoolOptions,
