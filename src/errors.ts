@@ -11,6 +11,8 @@
  * - `WIRE_FULL`: a third port joined a ring wire.
  * - `PCAP_FORMAT`, `PCAP_TRUNCATED`, `PCAP_LINKTYPE`, `FRAME_TOO_LARGE`, `FILE_OPEN`: pcap input and output.
  * - `ADDON_LOAD`: the native addon could not be loaded.
+ * - `NETNS_NOT_FOUND`, `INTERFACE_NOT_FOUND`, `INTERFACE_DOWN`, `MISSING_CAPABILITY`, `MTU_TOO_LARGE`, `SOCKET_SETUP`,
+ *   `TAP_OPEN`: kernel-facing drivers (af_packet, af_xdp, tap) and their interfaces.
  */
 export type LinerateErrorCode =
   | 'INVALID_OPTION'
@@ -32,6 +34,13 @@ export type LinerateErrorCode =
   | 'FILE_OPEN'
   | 'RING_FORMAT'
   | 'ADDON_LOAD'
+  | 'NETNS_NOT_FOUND'
+  | 'INTERFACE_NOT_FOUND'
+  | 'INTERFACE_DOWN'
+  | 'MISSING_CAPABILITY'
+  | 'MTU_TOO_LARGE'
+  | 'SOCKET_SETUP'
+  | 'TAP_OPEN'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

@@ -1,0 +1,116 @@
+#include "drivers/netns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace lr {
+
+std::string netns_cmd_prefix(const std::string& netns) { return netns.empty() ? "" : "ip netns exec " + netns + " "; }
+
+[[noreturn]] void fail_syscall(const char* code, const std::string& what, int err, const std::string& caps) {
+  if (err == EPERM || err == EACCES)
+    fail("MISSING_CAPABILITY", what + ": " + errno_text(err) + "; this needs " + caps +
+                                   ": run as root, or grant them with: sudo setcap cap_net_raw,cap_net_admin+ep $(command -v node)");
+  fail(code, what + ": " + errno_text(err));
+}
+
+NetnsScope::NetnsScope(const std::string& name, const std::string& scope) {
+  if (name.empty()) return;
+  if (name.find('/') != std::string::npos || name == "." || name == "..")
+    fail("INVALID_OPTION", scope + ": option 'netns' must be a namespace name as `ip netns list` shows it, got '" + name + "'");
+  const std::string path = "/var/run/netns/" + name;
+  const int target = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    const int err = errno;
+    if (err == ENOENT)
+      fail("NETNS_NOT_FOUND", scope + ": network namespace '" + name + "' does not exist (" + path +
+                                  " is missing); list them with: ip netns list, create one with: ip netns add " + name);
+    fail_syscall("NETNS_NOT_FOUND", scope + ": cannot open " + path, err, "CAP_SYS_ADMIN");
+  }
+  orig_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (orig_ < 0) orig_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (orig_ < 0) {
+    const int err = errno;
+    ::close(target);
+    fail_syscall("NETNS_NOT_FOUND", scope + ": cannot open this thread's network namespace", err, "CAP_SYS_ADMIN");
+  }
+  if (::setns(target, CLONE_NEWNET) != 0) {
+    const int err = errno;
+    ::close(target);
+    ::close(orig_);
+    orig_ = -1;
+    if (err == EINVAL)
+      fail("NETNS_NOT_FOUND", scope + ": " + path + " is not a network namespace; check with: ip netns list");
+    fail_syscall("NETNS_NOT_FOUND", scope + ": cannot enter network namespace '" + name + "' (setns)", err,
+                 "CAP_SYS_ADMIN (to enter a namespace)");
+  }
+  ::close(target);
+}
+
+NetnsScope::~NetnsScope() {
+  if (orig_ < 0) return;
+  if (::setns(orig_, CLONE_NEWNET) != 0) {
+    // The thread would go on in the wrong namespace: every later socket would be
+    // created there. Nothing sane can continue.
+    std::fprintf(stderr, "linerate: cannot return to the original network namespace: %s\n", std::strerror(errno));
+    std::abort();
+  }
+  ::close(orig_);
+}
+
+namespace {
+bool read_if(int fd, const char* name, NetIf& out) {
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof ifr);
+  std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  if (::ioctl(fd, SIOCGIFINDEX, &ifr) != 0) return false;
+  out.index = ifr.ifr_ifindex;
+  out.name = name;
+  if (::ioctl(fd, SIOCGIFMTU, &ifr) == 0) out.mtu = uint32_t(ifr.ifr_mtu);
+  if (::ioctl(fd, SIOCGIFHWADDR, &ifr) == 0) std::memcpy(out.mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+  if (::ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) return false;
+  out.up = (ifr.ifr_flags & IFF_UP) != 0;
+  out.running = (ifr.ifr_flags & IFF_RUNNING) != 0;
+  return true;
+}
+}  // namespace
+
+NetIf netif_by_name(int fd, const std::string& ifname, const std::string& netns, const std::string& scope) {
+  const std::string where = netns.empty() ? "" : " in network namespace '" + netns + "'";
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    fail("INVALID_OPTION", scope + ": option 'interface' must be an interface name of 1 to " + std::to_string(IFNAMSIZ - 1) +
+                               " characters, got '" + ifname + "'");
+  NetIf n;
+  if (!read_if(fd, ifname.c_str(), n))
+    fail("INTERFACE_NOT_FOUND", scope + ": no network interface '" + ifname + "'" + where +
+                                    "; list the interfaces with: " + netns_cmd_prefix(netns) + "ip link show, and check the name");
+  return n;
+}
+
+bool netif_by_index(int fd, int index, NetIf& out) {
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_ifindex = index;
+  if (::ioctl(fd, SIOCGIFNAME, &ifr) != 0) return false;
+  char name[IFNAMSIZ + 1] = {};
+  std::memcpy(name, ifr.ifr_name, IFNAMSIZ);
+  return read_if(fd, name, out) && out.index == index;
+}
+
+void require_up(const NetIf& nif, const std::string& netns, const std::string& scope) {
+  if (!nif.up)
+    fail("INTERFACE_DOWN", scope + ": interface '" + nif.name + "'" + (netns.empty() ? "" : " in network namespace '" + netns + "'") +
+                               " is down; bring it up with: " + netns_cmd_prefix(netns) + "ip link set " + nif.name + " up");
+}
+
+}  // namespace lr
