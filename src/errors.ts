@@ -10,9 +10,13 @@
  * - `ENGINE_RUNNING`, `ENGINE_CLOSED`, `PORT_CLOSED`, `PORT_BUSY`, `INVALID_PORT`: lifecycle misuse.
  * - `WIRE_FULL`: a third port joined a ring wire.
  * - `PCAP_FORMAT`, `PCAP_TRUNCATED`, `PCAP_LINKTYPE`, `FRAME_TOO_LARGE`, `FILE_OPEN`: pcap input and output.
+ * - `HANDLER_FAILED`: a handler worker could not start (its module failed to load, or has no default export).
+ * - `ENGINE_STOPPED`: an operation that needs a running engine (send) was called while it is stopped.
  * - `ADDON_LOAD`: the native addon could not be loaded.
  * - `NETNS_NOT_FOUND`, `INTERFACE_NOT_FOUND`, `INTERFACE_DOWN`, `MISSING_CAPABILITY`, `MTU_TOO_LARGE`, `SOCKET_SETUP`,
  *   `TAP_OPEN`: kernel-facing drivers (af_packet, af_xdp, tap) and their interfaces.
+ * - `VFIO_UNAVAILABLE`, `IOMMU_OFF`, `DEVICE_NOT_FOUND`, `DEVICE_BOUND_TO_KERNEL`, `GROUP_NOT_VIABLE`, `MEMLOCK_LIMIT`,
+ *   `DEVICE_IN_USE`, `BIND_FAILED`, `VFIO_SETUP`, `DEVICE_UNSUPPORTED`, `DEVICE_TIMEOUT`: the vfio drivers and `linerate bind`.
  */
 export type LinerateErrorCode =
   | 'INVALID_OPTION'
@@ -33,6 +37,8 @@ export type LinerateErrorCode =
   | 'FRAME_TOO_LARGE'
   | 'FILE_OPEN'
   | 'RING_FORMAT'
+  | 'HANDLER_FAILED'
+  | 'ENGINE_STOPPED'
   | 'ADDON_LOAD'
   | 'NETNS_NOT_FOUND'
   | 'INTERFACE_NOT_FOUND'
@@ -41,6 +47,17 @@ export type LinerateErrorCode =
   | 'MTU_TOO_LARGE'
   | 'SOCKET_SETUP'
   | 'TAP_OPEN'
+  | 'VFIO_UNAVAILABLE'
+  | 'IOMMU_OFF'
+  | 'DEVICE_NOT_FOUND'
+  | 'DEVICE_BOUND_TO_KERNEL'
+  | 'GROUP_NOT_VIABLE'
+  | 'MEMLOCK_LIMIT'
+  | 'DEVICE_IN_USE'
+  | 'BIND_FAILED'
+  | 'VFIO_SETUP'
+  | 'DEVICE_UNSUPPORTED'
+  | 'DEVICE_TIMEOUT'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

@@ -127,12 +127,14 @@ nsx ip neigh replace 198.18.0.2 lladdr 52:54:00:4c:52:02 dev lrtap0 nud permanen
 nsx ip -6 neigh replace fd00:198:18::2 lladdr 52:54:00:4c:52:02 dev lrtap0 nud permanent
 
 if [[ -f $here/peer.mjs ]]; then
-  nsx node "$here/peer.mjs" >"$run/peer.log" 2>&1 &
+  ip netns exec "$ns" node "$here/peer.mjs" >"$run/peer.log" 2>&1 &
   ppid_peer=$!
 fi
 
 cmdline="console=ttyS0 intel_iommu=on iommu=pt hugepages=${LINERATE_VM_HUGEPAGES:-128} panic=-1 quiet loglevel=3 no_timer_check"
-nsx qemu-system-x86_64 "${bios[@]}" \
+# Not through nsx (a function: & would fork a subshell): $! must be qemu itself
+# (ip netns exec execs it), so that it can be killed by PID.
+ip netns exec "$ns" qemu-system-x86_64 "${bios[@]}" \
   -M q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max -smp 2 -m "${LINERATE_VM_MEMORY:-1536}" \
   -device intel-iommu,intremap=on,caching-mode=on \
   -kernel "$kernel" -initrd "$img" -append "$cmdline" \
@@ -152,7 +154,8 @@ qpid=$!
 log "qemu pid $qpid, namespace $ns, run dir $run, timeout ${timeout}s"
 
 # Stream the serial console (the guest command's output is on it) while waiting.
-tail -n +1 -F "$run/serial.log" 2>/dev/null --pid="$qpid" >&2 &
+touch "$run/serial.log"
+tail -n +1 -F --pid="$qpid" "$run/serial.log" >&2 2>/dev/null &
 deadline=$(($(date +%s) + timeout))
 timed_out=0
 while kill -0 "$qpid" 2>/dev/null; do

@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { runChecks } from './doctor.js';
+import { bindCommand } from './bind.js';
 
 const require = createRequire(import.meta.url);
 const [cmd = 'help', ...rest] = process.argv.slice(2);
@@ -33,11 +34,17 @@ switch (cmd) {
     process.exit(checks.some((c) => c.status === 'fail') ? 1 : 0);
     break;
   }
+  case 'devices':
+  case 'bind':
+  case 'unbind':
+    process.exit(bindCommand(cmd, rest));
+    break;
   case 'version':
   case '--version':
     console.log(version());
     break;
   default:
     console.log('usage: linerate doctor [--json]   preflight checks of this host, with fixes\n       linerate version');
+    console.log('       linerate devices [--json]  network PCI devices: driver, IOMMU group, interface, addresses\n       linerate bind <pci>... [--force]   hand NICs to vfio-pci (for the vfio driver)\n       linerate unbind <pci>...   give them back to their kernel driver');
     process.exit(cmd === 'help' || cmd === '--help' ? 0 : 2);
 }
