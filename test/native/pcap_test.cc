@@ -134,8 +134,16 @@ std::unique_ptr<lr::Driver> open_port(const lr::Config& c, lr::Mempool& pool, ui
 std::vector<Rec> drain(lr::Driver& d, lr::Mempool& pool, size_t limit = SIZE_MAX, uint16_t burst = 32) {
   std::vector<Rec> got;
   lr::Mbuf* m[64];
+  uint64_t last_progress = lr::monotonic_ns();
   while (got.size() < limit && !d.rx_done()) {
     const uint16_t n = d.rx_burst(0, m, uint16_t(std::min<size_t>(burst, limit - got.size())));
+    // A port that stops delivering (pool ran dry, replay stuck) fails, not hangs.
+    const uint64_t now = lr::monotonic_ns();
+    if (n) last_progress = now;
+    if (now - last_progress > 5000000000ull) {
+      CHECK(!"rx made no progress for 5 s");
+      break;
+    }
     for (uint16_t i = 0; i < n; i++) {
       CHECK(m[i]->port == 3);
       CHECK(m[i]->queue == 0);
@@ -420,7 +428,14 @@ TEST_CASE("tx queues on several threads share one file without tearing records")
   auto run = [&](uint16_t q) {
     for (int i = 0; i < kPerThread; i += 16) {
       lr::Mbuf* m[16];
-      while (!pool->alloc_bulk(pool->cache(q), m, 16)) std::this_thread::yield();
+      // Bounded: a driver that leaked mbufs must fail this test, not hang it.
+      const uint64_t deadline = lr::monotonic_ns() + 5000000000ull;
+      bool got = false;
+      while (!(got = pool->alloc_bulk(pool->cache(q), m, 16)) && lr::monotonic_ns() < deadline) std::this_thread::yield();
+      if (!got) {
+        CHECK(!"mempool ran dry: the tx path is not freeing mbufs");
+        return;
+      }
       for (int k = 0; k < 16; k++) {
         const uint32_t id = uint32_t(q) << 16 | uint32_t(i + k);
         const Bytes f = frame(60 + (i + k) % 200, uint8_t(id));

@@ -18,8 +18,8 @@ namespace {
 
 constexpr const char* kRepairHint =
     "the capture was cut short (the writer was killed, or the copy is incomplete); "
-    "repair it with `editcap in.pcap out.pcap` or `tshark -r in.pcap -w out.pcap`, "
-    "which keep every complete record";
+    "repair it with `editcap -F pcap in.pcap out.pcap` or `tshark -r in.pcap -F pcap -w out.pcap`, "
+    "which keep every complete record (-F pcap: both write pcapng otherwise)";
 
 std::string hex32(uint32_t v) {
   char b[16];
