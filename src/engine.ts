@@ -1,11 +1,19 @@
+import { EventEmitter } from 'node:events';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { LinerateError, native } from './errors.js';
-import { loadAddon, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
+import type { Handler } from './handler/channel-consumer.js';
+import { HandlerSet } from './handler/handlers.js';
+import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
+  validateMatch,
   resolveEngineOptions,
   validatePortOptions,
   type EngineOptions,
   type ForwardOptions,
+  type HandleOptions,
+  type HandleInWorkersOptions,
   type PortOptions,
 } from './options.js';
 import { Port, type PortInfo } from './port.js';
@@ -57,12 +65,29 @@ export type EngineState = 'stopped' | 'running' | 'closed';
  * await engine.close();
  * ```
  */
-export class Engine {
+export class Engine extends EventEmitter {
   private readonly ports = new Map<string, Port>();
   private _state: EngineState = 'stopped';
   private infoCache: RawInfo | undefined;
+  private attachedHandle: AttachedEngineHandle | undefined;
+  private warnedNoErrorListener = false;
+  private readonly handlers: HandlerSet;
 
-  private constructor(private readonly handle: NativeEngineHandle) {}
+  private constructor(
+    private readonly nat: NativeEngineHandle,
+    private readonly options: EngineOptions,
+  ) {
+    super();
+    this.handlers = new HandlerSet(
+      () => this.attached(),
+      () => this.nat.id(),
+      () => new Map([...this.ports.values()].map((p) => [p.name, p.id])),
+      {
+        error: (err, where) => this.handlerError(err, where),
+        workerExit: (info) => this.emit('workerExit', info),
+      },
+    );
+  }
 
   /**
    * Creates an engine: validates the options, then allocates the mempool
@@ -74,7 +99,7 @@ export class Engine {
     const host = addon.hostInfo();
     const resolved = resolveEngineOptions(options, host.allowedCpus);
     const handle = native(() => new addon.NativeEngine(resolved.cpus, resolved.native));
-    return new Engine(handle);
+    return new Engine(handle, { ...options, lcores: resolved.cpus });
   }
 
   /** Facts about the host that matter to linerate: allowed CPUs, free hugepages, drivers. */
@@ -96,7 +121,7 @@ export class Engine {
     validatePortOptions(name, options, loadAddon().hostInfo().drivers);
     if (this.ports.has(name)) throw new LinerateError('INVALID_OPTION', `a port named '${name}' exists already`);
     const { driver, rxQueues, rss, ...driverOptions } = options;
-    const id = native(() => this.handle.addPort(name, driver, driverOptions, rxQueues ?? 1, rss?.key, rss?.symmetric ?? false));
+    const id = native(() => this.nat.addPort(name, driver, driverOptions, rxQueues ?? 1, rss?.key, rss?.symmetric ?? false));
     const port = new Port(this, id, name, Object.freeze({ ...options }));
     this.ports.set(name, port);
     this.infoCache = undefined;
@@ -120,7 +145,7 @@ export class Engine {
     const mode = options.mode ?? 'io';
     if (mode !== 'io' && mode !== 'mac') throw new LinerateError('INVALID_OPTION', `forward: mode must be 'io' or 'mac', got '${String(mode)}'`);
     const dst = options.dstMac !== undefined ? parseMac(options.dstMac, 'forward: dstMac') : Uint8Array.of(2, 0, 0, 0, 0, to.id & 0xff);
-    native(() => this.handle.forward(from.id, to.id, mode, dst));
+    native(() => this.nat.forward(from.id, to.id, mode, dst));
   }
 
   /**
@@ -131,7 +156,7 @@ export class Engine {
   echo(port: Port): void {
     this.assertStopped('set up echo');
     this.own(port);
-    native(() => this.handle.echo(port.id));
+    native(() => this.nat.echo(port.id));
   }
 
   /**
@@ -140,8 +165,23 @@ export class Engine {
    */
   async start(): Promise<void> {
     this.assertStopped('start');
-    native(() => this.handle.start());
+    // Consumers attach (and handler workers load) before any packet flows.
+    try {
+      await this.handlers.beforeStart();
+    } catch (e) {
+      await this.handlers.beforeStop();
+      await this.handlers.afterStop();
+      throw e;
+    }
+    try {
+      native(() => this.nat.start());
+    } catch (e) {
+      await this.handlers.beforeStop();
+      await this.handlers.afterStop();
+      throw e;
+    }
     this._state = 'running';
+    this.handlers.afterStart();
   }
 
   /**
@@ -151,8 +191,12 @@ export class Engine {
   async stop(): Promise<void> {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
-    native(() => this.handle.stop());
+    // Handlers first: they give back what they hold, then the lcores stop and
+    // the engine takes back every mbuf (including any a dead worker left).
+    await this.handlers.beforeStop();
+    native(() => this.nat.stop());
     this._state = 'stopped';
+    await this.handlers.afterStop();
   }
 
   /**
@@ -162,15 +206,16 @@ export class Engine {
    */
   async close(): Promise<void> {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'the engine is closed already');
-    this.infoCache ??= native(() => this.handle.info());
-    native(() => this.handle.close());
+    this.infoCache ??= native(() => this.nat.info());
+    await this.stop();
+    native(() => this.nat.close());
     this._state = 'closed';
   }
 
   /** Counters of every port, lcore and the mempool. Cheap: read without locks from the lcores' counters. */
   stats(): EngineStats {
     this.assertOpen('read stats');
-    return shapeStats(native(() => this.handle.stats()), this.rawInfo());
+    return shapeStats(native(() => this.nat.stats()), this.rawInfo(), (p) => this.handlers.counters(p));
   }
 
   /** What was set up: memory kind (hugepages or not, and why), cores, ports and drivers. */
@@ -178,6 +223,85 @@ export class Engine {
     this.assertOpen('read info');
     const raw = this.rawInfo();
     return { mempool: raw.mempool, lcores: raw.cpus, tscHz: raw.tscHz, burst: raw.burst, ports: raw.ports };
+  }
+
+  /**
+   * Runs `handler` on the main thread for the packets `port` receives that
+   * match `options.match` (all of them without a match). The lcore polling the
+   * port hands them over through a shared-memory ring, zero-copy; the handler
+   * sets a verdict per packet (reply, forward, drop) and the lcore carries it out.
+   * Packets that do not match take the port's native path (forward/echo), or
+   * are dropped and counted when it has none. When idle the consumer sleeps
+   * (no CPU) and the lcore wakes it when packets arrive.
+   * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION, ENGINE_RUNNING
+   */
+  handle(port: Port, options: HandleOptions, handler: Handler): void;
+  handle(port: Port, handler: Handler): void;
+  handle(port: Port, a: HandleOptions | Handler, b?: Handler): void {
+    const options = typeof a === 'function' ? {} : a;
+    const handler = typeof a === 'function' ? a : b;
+    this.assertStopped('add a handler');
+    this.own(port);
+    if (typeof handler !== 'function') throw new LinerateError('INVALID_OPTION', `handle: the handler must be a function`);
+    const match = validateMatch(options.match);
+    const ringSize = options.ringSize ?? 1024;
+    native(() => this.nat.handle(port.id, match, false, ringSize));
+    this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler);
+  }
+
+  /**
+   * Runs a handler in worker threads, one per rx queue of the port (with RSS,
+   * handlers scale over cores). `module`'s default export (or `export`) is the
+   * handler: the same `(batch) => void` as for handle().
+   *
+   * - `mode: 'pipeline'` (default): lcores poll; each worker consumes its queue's ring.
+   * - `mode: 'inline'`: no lcore polls the port; each worker pins itself to a CPU
+   *   and calls rx/tx itself, one native call per burst each way.
+   *
+   * A worker that dies is reported ('workerExit'); its queue's packets are then
+   * dropped and counted, and what it held returns to the pool at stop().
+   */
+  handleInWorkers(port: Port, options: HandleInWorkersOptions): void {
+    this.assertStopped('add a handler');
+    this.own(port);
+    const mode = options.mode ?? 'pipeline';
+    if (mode !== 'pipeline' && mode !== 'inline') throw new LinerateError('INVALID_OPTION', `handleInWorkers: mode must be 'pipeline' or 'inline'`);
+    const mod = options.module;
+    let url: string;
+    if (mod instanceof URL) url = mod.href;
+    else if (typeof mod === 'string' && mod.length) url = /^[a-z]+:/i.test(mod) ? mod : pathToFileURL(isAbsolute(mod) ? mod : resolve(mod)).href;
+    else throw new LinerateError('INVALID_OPTION', 'handleInWorkers: module must be a URL or a path to the handler module');
+    const match = validateMatch(options.match);
+    const queues = port.options.rxQueues ?? 1;
+    const cpus = options.cpus ?? this.options.lcores ?? [];
+    if (mode === 'inline' && cpus.length === 0) throw new LinerateError('INVALID_OPTION', 'handleInWorkers: no CPU to pin inline workers to');
+    native(() => this.nat.handle(port.id, match, mode === 'inline', options.ringSize ?? 1024));
+    this.handlers.addWorkers(
+      port.name,
+      Array.from({ length: queues }, (_, q) => ({
+        port: port.id,
+        queue: q,
+        mode,
+        module: url,
+        exportName: options.export ?? 'default',
+        cpu: cpus[q % cpus.length],
+        adaptive: this.options.idle === 'adaptive',
+      })),
+    );
+  }
+
+  /**
+   * Transmits new packets on a port from the calling thread (copies them into
+   * mbufs; serialised with other send() calls, not with the lcores, which use
+   * their own tx queues). Returns how many were sent: fewer when the pool is
+   * exhausted or the port's queue is full (counted in its tx stats).
+   * @throws LinerateError ENGINE_STOPPED, FRAME_TOO_LARGE
+   */
+  send(port: Port, frames: Uint8Array[]): number {
+    this.assertOpen('send');
+    this.own(port);
+    if (this._state !== 'running') throw new LinerateError('ENGINE_STOPPED', `cannot send on port '${port.name}': the engine is not running; call engine.start() first`);
+    return native(() => this.nat.send(port.id, frames));
   }
 
   /**
@@ -189,8 +313,8 @@ export class Engine {
     const deadline = Date.now() + timeoutMs;
     let lastMoved = -1;
     for (;;) {
-      if (this._state !== 'running') return native(() => this.handle.sourcesDone());
-      if (native(() => this.handle.sourcesDone())) {
+      if (this._state !== 'running') return native(() => this.nat.sourcesDone());
+      if (native(() => this.nat.sourcesDone())) {
         // Let the lcores drain what is in flight: wait until counters stop moving
         // and every mbuf is free or held by a driver (tx buffers flush within drainUs).
         const s = this.stats();
@@ -203,8 +327,24 @@ export class Engine {
     }
   }
 
+  private attached(): AttachedEngineHandle {
+    this.attachedHandle ??= native(() => loadAddon().attach(this.nat.id()));
+    return this.attachedHandle;
+  }
+
+  private handlerError(err: Error, where: { port: string; queue: number }): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err, where);
+    } else if (!this.warnedNoErrorListener) {
+      // A data plane must not crash because one handler threw: without an
+      // 'error' listener the first error is printed, and the rest are counted.
+      this.warnedNoErrorListener = true;
+      console.error(`linerate: a handler on port '${where.port}' queue ${where.queue} threw (its burst was dropped; add engine.on('error', ...) to see every error):`, err);
+    }
+  }
+
   private rawInfo(): RawInfo {
-    this.infoCache ??= native(() => this.handle.info());
+    this.infoCache ??= native(() => this.nat.info());
     return this.infoCache;
   }
 

@@ -15,6 +15,11 @@ export type {
   PcapPortOptions,
   ForwardOptions,
   RssOptions,
+  HandlerMatch,
+  HandleOptions,
+  HandleInWorkersOptions,
 } from './options.js';
-export { RateMeter, type EngineStats, type PortStats, type LcoreStats, type MempoolStats, type PortRates, type RxQueueStats, type TxQueueStats } from './stats.js';
+export { PacketBatch, type PortRef } from './handler/batch.js';
+export type { Handler } from './handler/channel-consumer.js';
+export { RateMeter, type HandlerStats, type EngineStats, type PortStats, type LcoreStats, type MempoolStats, type PortRates, type RxQueueStats, type TxQueueStats } from './stats.js';
 export type { HostInfo } from './native.js';

@@ -25,6 +25,8 @@ export interface NativeAddon {
   NativeEngine: new (cpus: number[], opts: Record<string, unknown>) => NativeEngineHandle;
   hostInfo(): HostInfo;
   abiVersion: number;
+  attach(engineId: number): AttachedEngineHandle;
+  pinThread(cpu: number): void;
   /** A ring (native/core/ring.h) in 64-byte aligned native memory, initialised by lr::Ring::init; freed with the ArrayBuffer. */
   ringCreate(size: number, flags: number): ArrayBuffer;
   /** lr::Ring::attach(buf + offset).enqueue_bulk (bulk) or enqueue_burst of objs[0..n); returns the number moved. */
@@ -46,6 +48,19 @@ export interface NativeEngineHandle {
   stats(): RawStats;
   info(): RawInfo;
   sourcesDone(): boolean;
+  id(): number;
+  handle(port: number, match: Record<string, number | undefined>, inline: boolean, ringSize: number): void;
+  send(port: number, frames: Uint8Array[]): number;
+}
+
+/** An engine as seen from one JS environment (main thread or worker). @internal */
+export interface AttachedEngineHandle {
+  poolBuffer(): ArrayBuffer;
+  poolInfo(): { mbufs: number; slotSize: number; headroom: number; dataRoom: number; burst: number; tscHz: number };
+  channelBuffer(port: number, queue: number): ArrayBuffer;
+  setDoorbell(port: number, queue: number, fn: () => void): void;
+  clearDoorbell(port: number, queue: number): void;
+  inline(port: number, queue: number): unknown;
 }
 
 /** What the host offers, from sysfs and sched_getaffinity. */
@@ -69,10 +84,36 @@ export interface RawQueue {
   malformed?: number;
 }
 /** @internal */
+export interface RawHandlerStats {
+  present: boolean;
+  inline: boolean;
+  toJsFull: number;
+  doorbells: number;
+  replied: number;
+  forwarded: number;
+  dropped: number;
+  badVerdict: number;
+  unmatched: number;
+  batches: number;
+  packets: number;
+  errors: number;
+  errorDrops: number;
+}
+/** @internal */
 export interface RawStats {
-  ports: { id: number; name: string; driver: string; linkUp: boolean; heldMbufs: number; rx: RawQueue[]; tx: RawQueue[]; xstats: Record<string, number> }[];
+  ports: {
+    id: number;
+    name: string;
+    driver: string;
+    linkUp: boolean;
+    heldMbufs: number;
+    rx: RawQueue[];
+    tx: RawQueue[];
+    xstats: Record<string, number>;
+    handler: RawHandlerStats;
+  }[];
   lcores: { index: number; cpu: number; loops: number; busyLoops: number; packets: number; cycles: number; busyCycles: number; sleeps: number; tasks: number }[];
-  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; inFlight: number; allocFailures: number };
+  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; inFlight: number; allocFailures: number };
   tscHz: number;
   timeNs: number;
 }

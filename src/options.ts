@@ -275,3 +275,42 @@ export function parseMac(s: string, what: string): Uint8Array {
   if (!m) throw new LinerateError('INVALID_OPTION', `${what} must be a MAC address like 02:00:00:00:00:01, got ${describe(s)}`);
   return Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
 }
+
+/** Which packets a handler gets. Every field is optional; all that are set must hold. */
+export interface HandlerMatch {
+  /** Ethernet type (after one VLAN tag), e.g. 0x0800 for IPv4. */
+  ethertype?: number;
+  /** IP protocol (IPv4 protocol / IPv6 next header), e.g. 17 for UDP. */
+  ipProto?: number;
+  udpDstPort?: number;
+  tcpDstPort?: number;
+  /** UDP or TCP destination port. */
+  dstPort?: number;
+}
+
+/** Options of {@link Engine.handle}. */
+export interface HandleOptions {
+  match?: HandlerMatch;
+  /** Slots of the ring to the handler (power of two). A full ring is a counted drop. Default 1024. */
+  ringSize?: number;
+}
+
+/** Options of {@link Engine.handleInWorkers}. */
+export interface HandleInWorkersOptions extends HandleOptions {
+  /** The handler module (URL or path); its default export is `(batch) => void`. */
+  module: URL | string;
+  /** Named export to use instead of the default export. */
+  export?: string;
+  /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
+  mode?: 'pipeline' | 'inline';
+  /** Inline mode: CPUs to pin the workers to, round-robin over queues. Default: the engine's lcores. */
+  cpus?: number[];
+}
+
+/** @internal */
+export function validateMatch(m: HandlerMatch | undefined): Record<string, number | undefined> {
+  if (m === undefined) return {};
+  const limits: Record<string, number> = { ethertype: 0xffff, ipProto: 255, udpDstPort: 0xffff, tcpDstPort: 0xffff, dstPort: 0xffff };
+  check('handler match', m, Object.fromEntries(Object.entries(limits).map(([k, max]) => [k, { type: 'int', min: 0, max } as Rule])));
+  return { ...m };
+}

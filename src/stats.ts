@@ -33,8 +33,8 @@ export interface PortStats {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
-  /** Drops by reason. */
-  drops: { txFull: number; noMbuf: number; rssRingFull: number; malformed: number };
+  /** Drops by reason. `handlerRingFull`: the JS consumer fell behind; `handlerError`: bursts of a handler that threw; `unmatched`: refused by a handler's match with no native path. */
+  drops: { txFull: number; noMbuf: number; rssRingFull: number; malformed: number; handlerRingFull: number; handlerError: number; unmatched: number };
   /** Sum of drops. */
   dropped: number;
   /** Driver-specific counters (pcap records read, write errors, ...). */
@@ -42,6 +42,28 @@ export interface PortStats {
   /** Mbufs the driver holds right now (on a wire, on descriptors). */
   heldMbufs: number;
   queues: { rx: RxQueueStats[]; tx: TxQueueStats[] };
+  /** The port's JS handler, when it has one. */
+  handler?: HandlerStats;
+}
+
+/** Counters of a port's JS handler. */
+export interface HandlerStats {
+  mode: 'pipeline' | 'inline';
+  /** Bursts and packets the handler was called with. */
+  batches: number;
+  packets: number;
+  /** Handler calls that threw (their bursts were dropped). */
+  errors: number;
+  /** Verdicts applied. */
+  replied: number;
+  forwarded: number;
+  dropped: number;
+  /** Verdicts naming a port that does not exist (dropped). */
+  badVerdict: number;
+  /** Pipeline mode: times a sleeping consumer was woken by the doorbell. */
+  doorbells: number;
+  /** Worker threads of this handler that exited before stop(). */
+  workersExited: number;
 }
 
 /** Counters of one lcore. */
@@ -67,7 +89,8 @@ export interface MempoolStats {
   /** Non-empty when the pool is not on hugepages or not locked: why, and what to run. */
   warning: string;
   free: { total: number; pool: number; caches: number };
-  inUse: { total: number; driver: number; rings: number; inFlight: number };
+  /** driver: on wires and descriptors; rings: software-RSS rings; js: handler channels; inFlight: in an lcore burst, a tx buffer or a handler. */
+  inUse: { total: number; driver: number; rings: number; js: number; inFlight: number };
   allocFailures: number;
 }
 
@@ -83,16 +106,35 @@ export interface EngineStats {
 const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0);
 
 /** @internal */
-export function shapeStats(raw: RawStats, info: RawInfo): EngineStats {
+export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) => { batches: number; packets: number; errors: number; errorDrops: number; workersExited: number } | undefined = () => undefined): EngineStats {
   const ports: Record<string, PortStats> = {};
   for (const p of raw.ports) {
     const rx = p.rx.map((q) => ({ packets: q.packets, bytes: q.bytes, nombuf: q.nombuf ?? 0, ringFull: q.ringFull ?? 0 }));
     const tx = p.tx.map((q) => ({ packets: q.packets, bytes: q.bytes, full: q.full ?? 0, malformed: q.malformed ?? 0 }));
+    const h = p.handler;
+    const js = extra(p.name);
+    const handler: HandlerStats | undefined = h.present
+      ? {
+          mode: h.inline ? 'inline' : 'pipeline',
+          batches: h.batches + (js?.batches ?? 0),
+          packets: h.packets + (js?.packets ?? 0),
+          errors: h.errors + (js?.errors ?? 0),
+          replied: h.replied,
+          forwarded: h.forwarded,
+          dropped: h.dropped,
+          badVerdict: h.badVerdict,
+          doorbells: h.doorbells,
+          workersExited: js?.workersExited ?? 0,
+        }
+      : undefined;
     const drops = {
       txFull: sum(tx, (q) => q.full),
       noMbuf: sum(rx, (q) => q.nombuf),
       rssRingFull: sum(rx, (q) => q.ringFull),
       malformed: sum(tx, (q) => q.malformed),
+      handlerRingFull: h.toJsFull,
+      handlerError: h.errorDrops + (js?.errorDrops ?? 0),
+      unmatched: h.unmatched,
     };
     ports[p.name] = {
       name: p.name,
@@ -103,10 +145,11 @@ export function shapeStats(raw: RawStats, info: RawInfo): EngineStats {
       txPackets: sum(tx, (q) => q.packets),
       txBytes: sum(tx, (q) => q.bytes),
       drops,
-      dropped: drops.txFull + drops.noMbuf + drops.rssRingFull + drops.malformed,
+      dropped: Object.values(drops).reduce((a, b) => a + b, 0),
       xstats: p.xstats,
       heldMbufs: p.heldMbufs,
       queues: { rx, tx },
+      handler,
     };
   }
   const lcores = raw.lcores.map((l) => ({
@@ -132,7 +175,7 @@ export function shapeStats(raw: RawStats, info: RawInfo): EngineStats {
       pageKind: info.mempool.pageKind,
       warning: info.mempool.warning,
       free: { total: free, pool: pool.freeRing, caches: pool.freeCaches },
-      inUse: { total: pool.size - free, driver: pool.driver, rings: pool.rings, inFlight: pool.inFlight },
+      inUse: { total: pool.size - free, driver: pool.driver, rings: pool.rings, js: pool.js, inFlight: pool.inFlight },
       allocFailures: pool.allocFailures,
     },
   };

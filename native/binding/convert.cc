@@ -66,6 +66,22 @@ Napi::Object to_js(Napi::Env env, const PortSnapshot& s) {
   auto x = Napi::Object::New(env);
   for (auto& [k, v] : s.xstats) x.Set(k, double(v));
   o.Set("xstats", x);
+  const HandlerSnapshot& h = s.handler;
+  auto ho = Napi::Object::New(env);
+  ho.Set("present", h.present);
+  ho.Set("inline", h.inline_mode);
+  ho.Set("toJsFull", double(h.to_js_full));
+  ho.Set("doorbells", double(h.doorbells));
+  ho.Set("replied", double(h.replied));
+  ho.Set("forwarded", double(h.forwarded));
+  ho.Set("dropped", double(h.dropped));
+  ho.Set("badVerdict", double(h.bad));
+  ho.Set("unmatched", double(h.unmatched));
+  ho.Set("batches", h.js_batches);
+  ho.Set("packets", h.js_packets);
+  ho.Set("errors", h.js_errors);
+  ho.Set("errorDrops", h.js_error_drops);
+  o.Set("handler", ho);
   return o;
 }
 
@@ -90,6 +106,7 @@ Napi::Object to_js(Napi::Env env, const PoolSnapshot& s) {
   o.Set("freeCaches", s.free_caches);
   o.Set("driver", s.driver);
   o.Set("rings", s.rings);
+  o.Set("js", s.js);
   o.Set("inFlight", double(s.in_flight()));
   o.Set("allocFailures", double(s.alloc_failures));
   return o;

@@ -1,6 +1,8 @@
 #include "binding/engine_wrap.h"
 
 #include "binding/convert.h"
+#include "binding/handler_wrap.h"
+#include "pipeline/match.h"
 #include "core/cycles.h"
 
 namespace lr::binding {
@@ -17,6 +19,9 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Stats>("stats"),
                          InstanceMethod<&EngineWrap::Info>("info"),
                          InstanceMethod<&EngineWrap::SourcesDone>("sourcesDone"),
+                         InstanceMethod<&EngineWrap::Id>("id"),
+                         InstanceMethod<&EngineWrap::Handle>("handle"),
+                         InstanceMethod<&EngineWrap::Send>("send"),
                      });
 }
 
@@ -47,7 +52,47 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     e.lcore.max_sleep_us = uint32_t(c.get_uint("maxSleepUs", 50, 1, 1000000));
     e.burst = uint16_t(c.get_uint("burst", 32, 1, 64));
     e.rss_ring_size = uint32_t(c.get_uint("rssRingSize", 1024, 2, 1u << 20));
-    engine_ = std::make_unique<Engine>(e);
+    engine_ = std::make_shared<Engine>(e);
+    id_ = register_engine(engine_);
+  });
+}
+
+EngineWrap::~EngineWrap() {
+  if (id_) unregister_engine(id_);
+}
+
+Napi::Value EngineWrap::Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
+
+// handle(port, { ethertype?, ipProto?, udpDstPort?, tcpDstPort?, dstPort? }, inline, ringSize)
+Napi::Value EngineWrap::Handle(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    Config c = to_config(info[1].As<Napi::Object>());
+    c.scope = "handler match";
+    c.allow_only({"ethertype", "ipProto", "udpDstPort", "tcpDstPort", "dstPort"});
+    Match m;
+    m.ethertype = c.has("ethertype") ? int32_t(c.get_uint("ethertype", 0, 0, 0xffff)) : -1;
+    m.ip_proto = c.has("ipProto") ? int32_t(c.get_uint("ipProto", 0, 0, 255)) : -1;
+    m.udp_dst_port = c.has("udpDstPort") ? int32_t(c.get_uint("udpDstPort", 0, 0, 0xffff)) : -1;
+    m.tcp_dst_port = c.has("tcpDstPort") ? int32_t(c.get_uint("tcpDstPort", 0, 0, 0xffff)) : -1;
+    m.dst_port = c.has("dstPort") ? int32_t(c.get_uint("dstPort", 0, 0, 0xffff)) : -1;
+    engine().handle(uint16_t(info[0].As<Napi::Number>().Uint32Value()), m, info[2].ToBoolean().Value(),
+                    info[3].As<Napi::Number>().Uint32Value());
+  });
+  return info.Env().Undefined();
+}
+
+// send(port, frames: Uint8Array[]) -> number sent
+Napi::Value EngineWrap::Send(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto arr = info[1].As<Napi::Array>();
+    std::vector<std::pair<const uint8_t*, size_t>> frames;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsTypedArray()) fail("INVALID_OPTION", "send: every frame must be a Uint8Array");
+      auto a = v.As<Napi::Uint8Array>();
+      frames.push_back({a.Data(), a.ByteLength()});
+    }
+    return Napi::Number::New(info.Env(), engine().send(uint16_t(info[0].As<Napi::Number>().Uint32Value()), frames));
   });
 }
 

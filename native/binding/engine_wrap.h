@@ -13,6 +13,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit EngineWrap(const Napi::CallbackInfo& info);
+  ~EngineWrap() override;
 
  private:
   Engine& engine();
@@ -26,7 +27,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value SourcesDone(const Napi::CallbackInfo& info);
 
-  std::unique_ptr<Engine> engine_;
+  Napi::Value Id(const Napi::CallbackInfo& info);
+  Napi::Value Handle(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Engine> engine_;
+  uint32_t id_ = 0;
 };
 
 }  // namespace lr::binding

@@ -29,7 +29,9 @@ struct alignas(64) Mbuf {
   uint32_t buf_len;    // 20: headroom + data room: the room after the header
   uint64_t timestamp;  // 24: rx time, nanoseconds (CLOCK_REALTIME) when flagged
   uint64_t user;       // 32: free for the application
-  uint8_t reserved[24];
+  uint16_t verdict;    // 40: what a JS handler decided (kVerdict*), read when the mbuf comes back
+  uint16_t out_port;   // 42: kVerdictForward: the port to send it out of
+  uint8_t reserved[20];
 
   uint8_t* slot() { return reinterpret_cast<uint8_t*>(this); }
   uint8_t* data() { return slot() + data_off; }
@@ -49,5 +51,12 @@ static_assert(offsetof(Mbuf, flags) == 16, "mbuf ABI");
 static_assert(offsetof(Mbuf, buf_len) == 20, "mbuf ABI");
 static_assert(offsetof(Mbuf, timestamp) == 24, "mbuf ABI");
 static_assert(offsetof(Mbuf, user) == 32, "mbuf ABI");
+static_assert(offsetof(Mbuf, verdict) == 40, "mbuf ABI");
+static_assert(offsetof(Mbuf, out_port) == 42, "mbuf ABI");
+
+// Verdicts a handler writes into Mbuf::verdict (docs/memory-format.md).
+constexpr uint16_t kVerdictDrop = 0;     // free it
+constexpr uint16_t kVerdictReply = 1;    // transmit on the port it came from (Mbuf::port)
+constexpr uint16_t kVerdictForward = 2;  // transmit on Mbuf::out_port
 
 }  // namespace lr

@@ -103,7 +103,9 @@ std::string hugetlbfs_mount(size_t page_size) {
 
 Region& Region::operator=(Region&& o) noexcept {
   if (this != &o) {
-    this->~Region();
+    // Release our mapping only: calling ~Region() here would also destroy the
+    // string members, and assigning to them afterwards is use-after-free.
+    if (base_) munmap(base_, mapped_);
     base_ = o.base_;
     size_ = o.size_;
     mapped_ = o.mapped_;

@@ -11,6 +11,7 @@
 // application. After Engine::stop() the free count equals the pool size, or a
 // leak shows up as a number.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -80,7 +81,9 @@ class Mempool {
   // Accounting.
   uint32_t free_in_ring() const { return ring_.count(); }
   uint32_t free_in_caches() const;
-  uint32_t available() const { return free_in_ring() + free_in_caches(); }
+  // While lcores run, an mbuf moving between the ring and a cache can be seen in
+  // both; a snapshot never reports more than the pool holds.
+  uint32_t available() const { return std::min(n_, free_in_ring() + free_in_caches()); }
   void account(Owner o, int64_t delta) { held_[int(o)].fetch_add(delta, std::memory_order_relaxed); }
   int64_t held(Owner o) const { return held_[int(o)].load(std::memory_order_relaxed); }
   uint64_t alloc_failures() const { return alloc_fail_.load(std::memory_order_relaxed); }
@@ -89,6 +92,7 @@ class Mempool {
     m->data_off = uint16_t(kMbufHeaderSize + headroom_);
     m->data_len = 0;
     m->flags = 0;
+    m->verdict = kVerdictDrop;
   }
 
  private:

@@ -104,8 +104,15 @@ class Ring {
 
   RingHeader* header() const { return h_; }
   uint32_t capacity() const { return h_->capacity; }
+  // Exact when the ring is quiet; a snapshot within [0, capacity] while it moves.
+  // cons_tail is read first: both tails only grow and cons_tail never passes
+  // prod_tail, so the later prod_tail is at least the earlier cons_tail (reading
+  // prod_tail first lets a consumer pass it in between, and the difference
+  // wraps to ~2^32). A producer can move on meanwhile, hence the clamp.
   uint32_t count() const {
-    return h_->prod_tail.load(std::memory_order_acquire) - h_->cons_tail.load(std::memory_order_acquire);
+    const uint32_t cons = h_->cons_tail.load(std::memory_order_acquire);
+    const uint32_t prod = h_->prod_tail.load(std::memory_order_acquire);
+    return std::min(prod - cons, h_->capacity);
   }
   uint32_t free_count() const { return capacity() - count(); }
   bool single_producer() const { return h_->flags & kRingSingleProducer; }
@@ -142,7 +149,10 @@ class Ring {
     copy_in(head, objs, n);
     if (!sp) {
       // Earlier reservations publish first, so tail only moves over filled slots.
-      while (h->prod_tail.load(std::memory_order_relaxed) != head) cpu_pause();
+      // Acquire: our release of tail below must also publish the slots the
+      // earlier producers filled (a relaxed load does not carry their release on
+      // to the consumer; TSan reports the slot copies as a race).
+      while (h->prod_tail.load(std::memory_order_acquire) != head) cpu_pause();
     }
     h->prod_tail.store(next, std::memory_order_release);
     return n;
@@ -169,7 +179,9 @@ class Ring {
     }
     copy_out(head, objs, n);
     if (!sc) {
-      while (h->cons_tail.load(std::memory_order_relaxed) != head) cpu_pause();
+      // Acquire, for the same reason: a producer that sees our tail may reuse
+      // the slots the earlier consumers read.
+      while (h->cons_tail.load(std::memory_order_acquire) != head) cpu_pause();
     }
     h->cons_tail.store(next, std::memory_order_release);
     return n;

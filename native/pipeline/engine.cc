@@ -1,12 +1,14 @@
 #include "pipeline/engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "core/cycles.h"
 #include "core/error.h"
 #include "pipeline/echo.h"
 #include "pipeline/forward.h"
+#include "pipeline/handler.h"
 #include "pipeline/rss.h"
 #include "pipeline/tasks.h"
 
@@ -27,7 +29,8 @@ Engine::Engine(const EngineOptions& o) : opts_(o) {
     }
   }
   MempoolOptions po = o.pool;
-  po.caches = uint32_t(o.cpus.size());
+  // One cache per lcore, then one per possible inline worker.
+  po.caches = uint32_t(o.cpus.size()) + kMaxInlineQueues;
   pool_ = std::make_unique<Mempool>(po);
   for (size_t i = 0; i < o.cpus.size(); i++) lcores_.push_back(std::make_unique<Lcore>(uint32_t(i), o.cpus[i], o.lcore));
   tsc_hz();  // calibrate now, not on the first stats call
@@ -92,13 +95,104 @@ void Engine::echo(uint16_t id) {
   p.action = PortAction::Echo;
 }
 
-std::unique_ptr<Stage> Engine::make_stage(Port& p, Lcore& l) {
+std::unique_ptr<Stage> Engine::make_native_stage(Port& p, uint16_t txq, Mempool::Cache* cache) {
+  if (p.action == PortAction::Echo) return std::make_unique<EchoStage>(TxBuffer(&p, txq, pool_.get(), cache, opts_.burst), pool_.get());
+  if (p.action == PortAction::Forward) {
+    Port& dst = *ports_[p.forward_to];
+    return std::make_unique<ForwardStage>(TxBuffer(&dst, txq, pool_.get(), cache, opts_.burst), pool_.get(), p.forward_mode,
+                                          dst.driver().mac(), p.forward_dst_mac);
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Stage> Engine::make_stage(Port& p, uint16_t queue, Lcore& l) {
   Mempool::Cache* cache = pool_->cache(l.index());
   const uint16_t txq = uint16_t(l.index());
-  if (p.action == PortAction::Echo) return std::make_unique<EchoStage>(TxBuffer(&p, txq, pool_.get(), cache, opts_.burst), pool_.get());
-  Port& dst = *ports_[p.forward_to];
-  return std::make_unique<ForwardStage>(TxBuffer(&dst, txq, pool_.get(), cache, opts_.burst), pool_.get(), p.forward_mode,
-                                        dst.driver().mac(), p.forward_dst_mac);
+  auto native = make_native_stage(p, txq, cache);
+  if (!p.handler) return native;
+  // Pipeline handler: matched packets to JS, the rest to the native path; the
+  // verdicts come back on this same lcore.
+  JsChannel* ch = p.handler->channels[queue].get();
+  l.add_task(std::make_unique<ChannelReturnTask>(ch, port_list(), txq, pool_.get(), cache, opts_.burst));
+  return std::make_unique<HandlerStage>(p.handler->match, ch, std::move(native), pool_.get(), cache, &p.rxq()[queue].unmatched);
+}
+
+std::vector<Port*> Engine::port_list() const {
+  std::vector<Port*> v;
+  for (auto& p : ports_) v.push_back(p.get());
+  return v;
+}
+
+void Engine::handle(uint16_t id, const Match& match, bool inline_mode, uint32_t ring_size) {
+  check_stopped("add a handler");
+  Port& p = port(id);
+  if (p.handler) fail("PORT_BUSY", "port '" + p.name() + "' has a handler already; one handler per port");
+  auto h = std::make_shared<PortHandler>();
+  h->match = match;
+  h->inline_mode = inline_mode;
+  if (inline_mode) {
+    if (p.software_rss())
+      fail("INVALID_OPTION", "port '" + p.name() + "': inline handlers poll hardware queues; the " + p.driver_name() +
+                                 " driver has one rx queue (use pipeline mode for software RSS, or rxQueues: 1)");
+    if (inline_count_ + p.rx_queues() > kMaxInlineQueues)
+      fail("INVALID_OPTION", "at most " + std::to_string(kMaxInlineQueues) + " inline handler queues per engine");
+    for (uint16_t q = 0; q < p.rx_queues(); q++)
+      h->inline_queues.push_back(std::make_unique<InlineQueue>(&p, q, uint16_t(lcores_.size() + inline_count_++), match, pool_.get()));
+  } else {
+    for (uint16_t q = 0; q < p.rx_queues(); q++)
+      h->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst));
+  }
+  p.handler = std::move(h);
+}
+
+JsChannel* Engine::channel(uint16_t port_id, uint16_t queue) {
+  Port& p = port(port_id);
+  if (!p.handler || p.handler->inline_mode || queue >= p.handler->channels.size())
+    fail("INVALID_PORT", "port '" + p.name() + "' has no pipeline handler on queue " + std::to_string(queue));
+  return p.handler->channels[queue].get();
+}
+
+InlineQueue* Engine::inline_queue(uint16_t port_id, uint16_t queue) {
+  Port& p = port(port_id);
+  if (!p.handler || !p.handler->inline_mode || queue >= p.handler->inline_queues.size())
+    fail("INVALID_PORT", "port '" + p.name() + "' has no inline handler on queue " + std::to_string(queue));
+  return p.handler->inline_queues[queue].get();
+}
+
+uint32_t Engine::send(uint16_t id, const std::vector<std::pair<const uint8_t*, size_t>>& frames) {
+  check_open("send");
+  Port& p = port(id);
+  if (!running_) fail("ENGINE_STOPPED", "port '" + p.name() + "': send() needs a running engine; call engine.start() first");
+  for (auto& f : frames)
+    if (f.second > pool_->data_room() || f.second == 0)
+      fail("FRAME_TOO_LARGE", "a frame of " + std::to_string(f.second) + " bytes does not fit an mbuf (1.." +
+                                  std::to_string(pool_->data_room()) + " bytes; raise mempool.dataRoom)");
+  std::lock_guard<std::mutex> lock(send_mu_);
+  uint32_t sent = 0;
+  for (size_t at = 0; at < frames.size();) {
+    const uint16_t n = uint16_t(std::min<size_t>(64, frames.size() - at));
+    Mbuf* m[64];
+    if (!pool_->alloc_bulk(nullptr, m, n)) break;
+    for (uint16_t i = 0; i < n; i++) {
+      std::memcpy(m[i]->data(), frames[at + i].first, frames[at + i].second);
+      m[i]->data_len = uint16_t(frames[at + i].second);
+      m[i]->port = p.id();
+    }
+    TxQueueStats& st = p.txq()[control_txq()];
+    const uint16_t ok = p.driver().tx_burst(control_txq(), m, n);
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < ok; i++) bytes += m[i]->data_len;
+    st.packets.add(ok);
+    st.bytes.add(bytes);
+    if (ok < n) {
+      pool_->free_bulk(nullptr, m + ok, n - ok);
+      st.full.add(n - ok);
+    }
+    sent += ok;
+    at += n;
+    if (ok < n) break;
+  }
+  return sent;
 }
 
 void Engine::build_tasks() {
@@ -108,12 +202,27 @@ void Engine::build_tasks() {
   auto next_lcore = [&]() -> Lcore& { return *lcores_[rr++ % lcores_.size()]; };
   rss_rings_.clear();
   for (auto& l : lcores_) l->clear_tasks();
+  // Tx queues: one per lcore, one per inline worker, and the control queue
+  // (send()). Sized for every port first: stages keep pointers into them.
+  for (auto& pp : ports_)
+    if (pp->txq().size() < size_t(control_txq() + 1)) pp->txq().resize(control_txq() + 1);
   for (auto& pp : ports_) {
     Port& p = *pp;
-    const uint16_t txq = uint16_t(lcores_.size());
+    const uint16_t txq = uint16_t(control_txq() + 1);
     p.driver().configure(p.hw_rx_queues(), txq);
-    for (uint16_t q = 0; q < txq; q++) p.driver().setup_tx_queue({pool_.get(), pool_->cache(q), p.id(), q, nullptr});
-    if (p.action == PortAction::None) {
+    for (uint16_t q = 0; q < txq; q++)
+      p.driver().setup_tx_queue({pool_.get(), q == control_txq() ? nullptr : pool_->cache(q), p.id(), q, nullptr});
+    if (p.handler && p.handler->inline_mode) {
+      // The inline workers poll these queues themselves: no task.
+      for (uint16_t q = 0; q < p.rx_queues(); q++) {
+        InlineQueue& iq = *p.handler->inline_queues[q];
+        Mempool::Cache* cache = pool_->cache(iq.slot());
+        p.driver().setup_rx_queue({pool_.get(), cache, p.id(), q, &p.rxq()[q].nombuf});
+        iq.bind(port_list(), cache, opts_.burst, make_native_stage(p, iq.slot(), cache), &p.rxq()[q].unmatched);
+      }
+      continue;
+    }
+    if (p.action == PortAction::None && !p.handler) {
       // Not polled: its rx queues get no cache (nothing allocates on them).
       for (uint16_t q = 0; q < p.hw_rx_queues(); q++)
         p.driver().setup_rx_queue({pool_.get(), nullptr, p.id(), q, &p.rxq()[q].nombuf});
@@ -131,13 +240,14 @@ void Engine::build_tasks() {
       disp.add_task(std::make_unique<PortPollTask>(&p, 0, std::move(rss), opts_.burst, nullptr));
       for (uint16_t q = 0; q < p.rx_queues(); q++) {
         Lcore& l = next_lcore();
-        l.add_task(std::make_unique<RingPollTask>(rings[q], make_stage(p, l), pool_.get(), opts_.burst));
+        l.add_task(std::make_unique<RingPollTask>(rings[q], make_stage(p, q, l), pool_.get(), opts_.burst));
       }
     } else {
       for (uint16_t q = 0; q < p.rx_queues(); q++) {
         Lcore& l = next_lcore();
         p.driver().setup_rx_queue({pool_.get(), pool_->cache(l.index()), p.id(), q, &p.rxq()[q].nombuf});
-        l.add_task(std::make_unique<PortPollTask>(&p, q, make_stage(p, l), opts_.burst, &p.rxq()[q]));
+        auto stage = make_stage(p, q, l);
+        l.add_task(std::make_unique<PortPollTask>(&p, q, std::move(stage), opts_.burst, &p.rxq()[q]));
       }
     }
   }
@@ -158,6 +268,7 @@ void Engine::start() {
     for (auto& l : lcores_) l->stop();
     for (auto& l : lcores_)
       for (auto& t : l->tasks()) t->drain();
+    release_handlers();
     for (size_t i = 0; i < started_ports; i++) ports_[i]->driver().stop();
     pool_->flush_caches();
     throw;
@@ -172,11 +283,22 @@ void Engine::stop() {
   for (auto& l : lcores_) l->stop();
   for (auto& l : lcores_)
     for (auto& t : l->tasks()) t->drain();
+  release_handlers();
   for (auto& p : ports_) p->driver().stop();
   for (auto& l : lcores_) l->clear_tasks();
   rss_rings_.clear();
   pool_->flush_caches();
   running_ = false;
+}
+
+void Engine::release_handlers() {
+  // JS consumers and inline workers are stopped (or dead) by now: whatever they
+  // held comes back (JsChannel::recover, InlineQueue::recover).
+  for (auto& p : ports_) {
+    if (!p->handler) continue;
+    for (auto& c : p->handler->channels) c->drain(*pool_);
+    for (auto& q : p->handler->inline_queues) q->unbind();
+  }
 }
 
 void Engine::close() {
@@ -192,7 +314,7 @@ void Engine::close() {
 bool Engine::sources_done() const {
   bool any = false;
   for (auto& p : ports_) {
-    if (p->action == PortAction::None) continue;
+    if (p->action == PortAction::None && !p->handler) continue;
     any = true;
     if (!p->driver().rx_done()) return false;
   }
@@ -211,6 +333,28 @@ std::vector<PortSnapshot> Engine::port_stats() const {
     for (auto& q : p->txq()) s.tx.push_back({q.packets.get(), q.bytes.get(), 0, 0, q.full.get(), q.malformed.get()});
     if (!p->closed) p->driver().xstats(s.xstats);
     s.held_mbufs = p->closed ? 0 : p->driver().held_mbufs();
+    for (auto& q : p->rxq()) s.handler.unmatched += q.unmatched.get();
+    if (p->handler) {
+      HandlerSnapshot& h = s.handler;
+      h.present = true;
+      h.inline_mode = p->handler->inline_mode;
+      auto add = [&](const VerdictCounters& c) {
+        h.replied += c.replied.get();
+        h.forwarded += c.forwarded.get();
+        h.dropped += c.dropped.get();
+        h.bad += c.bad.get();
+      };
+      for (auto& c : p->handler->channels) {
+        h.to_js_full += c->full.get();
+        h.doorbells += c->doorbells.get();
+        add(c->verdicts);
+        h.js_batches += c->js_counter(0);
+        h.js_packets += c->js_counter(1);
+        h.js_errors += c->js_counter(2);
+        h.js_error_drops += c->js_counter(3);
+      }
+      for (auto& q : p->handler->inline_queues) add(q->verdicts);
+    }
     v.push_back(std::move(s));
   }
   return v;
@@ -234,6 +378,8 @@ PoolSnapshot Engine::pool_stats() const {
   for (auto& p : ports_)
     if (!p->closed) s.driver += p->driver().held_mbufs();
   for (auto& r : rss_rings_) s.rings += r->count();
+  for (auto& p : ports_)
+    if (p->handler) s.js += handler_held(*p->handler);
   s.alloc_failures = pool_->alloc_failures();
   return s;
 }

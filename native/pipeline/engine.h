@@ -3,6 +3,7 @@
 // thread through the binding) while the lcores run the tasks it builds at start().
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,14 @@ struct EngineOptions {
   uint32_t rss_ring_size = 1024;
 };
 
+constexpr uint32_t kMaxInlineQueues = 16;
+
+struct HandlerSnapshot {
+  bool present = false, inline_mode = false;
+  uint64_t to_js_full = 0, doorbells = 0, replied = 0, forwarded = 0, dropped = 0, bad = 0, unmatched = 0;
+  double js_batches = 0, js_packets = 0, js_errors = 0, js_error_drops = 0;
+};
+
 struct QueueSnapshot {
   uint64_t packets = 0, bytes = 0, nombuf = 0, ring_full = 0, full = 0, malformed = 0;
 };
@@ -31,6 +40,7 @@ struct PortSnapshot {
   std::vector<QueueSnapshot> rx, tx;
   XStats xstats;
   uint32_t held_mbufs;
+  HandlerSnapshot handler;
 };
 struct LcoreSnapshot {
   uint32_t index;
@@ -39,10 +49,10 @@ struct LcoreSnapshot {
   uint32_t tasks;
 };
 struct PoolSnapshot {
-  uint32_t size, free_ring, free_caches, driver, rings;
+  uint32_t size, free_ring, free_caches, driver, rings, js;
   uint64_t alloc_failures;
   // size - free - driver - rings: in an lcore's burst, a tx buffer, or the application.
-  int64_t in_flight() const { return int64_t(size) - free_ring - free_caches - driver - rings; }
+  int64_t in_flight() const { return int64_t(size) - free_ring - free_caches - driver - rings - js; }
 };
 
 class Engine {
@@ -54,6 +64,14 @@ class Engine {
   uint16_t add_port(const std::string& name, const std::string& driver, Config cfg, uint16_t rx_queues, RssOptions rss);
   void forward(uint16_t src, uint16_t dst, ForwardMode mode, const MacAddr& dst_mac);
   void echo(uint16_t port);
+  // Hands the packets matching `match` to JavaScript: through a channel per rx
+  // queue (pipeline mode) or to a worker that polls the queue itself (inline).
+  void handle(uint16_t port, const struct Match& match, bool inline_mode, uint32_t ring_size);
+  class JsChannel* channel(uint16_t port, uint16_t queue);
+  class InlineQueue* inline_queue(uint16_t port, uint16_t queue);
+  // Copies frames into new mbufs and transmits them on the port's control tx
+  // queue (any thread; serialised). Returns how many were sent.
+  uint32_t send(uint16_t port, const std::vector<std::pair<const uint8_t*, size_t>>& frames);
   void start();
   void stop();
   void close();
@@ -77,7 +95,11 @@ class Engine {
   void check_open(const char* what) const;
   void check_stopped(const char* what) const;
   void build_tasks();
-  std::unique_ptr<class Stage> make_stage(Port& p, Lcore& l);
+  void release_handlers();
+  std::unique_ptr<class Stage> make_stage(Port& p, uint16_t queue, Lcore& l);
+  std::unique_ptr<class Stage> make_native_stage(Port& p, uint16_t txq, Mempool::Cache* cache);
+  std::vector<Port*> port_list() const;
+  uint16_t control_txq() const { return uint16_t(lcores_.size() + inline_count_); }
 
   EngineOptions opts_;
   std::unique_ptr<Mempool> pool_;
@@ -85,6 +107,8 @@ class Engine {
   std::vector<std::unique_ptr<Lcore>> lcores_;
   std::vector<std::unique_ptr<OwnedRing>> rss_rings_;
   bool running_ = false, closed_ = false;
+  uint32_t inline_count_ = 0;
+  std::mutex send_mu_;
 };
 
 }  // namespace lr

@@ -15,6 +15,7 @@ namespace lr {
 struct alignas(64) RxQueueStats {
   Counter packets, bytes, nombuf;
   Counter ring_full;  // software RSS: dropped because the queue's ring was full
+  Counter unmatched;  // a handler's match refused them and the port has no native path
 };
 
 struct alignas(64) TxQueueStats {
@@ -25,6 +26,8 @@ struct alignas(64) TxQueueStats {
 
 enum class PortAction { None, Forward, Echo };
 enum class ForwardMode { Io, Mac };
+
+struct PortHandler;  // pipeline/handler.h
 
 struct RssOptions {
   std::vector<uint8_t> key;  // 40 bytes (52 for IPv6-capable hardware keys; only 40 used here)
@@ -60,6 +63,8 @@ class Port {
   uint16_t forward_to = 0;
   ForwardMode forward_mode = ForwardMode::Io;
   MacAddr forward_dst_mac{};
+  // A JS handler (pipeline or inline), set by Engine::handle.
+  std::shared_ptr<PortHandler> handler;
   bool closed = false;
 
  private:

@@ -40,6 +40,7 @@ class RingDriver final : public Driver {
     if (!w) w = std::make_shared<Wire>(size);
     if (w->attached[0] && w->attached[1])
       fail("WIRE_FULL", "ring wire '" + name_ + "' already joins two ports; give this port another wire name");
+    size_ = w->dir[0].capacity();  // the wire's size: the first port to name it sets it
     end_ = w->attached[0] ? 1 : 0;
     w->attached[end_] = true;
     wire_ = w;
@@ -52,7 +53,7 @@ class RingDriver final : public Driver {
     i.max_rx_queues = 1;
     i.hw_rss = false;
     i.mtu = pool_.data_room() - 14;
-    i.details = {{"wire", name_}, {"end", std::to_string(end_)}, {"size", std::to_string(wire_->dir[0].capacity())}};
+    i.details = {{"wire", name_}, {"end", std::to_string(end_)}, {"size", std::to_string(size_)}};
     return i;
   }
   void configure(uint16_t rxq, uint16_t txq) override {
@@ -69,6 +70,7 @@ class RingDriver final : public Driver {
   uint32_t held_mbufs() const override { return wire_ ? inbound().count() : 0; }
 
   void stop() override {
+    if (!wire_) return;  // closed: detach() gave everything back already
     // Give back what is still on the wire towards us.
     uint32_t idx[256];
     while (uint32_t n = inbound().dequeue_burst(idx, 256)) {
@@ -126,6 +128,7 @@ class RingDriver final : public Driver {
   uint16_t port_id_;
   std::string name_;
   int end_ = 0;
+  uint32_t size_ = 0;
   std::shared_ptr<Wire> wire_;
   Mempool::Cache* rx_cache_ = nullptr;
   std::vector<Mempool::Cache*> tx_caches_;

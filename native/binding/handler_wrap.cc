@@ -1,0 +1,205 @@
+#include "binding/handler_wrap.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <map>
+#include <mutex>
+
+#include "binding/convert.h"
+#include "pipeline/handler.h"
+
+namespace lr::binding {
+
+namespace {
+
+std::mutex g_mu;
+std::map<uint32_t, std::weak_ptr<Engine>> g_engines;
+uint32_t g_next_id = 1;
+
+struct PerEnv {
+  Napi::FunctionReference attached_ctor, inline_ctor;
+};
+
+// Keeps the engine (and so its memory) alive while an ArrayBuffer over it lives.
+Napi::ArrayBuffer external(Napi::Env env, void* data, size_t bytes, const std::shared_ptr<Engine>& e) {
+  auto* keep = new std::shared_ptr<Engine>(e);
+  return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, std::shared_ptr<Engine>* k) { delete k; }, keep);
+}
+
+// The doorbell: a thread-safe function into the consumer's event loop.
+class TsfnDoorbell final : public Doorbell {
+ public:
+  TsfnDoorbell(Napi::Env env, Napi::Function fn) {
+    tsfn_ = Napi::ThreadSafeFunction::New(env, fn, "linerate-doorbell", 0, 1);
+  }
+  ~TsfnDoorbell() override { tsfn_.Release(); }
+  void ring() override {
+    // Non-blocking: an lcore never waits on JavaScript. The callback takes no
+    // data; the consumer re-reads the ring when it wakes.
+    tsfn_.NonBlockingCall();
+  }
+
+ private:
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto* per = info.Env().GetInstanceData<PerEnv>();
+    return per->attached_ctor.New({info[0]});
+  });
+}
+
+Napi::Value PinThread(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    const int cpu = info[0].As<Napi::Number>().Int32Value();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu < 0 || cpu >= CPU_SETSIZE) fail("CPU_UNAVAILABLE", "CPU " + std::to_string(cpu) + " does not exist");
+    CPU_SET(cpu, &set);
+    const int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (err) fail("CPU_UNAVAILABLE", "cannot pin this thread to CPU " + std::to_string(cpu) + ": " + errno_text(err) +
+                                        "; list the CPUs this process may use with: taskset -pc $$");
+  });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+uint32_t register_engine(const std::shared_ptr<Engine>& e) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  const uint32_t id = g_next_id++;
+  g_engines[id] = e;
+  return id;
+}
+
+void unregister_engine(uint32_t id) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_engines.erase(id);
+}
+
+Napi::Function AttachedEngine::Define(Napi::Env env) {
+  return DefineClass(env, "AttachedEngine",
+                     {
+                         InstanceMethod<&AttachedEngine::PoolBuffer>("poolBuffer"),
+                         InstanceMethod<&AttachedEngine::PoolInfo>("poolInfo"),
+                         InstanceMethod<&AttachedEngine::ChannelBuffer>("channelBuffer"),
+                         InstanceMethod<&AttachedEngine::SetDoorbell>("setDoorbell"),
+                         InstanceMethod<&AttachedEngine::ClearDoorbell>("clearDoorbell"),
+                         InstanceMethod<&AttachedEngine::Inline>("inline"),
+                     });
+}
+
+AttachedEngine::AttachedEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AttachedEngine>(info) {
+  guard(info.Env(), [&] {
+    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = g_engines.find(id);
+    if (it != g_engines.end()) engine_ = it->second.lock();
+    if (!engine_ || engine_->closed()) fail("ENGINE_CLOSED", "engine " + std::to_string(id) + " is closed or does not exist");
+  });
+}
+
+Napi::Value AttachedEngine::PoolBuffer(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    // One ArrayBuffer per environment and pool: V8 must not see two buffers over the same bytes in one isolate.
+    if (pool_buf_.IsEmpty()) {
+      Mempool& p = engine_->pool();
+      pool_buf_ = Napi::Persistent(external(info.Env(), p.base(), p.region_bytes(), engine_));
+    }
+    return pool_buf_.Value();
+  });
+}
+
+Napi::Value AttachedEngine::PoolInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mempool& p = engine_->pool();
+  auto o = Napi::Object::New(env);
+  o.Set("mbufs", p.size());
+  o.Set("slotSize", p.slot_size());
+  o.Set("headroom", p.headroom());
+  o.Set("dataRoom", p.data_room());
+  o.Set("burst", engine_->options().burst);
+  o.Set("tscHz", double(engine_->tsc_hz()));
+  return o;
+}
+
+Napi::Value AttachedEngine::ChannelBuffer(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    return external(info.Env(), ch->memory(), ch->bytes(), engine_);
+  });
+}
+
+Napi::Value AttachedEngine::SetDoorbell(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (engine_->running()) fail("ENGINE_RUNNING", "a consumer attaches before engine.start()");
+    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    ch->set_doorbell(std::make_shared<TsfnDoorbell>(info.Env(), info[2].As<Napi::Function>()));
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value AttachedEngine::ClearDoorbell(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (engine_->running()) fail("ENGINE_RUNNING", "stop the engine before detaching a consumer");
+    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    ch->clear_doorbell();
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value AttachedEngine::Inline(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    InlineQueue* q = engine_->inline_queue(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    auto* per = info.Env().GetInstanceData<PerEnv>();
+    Napi::Object o = per->inline_ctor.New({});
+    InlineWrap::Unwrap(o)->init(engine_, q);
+    return o;
+  });
+}
+
+Napi::Function InlineWrap::Define(Napi::Env env) {
+  return DefineClass(env, "InlineQueue",
+                     {
+                         InstanceMethod<&InlineWrap::Rx>("rx"),
+                         InstanceMethod<&InlineWrap::Alloc>("alloc"),
+                         InstanceMethod<&InlineWrap::Tx>("tx"),
+                     });
+}
+
+InlineWrap::InlineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InlineWrap>(info) {}
+
+// rx(out: Uint32Array, n) -> count. The hot path: no allocation, one call per burst.
+Napi::Value InlineWrap::Rx(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto out = info[0].As<Napi::Uint32Array>();
+    uint32_t n = std::min<uint32_t>(info[1].As<Napi::Number>().Uint32Value(), uint32_t(out.ElementLength()));
+    return Napi::Number::New(info.Env(), q_->rx(out.Data(), n));
+  });
+}
+
+Napi::Value InlineWrap::Alloc(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto out = info[0].As<Napi::Uint32Array>();
+    uint32_t n = std::min<uint32_t>(info[1].As<Napi::Number>().Uint32Value(), uint32_t(out.ElementLength()));
+    return Napi::Number::New(info.Env(), q_->alloc(out.Data(), n));
+  });
+}
+
+Napi::Value InlineWrap::Tx(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] { q_->tx(); });
+  return info.Env().Undefined();
+}
+
+void init_handler_exports(Napi::Env env, Napi::Object exports) {
+  auto* per = new PerEnv();
+  per->attached_ctor = Napi::Persistent(AttachedEngine::Define(env));
+  per->inline_ctor = Napi::Persistent(InlineWrap::Define(env));
+  env.SetInstanceData(per);
+  exports.Set("attach", Napi::Function::New<Attach>(env, "attach"));
+  exports.Set("pinThread", Napi::Function::New<PinThread>(env, "pinThread"));
+}
+
+}  // namespace lr::binding

@@ -1,0 +1,138 @@
+#include "pipeline/handler.h"
+
+namespace lr {
+
+void HandlerStage::process(Mbuf** m, uint16_t n) {
+  uint32_t to_js[64];
+  Mbuf* rest[64];
+  uint16_t nj = 0, nr = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    if (match_(m[i])) to_js[nj++] = m[i]->index;
+    else rest[nr++] = m[i];
+  }
+  if (nj) {
+    const uint32_t sent = ch_->to_js().enqueue_burst(to_js, nj);
+    if (sent) ch_->notify();
+    if (sent < nj) {
+      // A full ring is a counted drop, never unbounded memory.
+      Mbuf* drop[64];
+      for (uint32_t i = sent; i < nj; i++) drop[i - sent] = pool_->mbuf(to_js[i]);
+      pool_->free_bulk(cache_, drop, nj - sent);
+      ch_->full.add(nj - sent);
+    }
+  }
+  if (nr) {
+    if (fallback_) {
+      fallback_->process(rest, nr);
+    } else {
+      pool_->free_bulk(cache_, rest, nr);
+      unmatched_->add(nr);
+    }
+  }
+}
+
+uint32_t ChannelReturnTask::poll() {
+  uint32_t idx[64];
+  const uint32_t n = ch_->from_js().dequeue_burst(idx, burst_);
+  for (uint32_t i = 0; i < n; i++) {
+    if (idx[i] >= pool_->size()) {
+      ch_->verdicts.bad.add(1);  // never trust an index from outside
+      continue;
+    }
+    sink_.apply(pool_->mbuf(idx[i]));
+  }
+  // Keep empty mbufs ready for batch.alloc(), a burst at a time.
+  Ring& fr = ch_->free_ring();
+  if (fr.free_count() >= 32) {
+    Mbuf* m[32];
+    if (pool_->alloc_bulk(cache_, m, 32)) {
+      uint32_t fi[32];
+      for (int i = 0; i < 32; i++) fi[i] = m[i]->index;
+      fr.enqueue_bulk(fi, 32);  // single producer: the room was checked above
+    }
+  }
+  return n;
+}
+
+void InlineQueue::bind(const std::vector<Port*>& ports, Mempool::Cache* cache, uint16_t burst,
+                       std::unique_ptr<Stage> fallback, Counter* unmatched) {
+  cache_ = cache;
+  burst_ = burst;
+  fallback_ = std::move(fallback);
+  unmatched_ = unmatched;
+  sink_ = std::make_unique<VerdictSink>(ports, slot_, pool_, cache, burst, &verdicts);
+}
+
+void InlineQueue::unbind() {
+  recover();
+  if (sink_) sink_->drop_all();
+  if (fallback_) fallback_->drain();
+  sink_.reset();
+  fallback_.reset();
+}
+
+uint32_t InlineQueue::rx(uint32_t* out, uint32_t n) {
+  if (!sink_) fail("ENGINE_STOPPED", "the engine is not running: inline rx is only possible between start() and stop()");
+  n = std::min<uint32_t>({n, 64, kMaxHeld - nheld_});
+  Mbuf* m[64];
+  const uint16_t got = port_->driver().rx_burst(queue_, m, uint16_t(n));
+  if (!got) {
+    if (fallback_) fallback_->flush();
+    return 0;
+  }
+  RxQueueStats& st = port_->rxq()[queue_];
+  uint64_t bytes = 0;
+  Mbuf* rest[64];
+  uint16_t nr = 0;
+  uint32_t k = 0;
+  for (uint16_t i = 0; i < got; i++) {
+    bytes += m[i]->data_len;
+    if (match_(m[i])) {
+      held_[nheld_++] = m[i];
+      out[k++] = m[i]->index;
+    } else {
+      rest[nr++] = m[i];
+    }
+  }
+  st.packets.add(got);
+  st.bytes.add(bytes);
+  if (nr) {
+    if (fallback_) fallback_->process(rest, nr);
+    else {
+      pool_->free_bulk(cache_, rest, nr);
+      unmatched_->add(nr);
+    }
+  }
+  return k;
+}
+
+uint32_t InlineQueue::alloc(uint32_t* out, uint32_t n) {
+  if (!sink_) fail("ENGINE_STOPPED", "the engine is not running");
+  n = std::min<uint32_t>({n, 64, kMaxHeld - nheld_});
+  Mbuf* m[64];
+  if (!n || !pool_->alloc_bulk(cache_, m, n)) return 0;
+  for (uint32_t i = 0; i < n; i++) {
+    m[i]->port = port_->id();
+    m[i]->queue = queue_;
+    held_[nheld_++] = m[i];
+    out[i] = m[i]->index;
+  }
+  return n;
+}
+
+void InlineQueue::tx() {
+  if (!sink_) {
+    recover();
+    return;
+  }
+  for (uint32_t i = 0; i < nheld_; i++) sink_->apply(held_[i]);
+  nheld_ = 0;
+  sink_->flush();
+}
+
+void InlineQueue::recover() {
+  if (nheld_) pool_->free_bulk(nullptr, held_, nheld_);
+  nheld_ = 0;
+}
+
+}  // namespace lr

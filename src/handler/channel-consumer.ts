@@ -1,0 +1,216 @@
+/**
+ * The JavaScript end of a handler channel (pipeline mode): takes bursts from
+ * the to_js ring, runs the handler, and gives every mbuf back through from_js
+ * with its verdict in the header. Runs on the main thread or in a worker; the
+ * same code either way. Protocol (peek, commit, advance; the hand record that
+ * makes a dead consumer recoverable) in native/pipeline/js_channel.h.
+ */
+import { LinerateError } from '../errors.js';
+import { PacketBatch, type MbufSource } from './batch.js';
+import { CHANNEL, RING } from './layout.js';
+
+/** A packet handler: called once per burst. */
+export type Handler = (batch: PacketBatch) => void;
+
+interface RingView {
+  prodHead: number; // u32 word index
+  prodTail: number;
+  consHead: number;
+  consTail: number;
+  sleeping: number;
+  slots: number;
+  mask: number;
+  capacity: number;
+}
+
+function ringAt(u32: Uint32Array, byteOffset: number): RingView {
+  const w = byteOffset >>> 2;
+  return {
+    prodHead: w + RING.PROD_HEAD / 4,
+    prodTail: w + RING.PROD_TAIL / 4,
+    consHead: w + RING.CONS_HEAD / 4,
+    consTail: w + RING.CONS_TAIL / 4,
+    sleeping: w + RING.SLEEPING / 4,
+    slots: w + RING.SLOTS / 4,
+    mask: u32[w + RING.MASK / 4],
+    capacity: u32[w + RING.CAPACITY / 4],
+  };
+}
+
+/** How often to poll an empty ring before going to sleep on the doorbell. */
+const SPIN_TICKS = 64;
+/** Bursts handled per event-loop turn before yielding to other work. */
+const BURSTS_PER_TURN = 64;
+
+export class ChannelConsumer implements MbufSource {
+  readonly batch: PacketBatch;
+  private readonly u32: Uint32Array;
+  private readonly counters: Float64Array;
+  private readonly toJs: RingView;
+  private readonly fromJs: RingView;
+  private readonly free: RingView;
+  private readonly port: number;
+  private readonly queue: number;
+  private readonly burst: number;
+  private pending = false; // a handled burst waits for room in from_js
+  private pendingN = 0;
+  private freeStart = 0;
+  private freeTaken = 0;
+  private freeAvail = 0;
+  private idle = 0;
+  private sleeping = false;
+  private stopped = true;
+  private readonly tick = () => this.run();
+
+  constructor(
+    channel: ArrayBuffer,
+    pool: ArrayBuffer,
+    poolInfo: { slotSize: number; headroom: number; dataRoom: number; burst: number },
+    portIds: ReadonlyMap<string, number>,
+    private readonly handler: Handler,
+    private readonly onError: (e: unknown) => void,
+  ) {
+    this.u32 = new Uint32Array(channel);
+    if (this.u32[0] !== CHANNEL.MAGIC || new Uint16Array(channel)[2] !== CHANNEL.VERSION) {
+      throw new LinerateError('RING_FORMAT', 'not a linerate handler channel (bad magic or version)');
+    }
+    this.counters = new Float64Array(channel, CHANNEL.JS_COUNTERS, 4);
+    this.toJs = ringAt(this.u32, this.u32[CHANNEL.TO_JS_OFF / 4]);
+    this.fromJs = ringAt(this.u32, this.u32[CHANNEL.FROM_JS_OFF / 4]);
+    this.free = ringAt(this.u32, this.u32[CHANNEL.FREE_OFF / 4]);
+    this.port = this.u32[CHANNEL.PORT / 4];
+    this.queue = this.u32[CHANNEL.QUEUE / 4];
+    this.burst = this.u32[CHANNEL.BURST / 4];
+    // Room for a burst plus as many allocations.
+    this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, this.burst * 2, portIds);
+  }
+
+  /** The function the doorbell calls (from the thread-safe function). */
+  readonly wake = (): void => {
+    if (!this.sleeping || this.stopped) return;
+    this.sleeping = false;
+    this.idle = 0;
+    this.run();
+  };
+
+  start(): void {
+    this.stopped = false;
+    this.idle = 0;
+    setImmediate(this.tick);
+  }
+
+  /** Stops taking bursts. A burst handled but not yet given back is finished first. */
+  stop(): void {
+    if (this.pending) this.commit();
+    this.stopped = true;
+    this.sleeping = false;
+    Atomics.store(this.u32, this.toJs.sleeping, 0);
+  }
+
+  /** MbufSource: an empty mbuf from the free ring (peeked; consumed at commit). */
+  take(): number {
+    if (this.freeTaken >= this.freeAvail) return -1;
+    const m = this.u32[this.free.slots + ((this.freeStart + this.freeTaken) & this.free.mask)];
+    this.freeTaken++;
+    return m;
+  }
+
+  /** Handles up to BURSTS_PER_TURN bursts, then yields or sleeps. */
+  private run(): void {
+    if (this.stopped) return;
+    let moved = 0;
+    for (let b = 0; b < BURSTS_PER_TURN; b++) {
+      const n = this.step();
+      if (n <= 0) break;
+      moved += n;
+    }
+    if (moved > 0 || this.pending) {
+      this.idle = 0;
+      setImmediate(this.tick);
+      return;
+    }
+    if (++this.idle < SPIN_TICKS) {
+      setImmediate(this.tick);
+      return;
+    }
+    // Sleep: raise the flag, then look once more (the lcore checks the flag
+    // after publishing; with both sides seq_cst one of us sees the other).
+    this.sleeping = true;
+    Atomics.store(this.u32, this.toJs.sleeping, 1);
+    if (this.available() > 0) {
+      Atomics.store(this.u32, this.toJs.sleeping, 0);
+      this.sleeping = false;
+      setImmediate(this.tick);
+    }
+  }
+
+  private available(): number {
+    return (Atomics.load(this.u32, this.toJs.prodTail) - Atomics.load(this.u32, this.toJs.consTail)) >>> 0;
+  }
+
+  /** One burst: returns packets handled (0 when the ring is empty, -1 when waiting for room). */
+  step(): number {
+    if (this.pending) return this.commit() ? this.pendingN : -1;
+    const u32 = this.u32;
+    const consTail = Atomics.load(u32, this.toJs.consTail);
+    const avail = (Atomics.load(u32, this.toJs.prodTail) - consTail) >>> 0;
+    if (avail === 0) return 0;
+    const n = avail < this.burst ? avail : this.burst;
+    // The hand: what we are about to work on, so a crash mid-burst is recoverable.
+    this.freeStart = Atomics.load(u32, this.free.consTail);
+    this.freeAvail = (Atomics.load(u32, this.free.prodTail) - this.freeStart) >>> 0;
+    this.freeTaken = 0;
+    Atomics.store(u32, CHANNEL.HAND_N / 4, n);
+    Atomics.store(u32, CHANNEL.HAND_K / 4, 0);
+    Atomics.store(u32, CHANNEL.TO_JS_CONS_BEFORE / 4, consTail);
+    Atomics.store(u32, CHANNEL.FREE_CONS_BEFORE / 4, this.freeStart);
+    Atomics.store(u32, CHANNEL.FROM_JS_PROD_BEFORE / 4, Atomics.load(u32, this.fromJs.prodTail));
+    Atomics.store(u32, CHANNEL.HAND_ACTIVE / 4, 1);
+    const batch = this.batch;
+    const idx = batch.idx, slots = this.toJs.slots, mask = this.toJs.mask;
+    for (let i = 0; i < n; i++) idx[i] = u32[slots + ((consTail + i) & mask)];
+    batch.load(n, this.port, this.queue, this);
+    try {
+      this.handler(batch);
+    } catch (e) {
+      // The burst is dropped and counted; the engine goes on.
+      batch.dropAll();
+      this.counters[2]++;
+      this.counters[3] += batch.count;
+      this.onError(e);
+    }
+    batch.store();
+    this.counters[0]++;
+    this.counters[1] += n;
+    this.pending = true;
+    this.pendingN = n;
+    return this.commit() ? n : -1;
+  }
+
+  /** Gives the burst back: from_js tail publish is the commit point. */
+  private commit(): boolean {
+    const u32 = this.u32, batch = this.batch, from = this.fromJs;
+    const total = batch.count;
+    const prod = Atomics.load(u32, from.prodTail);
+    const room = (from.capacity - ((prod - Atomics.load(u32, from.consTail)) >>> 0)) >>> 0;
+    if (room < total) return false; // the lcore drains from_js every loop: try again shortly
+    const idx = batch.idx;
+    for (let i = 0; i < total; i++) u32[from.slots + ((prod + i) & from.mask)] = idx[i];
+    Atomics.store(u32, CHANNEL.HAND_K / 4, this.freeTaken);
+    const next = (prod + total) >>> 0;
+    Atomics.store(u32, from.prodHead, next);
+    Atomics.store(u32, from.prodTail, next); // commit
+    const consTail = Atomics.load(u32, CHANNEL.TO_JS_CONS_BEFORE / 4);
+    const toNext = (consTail + this.pendingN) >>> 0;
+    Atomics.store(u32, this.toJs.consHead, toNext);
+    Atomics.store(u32, this.toJs.consTail, toNext);
+    if (this.freeTaken) {
+      const fNext = (this.freeStart + this.freeTaken) >>> 0;
+      Atomics.store(u32, this.free.consHead, fNext);
+      Atomics.store(u32, this.free.consTail, fNext);
+    }
+    Atomics.store(u32, CHANNEL.HAND_ACTIVE / 4, 0);
+    this.pending = false;
+    return true;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Inline mode: this thread owns an rx queue and polls it itself, one native
+ * call per burst each way (rx, then tx after the handler), run to completion.
+ * Runs in a worker pinned to the queue's CPU; the loop is synchronous and checks
+ * a shared stop flag between bursts.
+ */
+import { PacketBatch, type MbufSource } from './batch.js';
+import type { Handler } from './channel-consumer.js';
+
+/** @internal */
+export interface NativeInlineQueue {
+  rx(out: Uint32Array, n: number): number;
+  alloc(out: Uint32Array, n: number): number;
+  tx(): void;
+}
+
+/** Shared counters of an inline worker (float64 in a SharedArrayBuffer): batches, packets, errors, error drops. */
+export const INLINE_COUNTERS = 4;
+
+export class InlineRunner implements MbufSource {
+  readonly batch: PacketBatch;
+  private readonly one = new Uint32Array(1);
+
+  constructor(
+    private readonly q: NativeInlineQueue,
+    pool: ArrayBuffer,
+    poolInfo: { slotSize: number; headroom: number; dataRoom: number; burst: number },
+    portIds: ReadonlyMap<string, number>,
+    private readonly port: number,
+    private readonly queue: number,
+    private readonly handler: Handler,
+    private readonly counters: Float64Array,
+    private readonly onError: (e: unknown) => void,
+  ) {
+    this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, poolInfo.burst * 2, portIds);
+  }
+
+  take(): number {
+    return this.q.alloc(this.one, 1) === 1 ? this.one[0] : -1;
+  }
+
+  /** One burst; returns the packets handled. */
+  step(burst: number): number {
+    const batch = this.batch;
+    const n = this.q.rx(batch.idx, burst);
+    if (n === 0) return 0;
+    batch.load(n, this.port, this.queue, this);
+    try {
+      this.handler(batch);
+    } catch (e) {
+      batch.dropAll();
+      this.counters[2]++;
+      this.counters[3] += batch.count;
+      this.onError(e);
+    }
+    batch.store();
+    this.q.tx();
+    this.counters[0]++;
+    this.counters[1] += n;
+    return n;
+  }
+
+  /**
+   * Polls until stop[0] becomes non-zero. `adaptive`: after a run of empty polls
+   * the thread waits on the stop flag for up to 50 µs instead of spinning.
+   */
+  loop(burst: number, stop: Int32Array, adaptive: boolean): void {
+    let empty = 0;
+    while (Atomics.load(stop, 0) === 0) {
+      if (this.step(burst) > 0) {
+        empty = 0;
+      } else if (adaptive && ++empty > 1024) {
+        Atomics.wait(stop, 0, 0, 0.05);
+      }
+    }
+  }
+}
