@@ -90,7 +90,50 @@ export interface PcapPortOptions extends CommonPortOptions {
   snaplen?: number;
 }
 
-export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions;
+/**
+ * `af_packet`: a kernel network interface through packet sockets with mmap rings (TPACKET_V3 rx, TPACKET_V2 tx),
+ * several rx queues by PACKET_FANOUT. Needs CAP_NET_RAW (and CAP_SYS_ADMIN for `netns`). See docs/drivers/af_packet.md.
+ */
+export interface AfPacketPortOptions extends CommonPortOptions {
+  driver: 'af_packet';
+  /** The interface to open, e.g. `'eth1'` or a veth end. Required. */
+  interface: string;
+  /** Network namespace (a name from `ip netns list`) the interface lives in. Default: this process's. */
+  netns?: string;
+  /** Receive frames for any destination MAC (PACKET_MR_PROMISC). Default true. */
+  promiscuous?: boolean;
+  /** Bytes per rx ring block: a power of two, a multiple of the page size. Default 262144. */
+  blockSize?: number;
+  /** Rx ring blocks per queue. Default 16. */
+  blockCount?: number;
+  /** Ring slot size; the largest frame is min(frameSize - 96, mempool.dataRoom). Multiple of 16. Default 2048. */
+  frameSize?: number;
+  /** A partly filled rx block is handed over after this many milliseconds (tp_retire_blk_tov). Default 1. */
+  blockTimeoutMs?: number;
+  /** Slots of each tx ring. Default 512. */
+  txFrames?: number;
+  /** Transmit without the kernel's qdisc layer (PACKET_QDISC_BYPASS). Default true. */
+  qdiscBypass?: boolean;
+}
+
+/**
+ * `tap`: a TAP device, the kernel side of the exception path (see {@link Engine.exceptionPath}). Frames linerate
+ * transmits on it are received by the kernel's stack, and what the kernel sends on it is received here.
+ * Needs CAP_NET_ADMIN. See docs/drivers/tap.md.
+ */
+export interface TapPortOptions extends CommonPortOptions {
+  driver: 'tap';
+  /** TAP device name; created if missing (at most 15 characters). Required. */
+  interface: string;
+  /** Network namespace to create the device in. Default: this process's. */
+  netns?: string;
+  /** MAC address of the kernel's side of the device, e.g. the MAC of the port it stands in for. Default: the kernel's choice. */
+  mac?: string;
+  /** MTU of the device. Default: the kernel's (1500). */
+  mtu?: number;
+}
+
+export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions | AfPacketPortOptions | TapPortOptions;
 
 /** Options of {@link Engine.forward}. */
 export interface ForwardOptions {
@@ -129,6 +172,25 @@ const driverRules: Record<string, Record<string, Rule>> = {
     txFile: { type: 'string', nonEmpty: true },
     mode: { type: 'enum', values: ['once', 'loop', 'pace'] },
     snaplen: { type: 'int', min: 64, max: 262144 },
+  },
+  af_packet: {
+    ...common,
+    interface: { type: 'string', nonEmpty: true },
+    netns: { type: 'string', nonEmpty: true },
+    promiscuous: { type: 'bool' },
+    blockSize: { type: 'int', min: 4096, max: 1 << 26 },
+    blockCount: { type: 'int', min: 1, max: 65536 },
+    frameSize: { type: 'int', min: 128, max: 262144 },
+    blockTimeoutMs: { type: 'int', min: 1, max: 1000 },
+    txFrames: { type: 'int', min: 16, max: 65536 },
+    qdiscBypass: { type: 'bool' },
+  },
+  tap: {
+    ...common,
+    interface: { type: 'string', nonEmpty: true },
+    netns: { type: 'string', nonEmpty: true },
+    mac: { type: 'string', nonEmpty: true },
+    mtu: { type: 'int', min: 68, max: 65521 },
   },
 };
 

@@ -24,37 +24,68 @@ std::string netns_cmd_prefix(const std::string& netns) { return netns.empty() ? 
   fail(code, what + ": " + errno_text(err));
 }
 
-NetnsScope::NetnsScope(const std::string& name, const std::string& scope) {
-  if (name.empty()) return;
+namespace {
+int open_netns(const std::string& name, const std::string& scope) {
   if (name.find('/') != std::string::npos || name == "." || name == "..")
     fail("INVALID_OPTION", scope + ": option 'netns' must be a namespace name as `ip netns list` shows it, got '" + name + "'");
   const std::string path = "/var/run/netns/" + name;
-  const int target = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     const int err = errno;
     if (err == ENOENT)
       fail("NETNS_NOT_FOUND", scope + ": network namespace '" + name + "' does not exist (" + path +
                                   " is missing); list them with: ip netns list, create one with: ip netns add " + name);
     fail_syscall("NETNS_NOT_FOUND", scope + ": cannot open " + path, err, "CAP_SYS_ADMIN");
   }
+  return fd;
+}
+}  // namespace
+
+Netns::Netns(const std::string& name, const std::string& scope) : name_(name) {
+  if (!name.empty()) fd_ = open_netns(name, scope);
+}
+Netns::~Netns() {
+  if (fd_ >= 0) ::close(fd_);
+}
+Netns& Netns::operator=(Netns&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    name_ = std::move(o.name_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+NetnsScope::NetnsScope(const std::string& name, const std::string& scope) {
+  if (name.empty()) return;
+  const int target = open_netns(name, scope);
+  try {
+    enter(target, name, scope);
+  } catch (...) {
+    ::close(target);
+    throw;
+  }
+  ::close(target);
+}
+
+NetnsScope::NetnsScope(const Netns& ns, const std::string& scope) {
+  if (ns.fd() >= 0) enter(ns.fd(), ns.name(), scope);
+}
+
+void NetnsScope::enter(int target, const std::string& name, const std::string& scope) {
   orig_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (orig_ < 0) orig_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (orig_ < 0) {
-    const int err = errno;
-    ::close(target);
-    fail_syscall("NETNS_NOT_FOUND", scope + ": cannot open this thread's network namespace", err, "CAP_SYS_ADMIN");
-  }
+  if (orig_ < 0) fail_syscall("NETNS_NOT_FOUND", scope + ": cannot open this thread's network namespace", errno, "CAP_SYS_ADMIN");
   if (::setns(target, CLONE_NEWNET) != 0) {
     const int err = errno;
-    ::close(target);
     ::close(orig_);
     orig_ = -1;
     if (err == EINVAL)
-      fail("NETNS_NOT_FOUND", scope + ": " + path + " is not a network namespace; check with: ip netns list");
+      fail("NETNS_NOT_FOUND", scope + ": /var/run/netns/" + name + " is not a network namespace; check with: ip netns list");
     fail_syscall("NETNS_NOT_FOUND", scope + ": cannot enter network namespace '" + name + "' (setns)", err,
                  "CAP_SYS_ADMIN (to enter a namespace)");
   }
-  ::close(target);
 }
 
 NetnsScope::~NetnsScope() {

@@ -17,17 +17,41 @@
 
 namespace lr {
 
+// A named namespace held open by fd, so that a driver can enter it again later
+// (to create more sockets at configure time) even if the name is removed.
+class Netns {
+ public:
+  Netns() = default;  // the current namespace: entering it is a no-op
+  // Throws NETNS_NOT_FOUND when /var/run/netns/<name> does not exist or is not a
+  // network namespace. Empty name: the current namespace.
+  Netns(const std::string& name, const std::string& scope);
+  ~Netns();
+  Netns(Netns&& o) noexcept : name_(std::move(o.name_)), fd_(o.fd_) { o.fd_ = -1; }
+  Netns& operator=(Netns&& o) noexcept;
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+  const std::string& name() const { return name_; }
+  int fd() const { return fd_; }
+
+ private:
+  std::string name_;
+  int fd_ = -1;
+};
+
 class NetnsScope {
  public:
   // Empty name: stays in the current namespace (a no-op scope).
   // Throws NETNS_NOT_FOUND when /var/run/netns/<name> does not exist,
   // MISSING_CAPABILITY when setns is refused (needs CAP_SYS_ADMIN).
   NetnsScope(const std::string& name, const std::string& scope);
+  // Enters a namespace held open (no-op for the default Netns).
+  NetnsScope(const Netns& ns, const std::string& scope);
   ~NetnsScope();  // returns to the original namespace; aborts if it cannot (the thread would be lost)
   NetnsScope(const NetnsScope&) = delete;
   NetnsScope& operator=(const NetnsScope&) = delete;
 
  private:
+  void enter(int target, const std::string& name, const std::string& scope);
   int orig_ = -1;
 };
 
