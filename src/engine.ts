@@ -7,6 +7,7 @@ import { HandlerSet } from './handler/handlers.js';
 import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
+  nativeDriverOptions,
   validateMatch,
   resolveEngineOptions,
   validatePortOptions,
@@ -121,7 +122,7 @@ export class Engine extends EventEmitter {
     validatePortOptions(name, options, loadAddon().hostInfo().drivers);
     if (this.ports.has(name)) throw new LinerateError('INVALID_OPTION', `a port named '${name}' exists already`);
     const { driver, rxQueues, rss, ...driverOptions } = options;
-    const id = native(() => this.nat.addPort(name, driver, driverOptions, rxQueues ?? 1, rss?.key, rss?.symmetric ?? false));
+    const id = native(() => this.nat.addPort(name, driver, nativeDriverOptions(driverOptions), rxQueues ?? 1, rss?.key, rss?.symmetric ?? false));
     const port = new Port(this, id, name, Object.freeze({ ...options }));
     this.ports.set(name, port);
     this.infoCache = undefined;
@@ -341,6 +342,16 @@ export class Engine extends EventEmitter {
       this.warnedNoErrorListener = true;
       console.error(`linerate: a handler on port '${where.port}' queue ${where.queue} threw (its burst was dropped; add engine.on('error', ...) to see every error):`, err);
     }
+  }
+
+  /**
+   * Changes driver options of a port while it may run (af_xdp: dropRules). Use {@link Port.setDropRules}.
+   * @internal
+   */
+  setPortOptions(port: Port, options: Record<string, unknown>): void {
+    this.assertOpen('change port options');
+    this.own(port);
+    native(() => this.nat.setPortOptions(port.id, options));
   }
 
   private rawInfo(): RawInfo {

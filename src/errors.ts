@@ -15,6 +15,8 @@
  * - `ADDON_LOAD`: the native addon could not be loaded.
  * - `NETNS_NOT_FOUND`, `INTERFACE_NOT_FOUND`, `INTERFACE_DOWN`, `MISSING_CAPABILITY`, `MTU_TOO_LARGE`, `SOCKET_SETUP`,
  *   `TAP_OPEN`: kernel-facing drivers (af_packet, af_xdp, tap) and their interfaces.
+ * - `XDP_ATTACH_REFUSED`: the XDP program of an af_xdp port was refused (verifier log in the message) or another
+ *   XDP program is attached to the interface.
  * - `VFIO_UNAVAILABLE`, `IOMMU_OFF`, `DEVICE_NOT_FOUND`, `DEVICE_BOUND_TO_KERNEL`, `GROUP_NOT_VIABLE`, `MEMLOCK_LIMIT`,
  *   `DEVICE_IN_USE`, `BIND_FAILED`, `VFIO_SETUP`, `DEVICE_UNSUPPORTED`, `DEVICE_TIMEOUT`: the vfio drivers and `linerate bind`.
  */
@@ -45,6 +47,7 @@ export type LinerateErrorCode =
   | 'INTERFACE_DOWN'
   | 'MISSING_CAPABILITY'
   | 'MTU_TOO_LARGE'
+  | 'XDP_ATTACH_REFUSED'
   | 'SOCKET_SETUP'
   | 'TAP_OPEN'
   | 'VFIO_UNAVAILABLE'

@@ -13,6 +13,8 @@ export type {
   NullPortOptions,
   RingPortOptions,
   PcapPortOptions,
+  AfXdpPortOptions,
+  DropRule,
   ForwardOptions,
   RssOptions,
   HandlerMatch,

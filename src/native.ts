@@ -48,6 +48,8 @@ export interface NativeEngineHandle {
   stats(): RawStats;
   info(): RawInfo;
   sourcesDone(): boolean;
+  /** Driver options that change while the port runs (af_xdp: dropRules as the encoded string). */
+  setPortOptions(port: number, opts: Record<string, unknown>): void;
   id(): number;
   handle(port: number, match: Record<string, number | undefined>, inline: boolean, ringSize: number): void;
   send(port: number, frames: Uint8Array[]): number;

@@ -133,7 +133,36 @@ export interface TapPortOptions extends CommonPortOptions {
   mtu?: number;
 }
 
-export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions | AfPacketPortOptions | TapPortOptions;
+/** An af_xdp early-drop rule: every field given must match; at least one is required. */
+export interface DropRule {
+  /** IPv4 or IPv6 source prefix, e.g. `'198.18.5.0/24'` or `'fd00:198:18::/48'` (a bare address is a /32 or /128). */
+  srcPrefix?: string;
+  /** IP protocol (IPv4 protocol, IPv6 next header): a name or a number 0..255. `'icmp'` is 1, `'icmpv6'` 58. */
+  protocol?: 'udp' | 'tcp' | 'icmp' | 'icmpv6' | number;
+  /** TCP or UDP destination port (first fragments only). */
+  dstPort?: number;
+}
+
+/**
+ * `af_xdp`: XDP sockets on a kernel interface, one per rx queue; the mempool is the UMEM. Zero-copy where the NIC
+ * driver supports it, copy mode otherwise (`port.info().details.mode`). Needs CAP_NET_RAW, CAP_NET_ADMIN and
+ * CAP_BPF (CAP_SYS_ADMIN for `netns`). See docs/drivers/af_xdp.md.
+ */
+export interface AfXdpPortOptions extends CommonPortOptions {
+  driver: 'af_xdp';
+  /** The interface to attach to, e.g. `'eth1'` or a veth end. Required. */
+  interface: string;
+  /** Network namespace (a name from `ip netns list`) the interface lives in. Default: this process's. */
+  netns?: string;
+  /** `'auto'` (default): zero-copy if the driver has it, else copy. `'zerocopy'` fails where unsupported. */
+  mode?: 'auto' | 'zerocopy' | 'copy';
+  /** Slots of each of the four rings per queue (power of two). Default 2048. */
+  ringSize?: number;
+  /** Packets the XDP program drops before they reach user space, counted per rule (xstats `drop_rule_<i>`). At most 32. */
+  dropRules?: DropRule[];
+}
+
+export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions | AfPacketPortOptions | TapPortOptions | AfXdpPortOptions;
 
 /** Options of {@link Engine.forward}. */
 export interface ForwardOptions {
@@ -191,6 +220,14 @@ const driverRules: Record<string, Record<string, Rule>> = {
     netns: { type: 'string', nonEmpty: true },
     mac: { type: 'string', nonEmpty: true },
     mtu: { type: 'int', min: 68, max: 65521 },
+  },
+  af_xdp: {
+    ...common,
+    interface: { type: 'string', nonEmpty: true },
+    netns: { type: 'string', nonEmpty: true },
+    mode: { type: 'enum', values: ['auto', 'zerocopy', 'copy'] },
+    ringSize: { type: 'int', min: 64, max: 16384 },
+    dropRules: { type: 'object' },
   },
 };
 
@@ -329,6 +366,12 @@ export function validatePortOptions(name: string, opts: PortOptions, knownDriver
   if (opts.driver === 'pcap' && !opts.rxFile && !opts.txFile) {
     throw new LinerateError('INVALID_OPTION', `port '${name}' (pcap): give rxFile, txFile or both`);
   }
+  if (opts.driver === 'af_xdp') {
+    if (opts.ringSize !== undefined && !isPow2(opts.ringSize)) {
+      throw new LinerateError('INVALID_OPTION', `port '${name}' (af_xdp): option 'ringSize' must be a power of two, got ${opts.ringSize}`);
+    }
+    if (opts.dropRules !== undefined) encodeDropRules(`port '${name}' (af_xdp)`, opts.dropRules);
+  }
 }
 
 /** Parses "aa:bb:cc:dd:ee:ff". @internal */
@@ -375,4 +418,48 @@ export function validateMatch(m: HandlerMatch | undefined): Record<string, numbe
   const limits: Record<string, number> = { ethertype: 0xffff, ipProto: 255, udpDstPort: 0xffff, tcpDstPort: 0xffff, dstPort: 0xffff };
   check('handler match', m, Object.fromEntries(Object.entries(limits).map(([k, max]) => [k, { type: 'int', min: 0, max } as Rule])));
   return { ...m };
+}
+
+const protocolNumbers: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 };
+
+/**
+ * Checks af_xdp drop rules and encodes them for the native side:
+ * `src=198.18.5.0/24,proto=17,dport=53;...` (native/drivers/af_xdp/drop_rules.h parses and checks again). @internal
+ */
+export function encodeDropRules(scope: string, rules: readonly DropRule[]): string {
+  if (!Array.isArray(rules)) throw new LinerateError('INVALID_OPTION', `${scope}: dropRules must be an array, got ${describe(rules)}`);
+  if (rules.length > 32) throw new LinerateError('INVALID_OPTION', `${scope}: at most 32 drop rules, got ${rules.length}`);
+  return rules
+    .map((r, i) => {
+      const where = `${scope}: dropRules[${i}]`;
+      if (r === null || typeof r !== 'object') throw new LinerateError('INVALID_OPTION', `${where} must be an object, got ${describe(r)}`);
+      const { protocol: _protocol, ...rest } = r;
+      check(where, rest, { srcPrefix: { type: 'string', nonEmpty: true }, dstPort: { type: 'int', min: 0, max: 65535 } });
+      const f: string[] = [];
+      if (r.srcPrefix !== undefined) {
+        const m = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/.exec(r.srcPrefix);
+        const v6 = r.srcPrefix.includes(':');
+        if (!m || (m[2] !== undefined && Number(m[2]) > (v6 ? 128 : 32))) {
+          throw new LinerateError('INVALID_OPTION', `${where}: srcPrefix must be a prefix like '198.18.5.0/24' or 'fd00:198:18::/48', got ${describe(r.srcPrefix)}`);
+        }
+        f.push(`src=${r.srcPrefix}`);
+      }
+      if (r.protocol !== undefined) {
+        const p = typeof r.protocol === 'string' ? protocolNumbers[r.protocol] : r.protocol;
+        if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 255) {
+          throw new LinerateError('INVALID_OPTION', `${where}: protocol must be 'udp', 'tcp', 'icmp', 'icmpv6' or 0..255, got ${describe(r.protocol)}`);
+        }
+        f.push(`proto=${p}`);
+      }
+      if (r.dstPort !== undefined) f.push(`dport=${r.dstPort}`);
+      if (f.length === 0) throw new LinerateError('INVALID_OPTION', `${where} matches every packet; give srcPrefix, protocol or dstPort`);
+      return f.join(',');
+    })
+    .join(';');
+}
+
+/** Driver options as the native side takes them (arrays encoded). @internal */
+export function nativeDriverOptions(driverOptions: Record<string, unknown>): Record<string, unknown> {
+  if (driverOptions.dropRules === undefined) return driverOptions;
+  return { ...driverOptions, dropRules: encodeDropRules('dropRules', driverOptions.dropRules as DropRule[]) };
 }

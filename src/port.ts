@@ -1,6 +1,7 @@
 import { LinerateError } from './errors.js';
 import type { Engine } from './engine.js';
 import type { PortOptions } from './options.js';
+import { encodeDropRules, type DropRule } from './options.js';
 import type { PortStats } from './stats.js';
 
 /** What a port is: from `port.info()` and `engine.info().ports`. */
@@ -40,6 +41,19 @@ export class Port {
   info(): PortInfo {
     this.assertOpen();
     return this.engine.info().ports[this.id];
+  }
+
+  /**
+   * af_xdp: replaces the early-drop rules while the port runs (map updates, no reload; an empty list drops nothing).
+   * Their counters start at zero: `stats().xstats.drop_rule_<i>`.
+   * @throws LinerateError INVALID_OPTION, PORT_CLOSED
+   */
+  setDropRules(rules: DropRule[]): void {
+    this.assertOpen();
+    if (this.options.driver !== 'af_xdp') {
+      throw new LinerateError('INVALID_OPTION', `port '${this.name}' (${this.options.driver}): drop rules need an af_xdp port`);
+    }
+    this.engine.setPortOptions(this, { dropRules: encodeDropRules(`port '${this.name}' (af_xdp)`, rules) });
   }
 
   /** @internal */

@@ -19,6 +19,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Stats>("stats"),
                          InstanceMethod<&EngineWrap::Info>("info"),
                          InstanceMethod<&EngineWrap::SourcesDone>("sourcesDone"),
+                         InstanceMethod<&EngineWrap::SetPortOptions>("setPortOptions"),
                          InstanceMethod<&EngineWrap::Id>("id"),
                          InstanceMethod<&EngineWrap::Handle>("handle"),
                          InstanceMethod<&EngineWrap::Send>("send"),
@@ -220,6 +221,19 @@ Napi::Value EngineWrap::Info(const Napi::CallbackInfo& info) {
     o.Set("ports", ports);
     return o;
   });
+}
+
+// setPortOptions(port, options): driver options that change while the port runs
+// (af_xdp: dropRules). The driver validates them.
+Napi::Value EngineWrap::SetPortOptions(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    Port& p = engine().port(uint16_t(info[0].As<Napi::Number>().Uint32Value()));
+    if (p.closed) fail("PORT_CLOSED", "port '" + p.name() + "' belongs to a closed engine");
+    Config c = to_config(info[1].As<Napi::Object>());
+    c.scope = "port '" + p.name() + "' (" + p.driver_name() + ")";
+    p.driver().set_runtime_options(c);
+  });
+  return info.Env().Undefined();
 }
 
 }  // namespace lr::binding

@@ -26,6 +26,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value SourcesDone(const Napi::CallbackInfo& info);
+  Napi::Value SetPortOptions(const Napi::CallbackInfo& info);
 
   Napi::Value Id(const Napi::CallbackInfo& info);
   Napi::Value Handle(const Napi::CallbackInfo& info);

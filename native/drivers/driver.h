@@ -78,6 +78,11 @@ class Driver {
   virtual uint32_t held_mbufs() const { return 0; }
   // True when a finite source (pcap read once, null with a count) has nothing more to give.
   virtual bool rx_done() const { return false; }
+  // Options that may change while the port runs (af_xdp: dropRules), from the
+  // control thread. Drivers without any refuse with INVALID_OPTION.
+  virtual void set_runtime_options(const Config& cfg) {
+    fail("INVALID_OPTION", cfg.scope + ": this driver has no options that can change while it runs");
+  }
 
   // Hot path.
   virtual uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;

@@ -1,0 +1,53 @@
+// The bpf() system call, for the few commands this driver needs
+// (include/uapi/linux/bpf.h: BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM,
+// BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_LINK_CREATE). No libbpf.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "drivers/af_xdp/uapi.h"
+
+namespace lr::xdp {
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// Each returns the fd, or -errno.
+int bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char* name);
+int bpf_map_update(int map_fd, const void* key, const void* value, uint64_t flags = BPF_ANY);
+int bpf_map_lookup(int map_fd, const void* key, void* value);
+// Loads an XDP program; on failure the verifier log lands in *log.
+int bpf_prog_load_xdp(const std::vector<bpf_insn>& insns, const char* name, std::string* log);
+// BPF_LINK_CREATE with attach type BPF_XDP: the program stays attached while the
+// returned fd (or a copy of it) is open, so it goes away when the process dies.
+int bpf_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags);
+
+// CPUs the kernel may bring up (/sys/devices/system/cpu/possible): the number of
+// values a per-CPU map lookup returns.
+int possible_cpus();
+
+}  // namespace lr::xdp
