@@ -3,11 +3,16 @@
 # namespaces joined by a veth pair. Nothing here touches the host namespace: the
 # veth pair is created inside namespace A with its peer placed straight into B.
 #
-#   scripts/netns.sh up <name> [--queues N] [--no-addr-b] [--mtu N]
+#   scripts/netns.sh up <name> [--queues N] [--no-addr-b | --isolate-b] [--mtu N]
 #       namespaces <name>-a and <name>-b, veth "lrt-a" in A and "lrt-b" in B,
 #       N rx/tx queues on each end (default 1), links and lo up.
 #       A: 198.18.0.1/24, fd00:198:18::1/64   B: 198.18.0.2/24, fd00:198:18::2/64
 #       --no-addr-b leaves B's end without addresses (linerate owns it).
+#       --isolate-b also keeps B's kernel stack off B's end (implies --no-addr-b):
+#         arp_ignore=8 (no ARP replies there), rp_filter=1 (IPv4 whose source
+#         routes elsewhere, e.g. via a TAP exception device, is dropped) and
+#         disable_ipv6=1. Packet sockets still see every frame: with af_packet
+#         the kernel gets a copy of the wire, and this is how it ignores it.
 #       Prints one line: nsA nsB ifA ifB macA macB
 #   scripts/netns.sh down <name>      removes both namespaces (and so the veth)
 #   scripts/netns.sh cleanup          removes every namespace named lrt-*
@@ -36,11 +41,12 @@ ns_del() {
 cmd_up() {
   local name=$1; shift
   check_name "$name"
-  local queues=1 addr_b=1 mtu=""
+  local queues=1 addr_b=1 isolate_b=0 mtu=""
   while (($#)); do
     case $1 in
       --queues) queues=${2:?}; shift 2 ;;
       --no-addr-b) addr_b=0; shift ;;
+      --isolate-b) addr_b=0; isolate_b=1; shift ;;
       --mtu) mtu=${2:?}; shift 2 ;;
       *) die "unknown option '$1'" ;;
     esac
@@ -68,6 +74,10 @@ cmd_up() {
     ip -n "$b" addr add 198.18.0.2/24 dev "$IF_B"
     ip -n "$b" addr add fd00:198:18::2/64 dev "$IF_B" nodad
   fi
+  if (( isolate_b )); then
+    ip netns exec "$b" sysctl -qw "net.ipv4.conf.$IF_B.arp_ignore=8" "net.ipv4.conf.$IF_B.rp_filter=1" \
+      "net.ipv6.conf.$IF_B.disable_ipv6=1" >/dev/null
+  fi
   ip -n "$a" link set "$IF_A" up
   ip -n "$b" link set "$IF_B" up
   trap - ERR
@@ -88,8 +98,8 @@ cmd_cleanup() {
 }
 
 case ${1:-} in
-  up) shift; [[ $# -ge 1 ]] || die "usage: up <name> [--queues N] [--no-addr-b] [--mtu N]"; cmd_up "$@" ;;
+  up) shift; [[ $# -ge 1 ]] || die "usage: up <name> [--queues N] [--no-addr-b | --isolate-b] [--mtu N]"; cmd_up "$@" ;;
   down) shift; [[ $# -eq 1 ]] || die "usage: down <name>"; cmd_down "$1" ;;
   cleanup) cmd_cleanup ;;
-  *) die "usage: netns.sh up <name> [--queues N] [--no-addr-b] [--mtu N] | down <name> | cleanup" ;;
+  *) die "usage: netns.sh up <name> [--queues N] [--no-addr-b | --isolate-b] [--mtu N] | down <name> | cleanup" ;;
 esac

@@ -127,6 +127,11 @@ export interface TestBedOptions {
   queues?: number;
   /** Give B's end its addresses (198.18.0.2, fd00:198:18::2). Default true; false when linerate owns that end. */
   addressB?: boolean;
+  /**
+   * Keep B's kernel stack off B's end (implies `addressB: false`): no ARP replies, IPv4 from sources routed
+   * elsewhere dropped (rp_filter), IPv6 off. For af_packet, whose sockets see a copy of what the kernel sees.
+   */
+  isolateB?: boolean;
   /** MTU of both ends. Default the kernel's (1500). */
   mtu?: number;
   /** Name tag appended after `lrt-<pid>-`; default a counter. */
@@ -164,7 +169,8 @@ export class TestBed {
   static async create(opts: TestBedOptions = {}): Promise<TestBed> {
     const name = `lrt-${process.pid}-${opts.tag ?? String(counter++)}`;
     const args = ['up', name, '--queues', String(opts.queues ?? 1)];
-    if (opts.addressB === false) args.push('--no-addr-b');
+    if (opts.isolateB) args.push('--isolate-b');
+    else if (opts.addressB === false) args.push('--no-addr-b');
     if (opts.mtu !== undefined) args.push('--mtu', String(opts.mtu));
     const r = await run('bash', [netnsScript, ...args]);
     if (r.code !== 0) {
