@@ -162,7 +162,28 @@ export interface AfXdpPortOptions extends CommonPortOptions {
   dropRules?: DropRule[];
 }
 
-export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions | AfPacketPortOptions | TapPortOptions | AfXdpPortOptions;
+/**
+ * `vfio`: a PCI NIC bound to vfio-pci (`linerate bind <pci>`), driven from user space: Intel 82574L (e1000e) or
+ * virtio-net (modern). Its rings live in DMA-mapped memory and its mbufs come from the mempool (zero copy).
+ */
+export interface VfioPortOptions extends CommonPortOptions {
+  driver: 'vfio';
+  /** PCI address of the NIC, e.g. `'0000:00:03.0'` (list them with `linerate devices`). */
+  pci: string;
+  /**
+   * Drive the NIC without an IOMMU (vfio's unsafe no-IOMMU mode): the device can DMA anywhere in memory. Needs the
+   * mempool on hugepages. Default false; a warning is printed when set.
+   */
+  noIommu?: boolean;
+  /** Descriptors per rx queue (power of two). Default 512 (e1000e), 256 (virtio-net, or the device's maximum). */
+  rxRingSize?: number;
+  /** Descriptors per tx queue (power of two). Default as rxRingSize. */
+  txRingSize?: number;
+  /** Receive every frame, not only those for the NIC's MAC and broadcast. Default false. */
+  promiscuous?: boolean;
+}
+
+export type PortOptions = NullPortOptions | RingPortOptions | PcapPortOptions | AfPacketPortOptions | TapPortOptions | AfXdpPortOptions | VfioPortOptions;
 
 /** Options of {@link Engine.forward}. */
 export interface ForwardOptions {
@@ -228,6 +249,14 @@ const driverRules: Record<string, Record<string, Rule>> = {
     mode: { type: 'enum', values: ['auto', 'zerocopy', 'copy'] },
     ringSize: { type: 'int', min: 64, max: 16384 },
     dropRules: { type: 'object' },
+  },
+  vfio: {
+    ...common,
+    pci: { type: 'string', nonEmpty: true },
+    noIommu: { type: 'bool' },
+    rxRingSize: { type: 'int', min: 64, max: 4096 },
+    txRingSize: { type: 'int', min: 64, max: 4096 },
+    promiscuous: { type: 'bool' },
   },
 };
 
@@ -362,6 +391,16 @@ export function validatePortOptions(name: string, opts: PortOptions, knownDriver
   if (opts.rss) check(`port '${name}' rss`, opts.rss, { key: { type: 'bytes', minLength: 40 }, symmetric: { type: 'bool' } });
   if (opts.driver === 'ring' && opts.size !== undefined && !isPow2(opts.size)) {
     throw new LinerateError('INVALID_OPTION', `port '${name}' (ring): option 'size' must be a power of two, got ${opts.size}`);
+  }
+  if (opts.driver === 'vfio') {
+    if (typeof opts.pci !== 'string') throw new LinerateError('INVALID_OPTION', `port '${name}' (vfio): option 'pci' is required, e.g. '0000:00:03.0' (see: linerate devices)`);
+    if (!/^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/i.test(opts.pci)) {
+      throw new LinerateError('INVALID_OPTION', `port '${name}' (vfio): option 'pci' must be a PCI address like 0000:00:03.0, got '${opts.pci}'`);
+    }
+    for (const k of ['rxRingSize', 'txRingSize'] as const) {
+      const v = opts[k];
+      if (v !== undefined && !isPow2(v)) throw new LinerateError('INVALID_OPTION', `port '${name}' (vfio): option '${k}' must be a power of two, got ${v}`);
+    }
   }
   if (opts.driver === 'pcap' && !opts.rxFile && !opts.txFile) {
     throw new LinerateError('INVALID_OPTION', `port '${name}' (pcap): give rxFile, txFile or both`);

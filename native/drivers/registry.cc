@@ -8,6 +8,7 @@ namespace lr {
 std::unique_ptr<Driver> make_null_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 std::unique_ptr<Driver> make_ring_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 std::unique_ptr<Driver> make_pcap_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
+std::unique_ptr<Driver> make_vfio_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 std::unique_ptr<Driver> make_af_xdp_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 std::unique_ptr<Driver> make_af_packet_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 
@@ -20,6 +21,7 @@ const Entry kDrivers[] = {
     {"null", make_null_driver},
     {"ring", make_ring_driver},
     {"pcap", make_pcap_driver},
+    {"vfio", make_vfio_driver},
     {"af_xdp", make_af_xdp_driver},
     {"af_packet", make_af_packet_driver},
 };

@@ -136,7 +136,7 @@ cmdline="console=ttyS0 intel_iommu=on iommu=pt hugepages=${LINERATE_VM_HUGEPAGES
 # (ip netns exec execs it), so that it can be killed by PID.
 ip netns exec "$ns" qemu-system-x86_64 "${bios[@]}" \
   -M q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max -smp 2 -m "${LINERATE_VM_MEMORY:-1536}" \
-  -device intel-iommu,intremap=on,caching-mode=on \
+  -device intel-iommu,intremap=on,caching-mode=on,aw-bits=48 \
   -kernel "$kernel" -initrd "$img" -append "$cmdline" \
   -nodefaults -vga none -display none -monitor none -serial "file:$run/serial.log" -no-reboot \
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
