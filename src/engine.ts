@@ -13,6 +13,7 @@ import {
   validatePortOptions,
   type EngineOptions,
   type ForwardOptions,
+  type ExceptionPathOptions,
   type HandleOptions,
   type HandleInWorkersOptions,
   type PortOptions,
@@ -158,6 +159,22 @@ export class Engine extends EventEmitter {
     this.assertStopped('set up echo');
     this.own(port);
     native(() => this.nat.echo(port.id));
+  }
+
+  /**
+   * The exception path to the kernel. Packets `port` receives that its data path does not claim (ARP, ICMP, ICMPv6,
+   * and with `match` everything that does not match it) are transmitted on `tap`, a `tap` port (the kernel receives
+   * them as if on a NIC), and what the kernel sends on `tap` goes out of `port` unchanged. Give the TAP device the
+   * port's MAC and the server's addresses, and the kernel answers ARP and ping while the data path stays in user
+   * space. `tap` must have no other consumer. See docs/drivers/tap.md.
+   * @throws LinerateError PORT_BUSY, INVALID_PORT, INVALID_OPTION, ENGINE_RUNNING
+   */
+  exceptionPath(port: Port, tap: Port, options: ExceptionPathOptions = {}): void {
+    this.assertStopped('set up an exception path');
+    this.own(port);
+    this.own(tap);
+    const keep = validateMatch(options.match);
+    native(() => this.nat.exceptionPath(port.id, tap.id, keep));
   }
 
   /**

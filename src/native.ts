@@ -53,6 +53,8 @@ export interface NativeEngineHandle {
   id(): number;
   handle(port: number, match: Record<string, number | undefined>, inline: boolean, ringSize: number): void;
   send(port: number, frames: Uint8Array[]): number;
+  /** The exception path: what `port` does not keep goes out of `tap`, what `tap` receives goes out of `port`. */
+  exceptionPath(port: number, tap: number, keep: Record<string, number | undefined>): void;
 }
 
 /** An engine as seen from one JS environment (main thread or worker). @internal */

@@ -432,6 +432,16 @@ export interface HandlerMatch {
   dstPort?: number;
 }
 
+/** Options of {@link Engine.exceptionPath}. */
+export interface ExceptionPathOptions {
+  /**
+   * What the data path keeps. ARP, ICMP and ICMPv6 always go to the kernel; with a match, every other packet that
+   * does not match it goes there too (e.g. `{ udpDstPort: 7777 }`: only that port stays in user space, SSH and the
+   * rest reach the kernel). Without one, everything but ARP/ICMP/ICMPv6 stays on the data path.
+   */
+  match?: HandlerMatch;
+}
+
 /** Options of {@link Engine.handle}. */
 export interface HandleOptions {
   match?: HandlerMatch;

@@ -23,6 +23,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Id>("id"),
                          InstanceMethod<&EngineWrap::Handle>("handle"),
                          InstanceMethod<&EngineWrap::Send>("send"),
+                         InstanceMethod<&EngineWrap::ExceptionPath>("exceptionPath"),
                      });
 }
 
@@ -78,6 +79,23 @@ Napi::Value EngineWrap::Handle(const Napi::CallbackInfo& info) {
     m.dst_port = c.has("dstPort") ? int32_t(c.get_uint("dstPort", 0, 0, 0xffff)) : -1;
     engine().handle(uint16_t(info[0].As<Napi::Number>().Uint32Value()), m, info[2].ToBoolean().Value(),
                     info[3].As<Napi::Number>().Uint32Value());
+  });
+  return info.Env().Undefined();
+}
+
+// exceptionPath(port, tap, { ethertype?, ipProto?, udpDstPort?, tcpDstPort?, dstPort? }: what the data path keeps)
+Napi::Value EngineWrap::ExceptionPath(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    Config c = to_config(info[2].As<Napi::Object>());
+    c.scope = "exception path match";
+    c.allow_only({"ethertype", "ipProto", "udpDstPort", "tcpDstPort", "dstPort"});
+    Match m;
+    m.ethertype = c.has("ethertype") ? int32_t(c.get_uint("ethertype", 0, 0, 0xffff)) : -1;
+    m.ip_proto = c.has("ipProto") ? int32_t(c.get_uint("ipProto", 0, 0, 255)) : -1;
+    m.udp_dst_port = c.has("udpDstPort") ? int32_t(c.get_uint("udpDstPort", 0, 0, 0xffff)) : -1;
+    m.tcp_dst_port = c.has("tcpDstPort") ? int32_t(c.get_uint("tcpDstPort", 0, 0, 0xffff)) : -1;
+    m.dst_port = c.has("dstPort") ? int32_t(c.get_uint("dstPort", 0, 0, 0xffff)) : -1;
+    engine().exception_path(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()), m);
   });
   return info.Env().Undefined();
 }

@@ -30,6 +30,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   Napi::Value Id(const Napi::CallbackInfo& info);
   Napi::Value Handle(const Napi::CallbackInfo& info);
+  Napi::Value ExceptionPath(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Engine> engine_;

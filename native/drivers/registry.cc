@@ -11,6 +11,7 @@ std::unique_ptr<Driver> make_pcap_driver(const Config& cfg, Mempool& pool, uint1
 std::unique_ptr<Driver> make_vfio_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 std::unique_ptr<Driver> make_af_xdp_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 std::unique_ptr<Driver> make_af_packet_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
+std::unique_ptr<Driver> make_tap_driver(const Config& cfg, Mempool& pool, uint16_t port_id);
 
 namespace {
 struct Entry {
@@ -24,6 +25,7 @@ const Entry kDrivers[] = {
     {"vfio", make_vfio_driver},
     {"af_xdp", make_af_xdp_driver},
     {"af_packet", make_af_packet_driver},
+    {"tap", make_tap_driver},
 };
 }  // namespace
 

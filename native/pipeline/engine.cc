@@ -95,7 +95,8 @@ void Engine::echo(uint16_t id) {
   p.action = PortAction::Echo;
 }
 
-std::unique_ptr<Stage> Engine::make_native_stage(Port& p, uint16_t txq, Mempool::Cache* cache) {
+// The port's own action (echo, forward); make_native_stage (pipeline/exception.cc) wraps it with the exception path.
+std::unique_ptr<Stage> Engine::make_action_stage(Port& p, uint16_t txq, Mempool::Cache* cache) {
   if (p.action == PortAction::Echo) return std::make_unique<EchoStage>(TxBuffer(&p, txq, pool_.get(), cache, opts_.burst), pool_.get());
   if (p.action == PortAction::Forward) {
     Port& dst = *ports_[p.forward_to];
@@ -222,7 +223,7 @@ void Engine::build_tasks() {
       }
       continue;
     }
-    if (p.action == PortAction::None && !p.handler) {
+    if (p.action == PortAction::None && !p.handler && !p.exception) {
       // Not polled: its rx queues get no cache (nothing allocates on them).
       for (uint16_t q = 0; q < p.hw_rx_queues(); q++)
         p.driver().setup_rx_queue({pool_.get(), nullptr, p.id(), q, &p.rxq()[q].nombuf});

@@ -67,6 +67,8 @@ class Engine {
   // Hands the packets matching `match` to JavaScript: through a channel per rx
   // queue (pipeline mode) or to a worker that polls the queue itself (inline).
   void handle(uint16_t port, const struct Match& match, bool inline_mode, uint32_t ring_size);
+  // The exception path (pipeline/exception.h): what `port` does not keep goes to `tap`, what `tap` receives goes out of `port`.
+  void exception_path(uint16_t port, uint16_t tap, const struct Match& keep);
   class JsChannel* channel(uint16_t port, uint16_t queue);
   class InlineQueue* inline_queue(uint16_t port, uint16_t queue);
   // Copies frames into new mbufs and transmits them on the port's control tx
@@ -98,6 +100,7 @@ class Engine {
   void release_handlers();
   std::unique_ptr<class Stage> make_stage(Port& p, uint16_t queue, Lcore& l);
   std::unique_ptr<class Stage> make_native_stage(Port& p, uint16_t txq, Mempool::Cache* cache);
+  std::unique_ptr<class Stage> make_action_stage(Port& p, uint16_t txq, Mempool::Cache* cache);
   std::vector<Port*> port_list() const;
   uint16_t control_txq() const { return uint16_t(lcores_.size() + inline_count_); }
 

@@ -28,6 +28,7 @@ enum class PortAction { None, Forward, Echo };
 enum class ForwardMode { Io, Mac };
 
 struct PortHandler;  // pipeline/handler.h
+struct ExceptionPath;  // pipeline/exception.h
 
 struct RssOptions {
   std::vector<uint8_t> key;  // 40 bytes (52 for IPv6-capable hardware keys; only 40 used here)
@@ -65,6 +66,8 @@ class Port {
   MacAddr forward_dst_mac{};
   // A JS handler (pipeline or inline), set by Engine::handle.
   std::shared_ptr<PortHandler> handler;
+  // The exception path to the kernel, set by Engine::exception_path.
+  std::shared_ptr<ExceptionPath> exception;
   bool closed = false;
 
  private:
