@@ -83,6 +83,8 @@ export interface UdpExchangeOptions {
   gapMs?: number;
   /** Side to send from. Default 'a'. */
   side?: Side;
+  /** Local address to bind to; default the side's veth address (198.18.0.1 / fd00:198:18::1 for A). */
+  bind?: string;
 }
 
 /** Whether namespace tests can run here, and why not. */
@@ -236,7 +238,7 @@ export class TestBed {
     const side = o.side ?? 'a';
     const spec = {
       family,
-      bind: family === 4 ? (side === 'a' ? this.ipA : this.ipB) : side === 'a' ? this.ip6A : this.ip6B,
+      bind: o.bind ?? (family === 4 ? (side === 'a' ? this.ipA : this.ipB) : side === 'a' ? this.ip6A : this.ip6B),
       to: o.to ?? (family === 4 ? (side === 'a' ? this.ipB : this.ipA) : side === 'a' ? this.ip6B : this.ip6A),
       port: o.port,
       flows: o.flows ?? 1,

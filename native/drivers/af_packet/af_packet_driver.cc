@@ -223,7 +223,7 @@ class AfPacketDriver final : public Driver {
     }
     uint64_t txover = 0, kickerr = 0, wrong = 0, kicks = 0;
     for (auto& t : tx_) {
-      txover += t->cnt.oversize.get();
+      txover += t->cnt.bad_length.get();
       kickerr += t->cnt.kick_errors.get();
       wrong += t->cnt.wrong_format.get();
       kicks += t->cnt.kicks.get();
@@ -238,7 +238,7 @@ class AfPacketDriver final : public Driver {
     out.push_back({"rx_csum_completed", csum});
     out.push_back({"rx_discarded_at_start", discarded_});
     out.push_back({"rx_errors", rxerr});
-    out.push_back({"tx_oversize", txover});
+    out.push_back({"tx_bad_length", txover});
     out.push_back({"tx_wrong_format", wrong});
     out.push_back({"tx_errors", kickerr});
     out.push_back({"tx_kicks", kicks});

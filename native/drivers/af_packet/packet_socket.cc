@@ -257,7 +257,7 @@ uint16_t TxRing::burst(int fd, Mempool& pool, Mempool::Cache* cache, Mbuf** mbuf
     if (st != TP_STATUS_AVAILABLE) break;  // ring full: the rest stays with the caller
     Mbuf* m = mbufs[taken];
     if (m->data_len > cap || m->data_len < 14) {
-      cnt.oversize.add(1);  // accepted and dropped: it can never be sent
+      cnt.bad_length.add(1);  // accepted and dropped: it can never be sent
       continue;
     }
     std::memcpy(reinterpret_cast<uint8_t*>(h) + data_off_, m->data(), m->data_len);

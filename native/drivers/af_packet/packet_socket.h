@@ -84,7 +84,7 @@ class RxRing {
 
 // Per-queue tx counters (written by the transmitting lcore).
 struct TxCounters {
-  Counter oversize;      // larger than a ring slot: dropped
+  Counter bad_length;    // shorter than an Ethernet header or larger than a ring slot: dropped
   Counter kick_errors;   // sendto() failed (e.g. ENETDOWN, ENXIO when the interface is gone)
   Counter wrong_format;  // frames the kernel refused (TP_STATUS_WRONG_FORMAT)
   Counter kicks;

@@ -1,0 +1,242 @@
+// af_packet end to end over a veth pair between two namespaces (test/helpers/netns.ts):
+// kernel UDP sockets in A, a linerate af_packet port on B's veth end.
+// Runs as root (always under CI=true); elsewhere skipped with the reason printed.
+import { spawn } from 'node:child_process';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { addonPath, Engines, expectCode, lastCpu, stopAndCheckPool, udp4Frame, waitFor } from './helpers/kernel.js';
+import { cleanupLeftovers, namespacesWithPrefix, netnsGate, TestBed } from './helpers/netns.js';
+
+const gate = netnsGate();
+const engines = new Engines();
+const beds: TestBed[] = [];
+afterEach(async () => {
+  await engines.closeAll();
+  for (const b of beds.splice(0)) await b.destroy();
+});
+afterAll(() => cleanupLeftovers());
+
+/** A test bed whose B end belongs to linerate: B's kernel keeps off it, A knows B's MAC statically. */
+async function bed(opts: { queues?: number } = {}): Promise<TestBed> {
+  const b = await TestBed.create({ isolateB: true, queues: opts.queues });
+  beds.push(b);
+  await b.setNeighbor('a', b.ipB, b.macB);
+  await b.setNeighbor('a', b.ip6B, b.macB);
+  return b;
+}
+
+const payloads = (n: number, tag: string) => Array.from({ length: n }, (_, i) => Buffer.from(`${tag}-${i}-${'x'.repeat(i * 7)}`));
+
+describe.skipIf(!gate.run)('af_packet', () => {
+  it('echoes kernel UDP (IPv4 and IPv6) back with swapped addresses and ports; the pool is whole after stop', async () => {
+    const b = await bed();
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'af_packet', interface: b.ifB, netns: b.nsB });
+    const info = e.info().ports[0]!;
+    expect(info.driver).toBe('af_packet');
+    expect(info.mac).toBe(b.macB);
+    expect(info.mtu).toBe(1500);
+    expect(info.details).toMatchObject({ interface: b.ifB, netns: b.nsB, rxRing: 'TPACKET_V3', txRing: 'TPACKET_V2', qdiscBypass: 'true' });
+    e.echo(p);
+    await e.start();
+
+    const sent4 = payloads(20, 'v4');
+    const r4 = await b.udpExchange({ port: 7777, payloads: sent4 });
+    expect(r4.map((r) => r.data.toString())).toEqual(sent4.map((x) => x.toString()));
+    for (const r of r4) {
+      expect(r.from).toBe(b.ipB); // source and destination swapped
+      expect(r.fromPort).toBe(7777);
+    }
+    const sent6 = payloads(10, 'v6');
+    const r6 = await b.udpExchange({ port: 7778, payloads: sent6, family: 6 });
+    expect(r6.map((r) => r.data.toString())).toEqual(sent6.map((x) => x.toString()));
+    expect(r6.every((r) => r.from === b.ip6B && r.fromPort === 7778)).toBe(true);
+
+    const s = await stopAndCheckPool(e);
+    const ps = s.ports.p!;
+    expect(ps.rxPackets).toBeGreaterThanOrEqual(30);
+    expect(ps.txPackets).toBe(ps.rxPackets);
+    expect(ps.linkUp).toBe(true);
+    // veth frames from a local socket carry partial checksums; the driver completes them.
+    expect(ps.xstats.rx_csum_completed).toBeGreaterThanOrEqual(30);
+    expect(ps.xstats.rx_oversize).toBe(0);
+    expect(ps.xstats.rx_kernel_packets).toBeGreaterThanOrEqual(30);
+  });
+
+  it('spreads flows over several queues with PACKET_FANOUT: per-queue rx counters', async () => {
+    const b = await bed({ queues: 2 });
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'af_packet', interface: b.ifB, netns: b.nsB, rxQueues: 2 });
+    expect(e.info().ports[0]!.rss).toBe('hardware');
+    e.echo(p);
+    await e.start();
+    const flows = 32;
+    const r = await b.udpExchange({ port: 9000, payloads: payloads(4, 'f'), flows, timeoutMs: 5000 });
+    expect(r.length).toBe(flows * 4);
+    expect(new Set(r.map((x) => x.localPort)).size).toBe(flows);
+    const s = await stopAndCheckPool(e);
+    const q = s.ports.p!.queues.rx.map((x) => x.packets);
+    expect(q.length).toBe(2);
+    expect(q[0]!, `queue 0 got ${q[0]}, queue 1 got ${q[1]}`).toBeGreaterThan(0);
+    expect(q[1]!, `queue 0 got ${q[0]}, queue 1 got ${q[1]}`).toBeGreaterThan(0);
+    expect(q[0]! + q[1]!).toBeGreaterThanOrEqual(flows * 4);
+    // A flow stays on one queue: the kernel's counters per queue add up to what the engine counted.
+    expect(s.ports.p!.xstats.rx_q0_kernel_packets! + s.ports.p!.xstats.rx_q1_kernel_packets!).toBe(q[0]! + q[1]!);
+  });
+
+  it('fails with a code and a fix: missing namespace, interface, interface down, MTU too large, bad options', async () => {
+    const b = await bed();
+    const e = await engines.create();
+    await expectCode(() => e.addPort('a', { driver: 'af_packet', interface: b.ifB, netns: `${b.name}-nope` }), 'NETNS_NOT_FOUND', 'ip netns list');
+    await expectCode(() => e.addPort('b', { driver: 'af_packet', interface: 'lrt-nope', netns: b.nsB }), 'INTERFACE_NOT_FOUND', 'ip link show', 'lrt-nope');
+    await b.sh('b', ['ip', 'link', 'add', 'lrt-x', 'type', 'veth', 'peer', 'name', 'lrt-y']);
+    await expectCode(() => e.addPort('c', { driver: 'af_packet', interface: 'lrt-x', netns: b.nsB }), 'INTERFACE_DOWN', 'ip link set lrt-x up');
+    await b.sh('b', ['ip', 'link', 'set', 'lrt-x', 'mtu', '4000', 'up']);
+    await expectCode(() => e.addPort('d', { driver: 'af_packet', interface: 'lrt-x', netns: b.nsB }), 'MTU_TOO_LARGE', 'ip link set dev lrt-x mtu', 'mempool.dataRoom');
+    await expectCode(() => e.addPort('e', { driver: 'af_packet', interface: b.ifB, netns: b.nsB, blockSize: 5000 }), 'INVALID_OPTION', 'blockSize');
+    await expectCode(() => e.addPort('f', { driver: 'af_packet', interface: b.ifB, netns: b.nsB, frameSize: 1000 }), 'INVALID_OPTION', 'frameSize');
+    await expectCode(() => e.addPort('g', { driver: 'af_packet' } as never), 'INVALID_OPTION', 'interface');
+    // A bigger data room and frame carry the bigger MTU.
+    const big = await engines.create({ mempool: { dataRoom: 4096 } });
+    big.addPort('d', { driver: 'af_packet', interface: 'lrt-x', netns: b.nsB, frameSize: 4224 });
+    expect(big.info().ports[0]!.mtu).toBe(4000);
+  });
+
+  it('reports MISSING_CAPABILITY with the capability and the fix when not privileged', async () => {
+    const b = await bed();
+    // The same call in a child without privileges (uid nobody, no capabilities).
+    const script = `
+      const a = require(${JSON.stringify(addonPath())});
+      const e = new a.NativeEngine([${lastCpu()}], { mbufs: 512, hugepages: 'off' });
+      try { e.addPort('p', 'af_packet', { interface: 'lo' }, 1, undefined, false); console.log('opened'); }
+      catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message })); }
+      e.close();`;
+    const out = await new Promise<string>((resolve) => {
+      const c = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let s = '';
+      c.stdout.on('data', (d) => (s += d));
+      c.stderr.on('data', (d) => (s += d));
+      c.on('close', () => resolve(s));
+    });
+    const j = JSON.parse(out.trim().split('\n').pop()!) as { code: string; message: string };
+    expect(j.code, out).toBe('MISSING_CAPABILITY');
+    expect(j.message).toContain('CAP_NET_RAW');
+    expect(j.message).toContain('setcap cap_net_raw,cap_net_admin+ep');
+    void b;
+  });
+
+  it('counts malformed and oversize frames from the wire and loses no mbuf', async () => {
+    const b = await bed();
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'af_packet', interface: b.ifB, netns: b.nsB });
+    e.echo(p);
+    // The injector: linerate itself on A's end, fed by null ports with broken frames.
+    const inj = e.addPort('inj', { driver: 'af_packet', interface: b.ifA, netns: b.nsA, promiscuous: false });
+    const good = udp4Frame({ dst: b.macB, src: b.macA, sport: 5000, dport: 7, payload: Buffer.from('fine') });
+    const frames: Record<string, Uint8Array> = {};
+    frames.ethOnly = good.slice(0, 14); // an IPv4 ethertype and nothing after it
+    frames.ipTruncated = good.slice(0, 14 + 12); // half an IPv4 header
+    const badTotal = good.slice();
+    badTotal[16] = 0x05; // total length 1300 in a 46-byte frame
+    badTotal[17] = 0x14;
+    frames.badTotal = badTotal;
+    const badIhl = good.slice();
+    badIhl[14] = 0x4f; // header length 60 bytes, longer than what follows
+    frames.badIhl = badIhl;
+    const shortIhl = good.slice();
+    shortIhl[14] = 0x42; // header length 8 bytes: less than the minimum
+    frames.shortIhl = shortIhl;
+    const frag = good.slice();
+    frag[20] = 0x20; // more fragments
+    frames.fragment = frag;
+    const badUdpLen = good.slice();
+    badUdpLen[38] = 0xff; // UDP length 65535
+    badUdpLen[39] = 0xff;
+    frames.badUdpLen = badUdpLen;
+    const v6short = new Uint8Array(14 + 20);
+    v6short.set(good.subarray(0, 12));
+    v6short[12] = 0x86;
+    v6short[13] = 0xdd;
+    v6short[14] = 0x60; // IPv6 with half a header
+    frames.ipv6Short = v6short;
+    const per = 50;
+    for (const [name, f] of Object.entries(frames)) {
+      const src = e.addPort(`null-${name}`, { driver: 'null', content: f, packetSize: Math.max(f.length, 14), count: per });
+      e.forward(src, inj);
+    }
+    await e.start();
+    const total = per * Object.keys(frames).length;
+    const arrived = await waitFor(() => e.stats().ports.p!.rxPackets >= total, 5000);
+    // Oversize: raise both MTUs after open and send a 3000-byte datagram (frame 3042 > 1952 the port carries).
+    await b.sh('a', ['ip', 'link', 'set', b.ifA, 'mtu', '4000']);
+    await b.sh('b', ['ip', 'link', 'set', b.ifB, 'mtu', '4000']);
+    await b.udpExchange({ port: 7, payloads: [Buffer.alloc(3000, 1)], expect: 0, timeoutMs: 300 });
+    // And a good frame still round-trips.
+    const r = await b.udpExchange({ port: 7777, payloads: [Buffer.from('still alive')] });
+    const s = await stopAndCheckPool(e);
+    const ps = s.ports.p!;
+    expect(arrived, `rx ${ps.rxPackets} of ${total}`).toBe(true);
+    expect(ps.xstats.rx_oversize).toBeGreaterThanOrEqual(1);
+    expect(s.ports.inj!.txPackets).toBe(total);
+    expect(s.ports.inj!.xstats.tx_bad_length).toBe(0);
+    expect(r.map((x) => x.data.toString())).toEqual(['still alive']);
+  });
+
+  it('survives the interface going down, coming back and being removed: counted, link down, no crash', async () => {
+    const b = await bed();
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'af_packet', interface: b.ifB, netns: b.nsB });
+    e.echo(p);
+    await e.start();
+    expect((await b.udpExchange({ port: 7001, payloads: [Buffer.from('before')] })).length).toBe(1);
+    await b.sh('b', ['ip', 'link', 'set', b.ifB, 'down']);
+    expect(await waitFor(() => !e.stats().ports.p!.linkUp)).toBe(true);
+    await b.sh('b', ['ip', 'link', 'set', b.ifB, 'up']);
+    expect(await waitFor(() => e.stats().ports.p!.linkUp)).toBe(true);
+    expect((await b.udpExchange({ port: 7001, payloads: [Buffer.from('after')] })).map((x) => x.data.toString())).toEqual(['after']);
+    // Removed while running (deleting B's end removes the pair).
+    await b.sh('b', ['ip', 'link', 'del', b.ifB]);
+    expect(await waitFor(() => !e.stats().ports.p!.linkUp)).toBe(true);
+    // Transmitting on it now fails in the kernel: counted, not thrown.
+    const frame = udp4Frame({ dst: b.macA, src: b.macB, sport: 1, dport: 2, payload: Buffer.from('gone') });
+    for (let i = 0; i < 3; i++) e.send(p, [frame]);
+    const s = e.stats().ports.p!;
+    expect(s.xstats.tx_errors! + s.drops.txFull).toBeGreaterThan(0);
+    expect(s.xstats.rx_errors).toBeGreaterThan(0);
+    await stopAndCheckPool(e);
+  });
+
+  it('leaves no socket, promiscuous flag or veth behind after SIGKILL of the process holding the port', async () => {
+    const b = await TestBed.create({ isolateB: true });
+    try {
+      const script = `
+        const a = require(${JSON.stringify(addonPath())});
+        const e = new a.NativeEngine([${lastCpu()}], { mbufs: 1024, hugepages: 'off', idle: 'adaptive' });
+        const id = e.addPort('p', 'af_packet', { interface: ${JSON.stringify(b.ifB)}, netns: ${JSON.stringify(b.nsB)} }, 2, undefined, false);
+        e.echo(id);
+        e.start();
+        console.log('ready');
+        setInterval(() => {}, 1000);`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const ready = await new Promise<boolean>((resolve) => {
+        child.stdout.on('data', (d) => String(d).includes('ready') && resolve(true));
+        child.on('exit', () => resolve(false));
+      });
+      expect(ready, err).toBe(true);
+      expect((await b.packetSockets('b')).length).toBeGreaterThanOrEqual(3); // two fanout rx sockets, tx, control
+      expect(await b.sh('b', ['ip', '-d', 'link', 'show', b.ifB])).toMatch(/promiscuity [1-9]/);
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      expect(await waitFor(async () => (await b.packetSockets('b')).length === 0, 3000)).toBe(true);
+      expect(await b.sh('b', ['ip', '-d', 'link', 'show', b.ifB])).toMatch(/promiscuity 0/);
+    } finally {
+      await b.destroy();
+    }
+    expect(namespacesWithPrefix(b.name)).toEqual([]);
+    expect(namespacesWithPrefix(`lrt-${process.pid}-`).filter((n) => n.startsWith(b.name))).toEqual([]);
+  });
+});
