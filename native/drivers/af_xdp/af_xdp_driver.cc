@@ -201,10 +201,13 @@ class AfXdpDriver final : public Driver {
     try {
       NetnsScope ns(netns_, scope_);
       check_interface();
+      // The program first: with no socket in the XSKMAP yet it passes every
+      // packet to the kernel, and a busy interface fails here, before any
+      // socket exists, with XDP_ATTACH_REFUSED and the fix.
+      attach();
       open_sockets();
       fill_all();
       for (uint32_t q = 0; q < socks_.size(); q++) program_->set_socket(q, socks_[q]->xsk.fd());
-      attach();
     } catch (...) {
       teardown();
       throw;
@@ -456,13 +459,29 @@ class AfXdpDriver final : public Driver {
     if (err == -EAFNOSUPPORT)
       fail("SOCKET_SETUP", what + "; this kernel has no AF_XDP (CONFIG_XDP_SOCKETS; Linux >= 5.10 needed)");
     if (err == -EBUSY)
-      fail("SOCKET_SETUP", what + "; another AF_XDP socket is bound to this queue (another linerate engine, DPDK?): stop it, or use another interface");
+      fail("SOCKET_SETUP", what + "; another AF_XDP socket is bound to this queue (another linerate engine, DPDK?): stop it, or use another "
+                               "interface. See what is attached with: " + netns_cmd_prefix(netns_) + "ip -d link show dev " + ifname_);
     if (err == -EOPNOTSUPP && mode_ == "zerocopy")
       fail("SOCKET_SETUP", what + "; the driver of '" + ifname_ + "' has no zero-copy AF_XDP support: use mode 'auto' or 'copy'");
     if (err == -EINVAL && std::strcmp(stage, "bind") == 0)
       fail("SOCKET_SETUP", what + "; check that queue " + std::to_string(queue) + " exists (" + netns_cmd_prefix(netns_) + "ethtool -l " +
                                ifname_ + "; a veth needs numrxqueues/numtxqueues) and that the interface is up");
     fail("SOCKET_SETUP", what);
+  }
+
+  // A queue stays claimed for a moment after its last socket closes: the kernel
+  // releases the buffer pool from a work queue (net/xdp/xsk_buff_pool.c,
+  // xp_put_pool -> xp_release_deferred -> xp_clear_dev). So bind() answers EBUSY
+  // right after the probe socket or a stop(); wait for the release, a second at most.
+  static int open_socket(XskSocket& sock, const XskSetup& s, const char** stage) {
+    int r = 0;
+    for (int tries = 0; tries < 100; tries++) {
+      r = sock.open(s, stage);
+      if (r != -EBUSY || std::strcmp(*stage, "bind") != 0) break;
+      sock.close();
+      usleep(10000);
+    }
+    return r;
   }
 
   uint16_t bind_flags() const {
@@ -492,7 +511,7 @@ class AfXdpDriver final : public Driver {
     s.chunk_size = 2048;
     s.headroom = 0;
     const char* stage = "";
-    const int r = probe.open(s, &stage);
+    const int r = open_socket(probe, s, &stage);
     zerocopy_ = r == 0 && probe.zerocopy();
     probe.close();
     munmap(mem, len);
@@ -514,12 +533,12 @@ class AfXdpDriver final : public Driver {
       s.queue = q;
       s.shared_fd = q == 0 ? -1 : socks_[0]->xsk.fd();
       const char* stage = "";
-      int r = socks_[q]->xsk.open(s, &stage);
+      int r = open_socket(socks_[q]->xsk, s, &stage);
       if (r < 0 && q > 0 && std::strcmp(stage, "bind") == 0 && (r == -EINVAL || r == -EOPNOTSUPP)) {
         // No shared UMEM across queues here: this socket registers the region itself.
         s.shared_fd = -1;
         umem_shared_ = false;
-        r = socks_[q]->xsk.open(s, &stage);
+        r = open_socket(socks_[q]->xsk, s, &stage);
       }
       if (r < 0) socket_fail(r, stage, q);
     }
@@ -638,9 +657,11 @@ class AfXdpDriver final : public Driver {
   }
 
   [[noreturn]] void attach_busy() const {
-    fail("XDP_ATTACH_REFUSED", scope_ + ": interface '" + ifname_ + "' already has an XDP program attached (another program or "
-                                   "another linerate engine). See it with: " + netns_cmd_prefix(netns_) + "ip -d link show dev " +
-                                   ifname_ + "; remove it with: " + netns_cmd_prefix(netns_) + "ip link set dev " + ifname_ + " xdp off");
+    const std::string ns = netns_cmd_prefix(netns_);
+    fail("XDP_ATTACH_REFUSED", scope_ + ": interface '" + ifname_ + "' already has an XDP program attached. See which with: " + ns +
+                                   "ip -d link show dev " + ifname_ + " (prog/xdp). If ip or another tool attached it, remove it with: " +
+                                   ns + "ip link set dev " + ifname_ + " xdp off; if a running process holds it through a BPF link "
+                                   "(another linerate engine, a libxdp program), stop that process");
   }
 
   void detach() {
