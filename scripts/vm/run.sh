@@ -10,7 +10,8 @@
 #   0000:00:05.0  virtio-net-pci, 1 pair      socket connect 127.0.0.1:10001 <-+
 #   0000:00:04.0  virtio-net-pci, 4 pairs, mq TAP lrtap0 in a host namespace: the kernel peer
 # Both virtio NICs have iommu_platform=on (their DMA goes through the IOMMU, as
-# vfio needs). The host side of the TAP is 198.18.0.1/24 and fd00:198:18::1/64;
+# vfio needs). The host side of the TAP is 198.18.0.1/24 and fd00:198:18::1/64,
+# MAC 02:4c:52:ff:00:01;
 # the guest's vfio port on 00:04.0 plays 198.18.0.2 (MAC 52:54:00:4c:52:02),
 # which the host namespace knows as a permanent neighbour. When
 # scripts/vm/peer.mjs exists it runs in that namespace (UDP echo on :7, a
@@ -120,6 +121,7 @@ ip netns add "$ns" || { log "cannot create network namespace $ns"; exit 126; }
 nsx() { ip netns exec "$ns" "$@"; }
 nsx ip link set lo up
 nsx ip tuntap add dev lrtap0 mode tap multi_queue || { log "cannot create the TAP device"; exit 126; }
+nsx ip link set lrtap0 address 02:4c:52:ff:00:01
 nsx ip addr add 198.18.0.1/24 dev lrtap0
 nsx ip -6 addr add fd00:198:18::1/64 dev lrtap0 nodad
 nsx ip link set lrtap0 up
@@ -146,7 +148,7 @@ ip netns exec "$ns" qemu-system-x86_64 "${bios[@]}" \
   -netdev socket,id=wire0,listen=127.0.0.1:10001 \
   -device e1000e,netdev=wire0,mac=52:54:00:4c:52:01,addr=0x3 \
   -netdev tap,id=host0,ifname=lrtap0,script=no,downscript=no,vhost=off,queues=4 \
-  -device virtio-net-pci,netdev=host0,mac=52:54:00:4c:52:02,mq=on,vectors=10,iommu_platform=on,disable-legacy=on,addr=0x4 \
+  -device virtio-net-pci,netdev=host0,mac=52:54:00:4c:52:02,mq=on,vectors=10,rss=on,hash=on,iommu_platform=on,disable-legacy=on,addr=0x4 \
   -netdev socket,id=wire1,connect=127.0.0.1:10001 \
   -device virtio-net-pci,netdev=wire1,mac=52:54:00:4c:52:03,iommu_platform=on,disable-legacy=on,addr=0x5 \
   >"$run/qemu.log" 2>&1 &

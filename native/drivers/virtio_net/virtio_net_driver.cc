@@ -1,4 +1,652 @@
+// virtio-net over vfio: a modern (virtio 1.x) PCI network device driven from
+// user space with split virtqueues. What QEMU, cloud VMs and vDPA give.
+// Structures and bits: virtio_regs.h, each with its section of the virtio spec.
+//
+//  - Discovery (§4.1.4): the common, notify and device-config structures are
+//    found through the vendor-specific PCI capabilities and read in the BARs.
+//  - Init (§3.1.1) on every start(): reset, ACKNOWLEDGE, DRIVER, features,
+//    FEATURES_OK, queues, DRIVER_OK; stop() resets the device (§4.1.4.3.2:
+//    written 0, read back 0), after which it does no DMA, and the mbufs go back.
+//  - Features taken when offered: VERSION_1 (required), ACCESS_PLATFORM (its DMA
+//    goes through the IOMMU, so IOVA = VA works; without it in IOMMU mode the
+//    device would bypass the IOMMU and is refused), MAC, STATUS, MTU, MQ +
+//    CTRL_VQ (queue pairs), RSS (the device spreads flows by our key and table),
+//    HASH_REPORT (the hash lands in mbuf.rss_hash), CTRL_RX (promiscuous mode),
+//    GUEST_CSUM (frames may arrive with a partial checksum, NEEDS_CSUM: finished
+//    here in software, so the application always sees complete checksums).
+//    Not taken: MRG_RXBUF (an mbuf holds a whole frame), offloads (CSUM, TSO).
+//  - Zero copy: an rx buffer is an mbuf's data minus the virtio-net header, which
+//    the device writes into the headroom; tx puts a zeroed header there too.
+//  - Queues (§5.1.2): receiveq k = 2k, transmitq k = 2k+1, controlq = 2*max pairs.
+//    The engine's rx queue k is receiveq k (rxQueues pairs are set with
+//    VQ_PAIRS_SET); its tx queue t (one per lcore) is transmitq t % pairs, under a
+//    spinlock when lcores outnumber the pairs.
+//
+// Ownership: every rx descriptor holds an mbuf while started; a tx mbuf is held
+// until the device returns its descriptor in the used ring.
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "core/net.h"
 #include "drivers/vfio/nic.h"
+#include "drivers/vfio/pci_regs.h"
+#include "drivers/virtio_net/virtio_regs.h"
+
 namespace lr::vfio {
-std::unique_ptr<Driver> make_virtio_net(NicParams&& p) { fail("DEVICE_UNSUPPORTED", p.scope + ": virtio-net: not yet"); }
-}
+
+namespace {
+
+using namespace lr::virtio;
+
+constexpr uint8_t kRssKey[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+                                 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+                                 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+inline bool has(uint64_t f, int bit) { return (f >> bit) & 1; }
+
+// A structure found through a virtio PCI capability: BAR + offset.
+struct Window {
+  const Bar* bar = nullptr;
+  uint32_t off = 0, len = 0;
+  uint8_t r8(uint32_t o) const { return bar->read8(off + o); }
+  uint16_t r16(uint32_t o) const { return bar->read16(off + o); }
+  uint32_t r32(uint32_t o) const { return bar->read32(off + o); }
+  void w8(uint32_t o, uint8_t v) const { bar->write8(off + o, v); }
+  void w16(uint32_t o, uint16_t v) const { bar->write16(off + o, v); }
+  void w32(uint32_t o, uint32_t v) const { bar->write32(off + o, v); }
+  // §4.1.3.1: 64-bit fields as two 32-bit writes, low then high.
+  void w64(uint32_t o, uint64_t v) const {
+    w32(o, uint32_t(v));
+    w32(o + 4, uint32_t(v >> 32));
+  }
+};
+
+// One split virtqueue (§2.7) in DMA memory.
+struct alignas(64) Vq {
+  uint16_t index = 0;
+  uint16_t size = 0;  // power of two
+  volatile Desc* desc = nullptr;
+  volatile uint16_t* avail = nullptr;   // [0] flags, [1] idx, [2 + i] ring
+  volatile uint16_t* used_hdr = nullptr;  // [0] flags, [1] idx
+  volatile UsedElem* used = nullptr;
+  uint16_t avail_idx = 0, last_used = 0;
+  uint32_t notify_off = 0;  // byte offset in the notify window
+  std::vector<Mbuf*> sw;    // by descriptor id
+  std::vector<uint16_t> free_ids;
+  // rx
+  Mempool::Cache* cache = nullptr;
+  Counter* nombuf = nullptr;
+  Counter held, kicks, errors, csum_fixed, csum_valid;
+  TxLock lock;
+
+  static size_t bytes(uint16_t n) { return page(16u * n) + page(6u + 2u * n) + page(6u + 8u * n); }
+  static size_t page(size_t v) { return (v + 4095) & ~size_t(4095); }
+  void place(uint8_t* mem, uint16_t n) {
+    size = n;
+    desc = reinterpret_cast<volatile Desc*>(mem);
+    avail = reinterpret_cast<volatile uint16_t*>(mem + page(16u * n));
+    used_hdr = reinterpret_cast<volatile uint16_t*>(mem + page(16u * n) + page(6u + 2u * n));
+    used = reinterpret_cast<volatile UsedElem*>(reinterpret_cast<volatile uint8_t*>(used_hdr) + 4);
+    sw.assign(n, nullptr);
+  }
+  void clear() {
+    memset(const_cast<Desc*>(desc), 0, 16u * size);
+    memset(const_cast<uint16_t*>(avail), 0, 6u + 2u * size);
+    memset(const_cast<uint16_t*>(used_hdr), 0, 6u + 8u * size);
+    avail_idx = last_used = 0;
+    free_ids.clear();
+    for (uint16_t i = size; i-- > 0;) free_ids.push_back(i);
+  }
+};
+
+class VirtioNet final : public Driver {
+ public:
+  explicit VirtioNet(NicParams&& p)
+      : dev_(std::move(p.dev)), pool_(*p.pool), port_id_(p.port_id), scope_(p.scope), promisc_(p.promiscuous) {
+    find_structures();
+    // A first handshake to learn what the device offers, its queue sizes and its
+    // configuration; start() does the real one. (§3.1.1 steps 1-3.)
+    reset_device();
+    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE);
+    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    offered_ = read_features();
+    if (!has(offered_, F_VERSION_1))
+      fail("DEVICE_UNSUPPORTED", scope_ + ": " + dev_->pci() + " is a legacy-only virtio device (no VIRTIO_F_VERSION_1); linerate speaks virtio 1.x");
+    if (!has(offered_, F_ACCESS_PLATFORM) && !dev_->no_iommu())
+      fail("DEVICE_UNSUPPORTED", scope_ + ": " + dev_->pci() + " does not offer VIRTIO_F_ACCESS_PLATFORM: its DMA bypasses the IOMMU, "
+                                             "so vfio cannot give it our buffers. In QEMU add iommu_platform=on to the device; "
+                                             "without a vIOMMU use the option noIommu: true");
+    const uint64_t want = bit(F_VERSION_1) | bit(F_ACCESS_PLATFORM) | bit(F_MAC) | bit(F_STATUS) | bit(F_MTU) | bit(F_MQ) |
+                          bit(F_CTRL_VQ) | bit(F_CTRL_RX) | bit(F_RSS) | bit(F_HASH_REPORT) | bit(F_GUEST_CSUM) |
+                          bit(F_SPEED_DUPLEX);
+    features_ = offered_ & want;
+    // MQ, RSS and CTRL_RX need the control queue (§5.1.3.1).
+    if (!has(features_, F_CTRL_VQ)) features_ &= ~(bit(F_MQ) | bit(F_RSS) | bit(F_CTRL_RX));
+    max_pairs_ = has(features_, F_MQ) || has(features_, F_RSS) ? std::max<uint16_t>(1, cfg16(NET_CFG_MAX_PAIRS)) : 1;
+    max_pairs_ = std::min<uint16_t>(max_pairs_, 64);
+    if (has(features_, F_RSS)) {
+      rss_key_max_ = device_.r8(NET_CFG_RSS_MAX_KEY);
+      rss_table_max_ = cfg16(NET_CFG_RSS_MAX_TABLE);
+      rss_hash_types_ = cfg32(NET_CFG_SUPPORTED_HASH);
+      if (rss_key_max_ < 40 || rss_table_max_ == 0) features_ &= ~(bit(F_RSS) | bit(F_HASH_REPORT));
+    }
+    if (has(features_, F_HASH_REPORT) && !has(features_, F_RSS)) features_ &= ~bit(F_HASH_REPORT);
+    hdr_ = has(features_, F_HASH_REPORT) ? kNetHdrHashSize : kNetHdrSize;
+    if (pool_.headroom() < hdr_)
+      fail("INVALID_OPTION", scope_ + ": virtio-net writes a " + std::to_string(hdr_) + "-byte header in front of each frame: mempool.headroom must be at least that");
+    if (has(features_, F_MAC))
+      for (uint32_t i = 0; i < 6; i++) mac_[i] = device_.r8(NET_CFG_MAC + i);
+    else
+      mac_ = virtual_mac(port_id_);
+    mtu_ = has(features_, F_MTU) ? cfg16(NET_CFG_MTU) : 1500;
+    negotiate();
+    // Queue sizes: the device's maximum (queue_size), capped by the options (§4.1.5.1.3).
+    const uint16_t rx_max = queue_max(0), tx_max = queue_max(1);
+    rx_n_ = pick_size(p.rx_ring, rx_max, "rxRingSize");
+    tx_n_ = pick_size(p.tx_ring, tx_max, "txRingSize");
+    ctrl_n_ = has(features_, F_CTRL_VQ) ? std::min<uint16_t>(queue_max(uint16_t(2 * max_pairs_)), 64) : 0;
+    if (ctrl_n_ && !is_pow2(ctrl_n_)) ctrl_n_ = 16;
+    reset_device();
+    // DMA memory for every queue pair the device has, the control queue and its buffers.
+    const size_t per_pair = Vq::bytes(rx_n_) + Vq::bytes(tx_n_);
+    const size_t total = per_pair * max_pairs_ + (ctrl_n_ ? Vq::bytes(ctrl_n_) + 4096 : 0);
+    uint8_t* mem = dev_->alloc_dma(total, "virtqueues");
+    rx_.resize(max_pairs_);
+    tx_.resize(max_pairs_);
+    for (uint16_t k = 0; k < max_pairs_; k++) {
+      rx_[k] = std::make_unique<Vq>();
+      tx_[k] = std::make_unique<Vq>();
+      rx_[k]->index = uint16_t(2 * k);
+      tx_[k]->index = uint16_t(2 * k + 1);
+      rx_[k]->place(mem, rx_n_);
+      mem += Vq::bytes(rx_n_);
+      tx_[k]->place(mem, tx_n_);
+      mem += Vq::bytes(tx_n_);
+    }
+    if (ctrl_n_) {
+      ctrl_.index = uint16_t(2 * max_pairs_);
+      ctrl_.place(mem, ctrl_n_);
+      ctrl_buf_ = mem + Vq::bytes(ctrl_n_);
+    }
+  }
+
+  ~VirtioNet() override { close(); }
+
+  DriverInfo info() const override {
+    DriverInfo i;
+    i.driver = "vfio";
+    i.max_rx_queues = max_pairs_;
+    i.max_tx_queues = max_pairs_;
+    i.hw_rss = max_pairs_ > 1;
+    i.mtu = mtu_;
+    char f[40];
+    snprintf(f, sizeof f, "0x%016llx", static_cast<unsigned long long>(features_));
+    i.details = {{"model", "virtio-net (virtio 1.x, split virtqueues)"},
+                 {"pci", dev_ ? dev_->pci() : ""},
+                 {"iommuGroup", dev_ ? std::to_string(dev_->iommu_group()) : ""},
+                 {"dma", dev_ && dev_->no_iommu() ? "physical addresses (no-IOMMU mode)" : "IOMMU, IOVA = virtual address"},
+                 {"features", f},
+                 {"maxQueuePairs", std::to_string(max_pairs_)},
+                 {"rss", has(features_, F_RSS) ? "VIRTIO_NET_F_RSS (device spreads by linerate's key and table)"
+                         : max_pairs_ > 1 ? "device's own queue selection (VIRTIO_NET_F_MQ without RSS)"
+                                          : "none (one queue pair)"},
+                 {"hashReport", has(features_, F_HASH_REPORT) ? "yes" : "no"},
+                 {"checksum", has(features_, F_GUEST_CSUM) ? "partial checksums finished in software" : "complete from the device"},
+                 {"rxRingSize", std::to_string(rx_n_)},
+                 {"txRingSize", std::to_string(tx_n_)},
+                 {"msixVectors", std::to_string(dev_ ? dev_->msix_vectors() : 0)}};
+    return i;
+  }
+
+  void configure(uint16_t rxq, uint16_t txq) override {
+    if (rxq < 1 || rxq > max_pairs_)
+      fail("INVALID_OPTION", scope_ + ": the device has " + std::to_string(max_pairs_) + " queue pair(s), rxQueues " + std::to_string(rxq) + " asked for");
+    pairs_ = rxq;
+    ntx_ = txq;
+    caches_.assign(txq, nullptr);
+  }
+  void setup_rx_queue(const QueueSetup& q) override {
+    rx_.at(q.queue_id)->cache = q.cache;
+    rx_.at(q.queue_id)->nombuf = q.nombuf;
+  }
+  void setup_tx_queue(const QueueSetup& q) override { caches_.at(q.queue_id) = q.cache; }
+
+  void start() override {
+    std::lock_guard<std::mutex> g(ctl_);
+    dev_->set_bus_master(true);
+    // §3.1.1
+    reset_device();
+    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE);
+    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    (void)read_features();
+    negotiate();
+    common_.w16(COMMON_MSIX, NO_VECTOR);
+    tx_pairs_ = pairs_;
+    shared_tx_ = ntx_ > tx_pairs_;
+    for (uint16_t k = 0; k < pairs_; k++) {
+      setup_vq(*rx_[k]);
+      setup_vq(*tx_[k]);
+    }
+    if (ctrl_n_) setup_vq(ctrl_);
+    // Receive buffers: every descriptor gets an mbuf (§5.1.6.3).
+    for (uint16_t k = 0; k < pairs_; k++) {
+      Vq& q = *rx_[k];
+      if (!pool_.alloc_bulk(nullptr, q.sw.data(), q.size))
+        fail("MEMORY_UNAVAILABLE", scope_ + ": the mempool has fewer than " + std::to_string(q.size) +
+                                       " free mbufs for an rx queue; raise mempool.mbufs or lower rxRingSize");
+      for (uint16_t i = 0; i < q.size; i++) post_rx(q, i, q.sw[i]);
+      publish(q);
+      q.held.set(q.size);
+    }
+    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    running_ = true;
+    if (has(features_, F_MQ)) {
+      const uint16_t n = pairs_;
+      ctrl_cmd(CTRL_MQ, CTRL_MQ_VQ_PAIRS_SET, &n, sizeof n);
+    }
+    if (has(features_, F_RSS)) set_rss();
+    if (has(features_, F_CTRL_RX)) {
+      const uint8_t on = promisc_ ? 1 : 0;
+      ctrl_cmd(CTRL_RX, CTRL_RX_PROMISC, &on, 1);
+    }
+    for (uint16_t k = 0; k < pairs_; k++) kick(*rx_[k], true);
+  }
+
+  void stop() override {
+    std::lock_guard<std::mutex> g(ctl_);
+    if (!running_) return;
+    reset_device();  // no DMA after this (§4.1.4.3.2)
+    for (uint16_t k = 0; k < pairs_; k++) {
+      Vq& r = *rx_[k];
+      pool_.free_bulk(nullptr, r.sw.data(), r.size);
+      std::fill(r.sw.begin(), r.sw.end(), nullptr);
+      r.held.set(0);
+      Vq& t = *tx_[k];
+      for (auto& m : t.sw)
+        if (m) {
+          pool_.free_one(nullptr, m);
+          m = nullptr;
+        }
+      t.held.set(0);
+    }
+    running_ = false;
+  }
+
+  void close() override {
+    if (!dev_) return;
+    stop();
+    dev_->close();
+    dev_.reset();
+  }
+
+  LinkStatus link() const override {
+    if (!dev_) return {false, 0};
+    bool up = true;
+    if (has(features_, F_STATUS)) up = device_.r16(NET_CFG_STATUS) & NET_S_LINK_UP;
+    uint64_t speed = 0;
+    if (has(features_, F_SPEED_DUPLEX)) {
+      const uint32_t s = device_.r32(NET_CFG_SPEED);
+      speed = s == ~0u ? 0 : s;
+    }
+    return {up, up ? speed : 0};
+  }
+
+  void xstats(XStats& out) const override {
+    uint64_t rk = 0, tk = 0, err = 0, fixed = 0, valid = 0;
+    for (uint16_t k = 0; k < max_pairs_; k++) {
+      rk += rx_[k]->kicks.get();
+      tk += tx_[k]->kicks.get();
+      err += rx_[k]->errors.get();
+      fixed += rx_[k]->csum_fixed.get();
+      valid += rx_[k]->csum_valid.get();
+    }
+    out.push_back({"rx_notifications", rk});
+    out.push_back({"tx_notifications", tk});
+    out.push_back({"rx_errors", err});
+    out.push_back({"rx_csum_completed", fixed});
+    out.push_back({"rx_csum_valid", valid});
+    out.push_back({"queue_pairs", pairs_});
+  }
+
+  void set_promiscuous(bool on) override {
+    std::lock_guard<std::mutex> g(ctl_);
+    promisc_ = on;
+    if (running_ && has(features_, F_CTRL_RX)) {
+      const uint8_t v = on ? 1 : 0;
+      ctrl_cmd(CTRL_RX, CTRL_RX_PROMISC, &v, 1);
+    }
+  }
+
+  MacAddr mac() const override { return mac_; }
+
+  uint32_t held_mbufs() const override {
+    uint64_t n = 0;
+    for (uint16_t k = 0; k < max_pairs_; k++) n += rx_[k]->held.get() + tx_[k]->held.get();
+    return uint32_t(n);
+  }
+
+  uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
+    Vq& q = *rx_[queue];
+    const uint16_t used_idx = q.used_hdr[1];
+    uint16_t ready = uint16_t(used_idx - q.last_used);
+    if (!ready) return 0;
+    if (ready > n) ready = n;
+    io_rmb();  // used entries after used->idx (§2.7.14)
+    Mbuf* fresh[64];
+    if (!pool_.alloc_bulk(q.cache, fresh, ready)) {
+      if (q.nombuf) q.nombuf->add(ready);
+      return 0;
+    }
+    const uint16_t mask = uint16_t(q.size - 1);
+    uint16_t k = 0;
+    for (uint16_t i = 0; i < ready; i++) {
+      const UsedElem e{q.used[q.last_used & mask].id, q.used[q.last_used & mask].len};
+      q.last_used++;
+      const uint16_t id = uint16_t(e.id & mask);
+      Mbuf* m = q.sw[id];
+      post_rx(q, id, fresh[i]);
+      if (e.len <= hdr_ || e.len - hdr_ > pool_.data_room()) {
+        q.errors.add(1);
+        pool_.free_one(q.cache, m);
+        continue;
+      }
+      const NetHdr* h = reinterpret_cast<const NetHdr*>(m->data() - hdr_);
+      m->data_len = uint16_t(e.len - hdr_);
+      m->port = port_id_;
+      m->queue = queue;
+      if (h->flags & HDR_F_NEEDS_CSUM) {
+        finish_csum(m, h->csum_start, h->csum_offset);
+        q.csum_fixed.add(1);
+      } else if (h->flags & HDR_F_DATA_VALID) {
+        q.csum_valid.add(1);
+      }
+      if (hdr_ == kNetHdrHashSize && h->hash_report) {
+        m->rss_hash = h->hash_value;
+        m->flags |= kMbufRssValid;
+      }
+      mbufs[k++] = m;
+    }
+    publish(q);
+    kick(q, false);
+    return k;
+  }
+
+  uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
+    Vq& q = *tx_[queue % tx_pairs_];
+    if (shared_tx_) q.lock.lock();
+    Mempool::Cache* cache = queue < caches_.size() ? caches_[queue] : nullptr;
+    const uint16_t mask = uint16_t(q.size - 1);
+    // Reclaim what the device has used (§2.7.14).
+    const uint16_t used_idx = q.used_hdr[1];
+    if (used_idx != q.last_used) {
+      io_rmb();
+      Mbuf* done[64];
+      uint32_t nd = 0;
+      while (q.last_used != used_idx) {
+        const uint16_t id = uint16_t(q.used[q.last_used & mask].id & mask);
+        q.last_used++;
+        done[nd++] = q.sw[id];
+        q.sw[id] = nullptr;
+        q.free_ids.push_back(id);
+        if (nd == 64) {
+          pool_.free_bulk(cache, done, nd);
+          nd = 0;
+        }
+      }
+      if (nd) pool_.free_bulk(cache, done, nd);
+    }
+    const uint16_t k = uint16_t(std::min<size_t>(n, q.free_ids.size()));
+    for (uint16_t i = 0; i < k; i++) {
+      Mbuf* m = mbufs[i];
+      const uint16_t id = q.free_ids.back();
+      q.free_ids.pop_back();
+      uint8_t* h = m->data() - hdr_;
+      memset(h, 0, hdr_);  // no offload, no GSO (§5.1.6.2)
+      q.desc[id].addr = dev_->iova(h);
+      q.desc[id].len = uint32_t(hdr_ + m->data_len);
+      q.desc[id].flags = 0;
+      q.desc[id].next = 0;
+      q.sw[id] = m;
+      q.avail[2 + (q.avail_idx & mask)] = id;
+      q.avail_idx++;
+    }
+    if (k) {
+      publish(q);
+      kick(q, false);
+    }
+    q.held.set(q.size - q.free_ids.size());
+    if (shared_tx_) q.lock.unlock();
+    return k;
+  }
+
+ private:
+  static uint64_t bit(int b) { return uint64_t(1) << b; }
+  static std::string hex(uint64_t v) {
+    char b[24];
+    snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
+    return b;
+  }
+
+  void find_structures() {
+    bool have_common = false, have_notify = false, have_device = false;
+    for (uint32_t cap : dev_->find_caps(pci::kCapIdVendor)) {
+      const uint8_t type = dev_->cfg_read8(cap + CAP_CFG_TYPE);
+      const uint8_t bar = dev_->cfg_read8(cap + CAP_BAR);
+      if (bar > 5) continue;
+      Window w;
+      w.off = dev_->cfg_read32(cap + CAP_OFFSET);
+      w.len = dev_->cfg_read32(cap + CAP_LENGTH);
+      // §4.1.4: use the first capability of each type.
+      if (type == PCI_CAP_COMMON_CFG && !have_common) {
+        w.bar = &dev_->bar(bar);
+        common_ = w;
+        have_common = true;
+      } else if (type == PCI_CAP_NOTIFY_CFG && !have_notify) {
+        w.bar = &dev_->bar(bar);
+        notify_ = w;
+        notify_mult_ = dev_->cfg_read32(cap + CAP_NOTIFY_MULTIPLIER);
+        have_notify = true;
+      } else if (type == PCI_CAP_DEVICE_CFG && !have_device) {
+        w.bar = &dev_->bar(bar);
+        device_ = w;
+        have_device = true;
+      }
+    }
+    if (!have_common || !have_notify || !have_device)
+      fail("DEVICE_UNSUPPORTED", scope_ + ": " + dev_->pci() + " has no virtio 1.x PCI capabilities (common/notify/device); legacy virtio is not supported");
+  }
+
+  void reset_device() {
+    common_.w8(COMMON_STATUS, 0);
+    for (int i = 0; i < 1000; i++) {
+      if (common_.r8(COMMON_STATUS) == 0) return;
+      sleep_us(100);
+    }
+    fail("DEVICE_TIMEOUT", scope_ + ": the virtio device did not finish its reset");
+  }
+
+  // §3.1.1 steps 4-6: write the subset we take, set FEATURES_OK, check it stuck.
+  void negotiate() {
+    common_.w32(COMMON_GFSELECT, 0);
+    common_.w32(COMMON_GF, uint32_t(features_));
+    common_.w32(COMMON_GFSELECT, 1);
+    common_.w32(COMMON_GF, uint32_t(features_ >> 32));
+    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    if (!(common_.r8(COMMON_STATUS) & STATUS_FEATURES_OK))
+      fail("DEVICE_UNSUPPORTED", scope_ + ": the device refused the features 0x" + hex(features_) + " (FEATURES_OK not kept)");
+  }
+
+  uint64_t read_features() const {
+    common_.w32(COMMON_DFSELECT, 0);
+    uint64_t f = common_.r32(COMMON_DF);
+    common_.w32(COMMON_DFSELECT, 1);
+    f |= uint64_t(common_.r32(COMMON_DF)) << 32;
+    return f;
+  }
+
+  // §4.1.4.3.1: read multi-byte config fields until config_generation is stable.
+  uint16_t cfg16(uint32_t off) const {
+    for (;;) {
+      const uint8_t g0 = common_.r8(COMMON_CFGGEN);
+      const uint16_t v = device_.r16(off);
+      if (common_.r8(COMMON_CFGGEN) == g0) return v;
+    }
+  }
+  uint32_t cfg32(uint32_t off) const {
+    for (;;) {
+      const uint8_t g0 = common_.r8(COMMON_CFGGEN);
+      const uint32_t v = device_.r32(off);
+      if (common_.r8(COMMON_CFGGEN) == g0) return v;
+    }
+  }
+
+  uint16_t queue_max(uint16_t index) const {
+    common_.w16(COMMON_Q_SELECT, index);
+    return common_.r16(COMMON_Q_SIZE);
+  }
+
+  uint16_t pick_size(uint32_t asked, uint16_t max, const char* what) const {
+    if (max == 0) fail("DEVICE_UNSUPPORTED", scope_ + ": the device reports a queue size of 0");
+    uint32_t n = asked ? asked : std::min<uint32_t>(256, max);
+    if (!is_pow2(n) || n > max)
+      fail("INVALID_OPTION", scope_ + ": " + what + " must be a power of two of at most " + std::to_string(max) + " (the device's queue size), got " + std::to_string(n));
+    return uint16_t(n);
+  }
+
+  // §4.1.5.1.3 virtqueue configuration.
+  void setup_vq(Vq& q) {
+    common_.w16(COMMON_Q_SELECT, q.index);
+    if (common_.r16(COMMON_Q_SIZE) < q.size) fail("DEVICE_UNSUPPORTED", scope_ + ": virtqueue " + std::to_string(q.index) + " is smaller than expected");
+    q.clear();
+    q.avail[0] = AVAIL_F_NO_INTERRUPT;
+    common_.w16(COMMON_Q_SIZE, q.size);
+    common_.w16(COMMON_Q_MSIX, NO_VECTOR);
+    common_.w64(COMMON_Q_DESC, dev_->iova(const_cast<Desc*>(q.desc)));
+    common_.w64(COMMON_Q_DRIVER, dev_->iova(const_cast<uint16_t*>(q.avail)));
+    common_.w64(COMMON_Q_DEVICE, dev_->iova(const_cast<uint16_t*>(q.used_hdr)));
+    q.notify_off = uint32_t(common_.r16(COMMON_Q_NOFF)) * notify_mult_;
+    common_.w16(COMMON_Q_ENABLE, 1);
+  }
+
+  static void set_desc(Vq& q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+    q.desc[i].addr = addr;
+    q.desc[i].len = len;
+    q.desc[i].flags = flags;
+    q.desc[i].next = next;
+  }
+
+  void post_rx(Vq& q, uint16_t id, Mbuf* m) {
+    q.sw[id] = m;
+    q.desc[id].addr = dev_->iova(m->data() - hdr_);
+    q.desc[id].len = uint32_t(hdr_ + pool_.data_room());
+    q.desc[id].flags = DESC_F_WRITE;
+    q.desc[id].next = 0;
+    q.avail[2 + (q.avail_idx & (q.size - 1))] = id;
+    q.avail_idx++;
+  }
+
+  // §2.7.13: ring entries before the index the device reads.
+  void publish(Vq& q) {
+    io_wmb();
+    q.avail[1] = q.avail_idx;
+  }
+
+  // §2.7.13.4 / §4.1.4.4: notify unless the device said it does not need it.
+  void kick(Vq& q, bool force) {
+    dma_mb();  // avail->idx visible before reading used->flags
+    if (!force && (q.used_hdr[0] & USED_F_NO_NOTIFY)) return;
+    notify_.w16(q.notify_off, q.index);
+    q.kicks.add(1);
+  }
+
+  // §5.1.6.5: one command on the control queue, waited for.
+  void ctrl_cmd(uint8_t cls, uint8_t cmd, const void* data, uint32_t len) {
+    if (!ctrl_n_) return;
+    if (len > 4096 - 64) fail("INVALID_OPTION", scope_ + ": control command too large");
+    uint8_t* hdr = ctrl_buf_;
+    uint8_t* payload = ctrl_buf_ + 16;
+    uint8_t* ack = ctrl_buf_ + 4096 - 16;
+    hdr[0] = cls;
+    hdr[1] = cmd;
+    memcpy(payload, data, len);
+    *ack = 0xff;
+    Vq& q = ctrl_;
+    const uint16_t mask = uint16_t(q.size - 1);
+    set_desc(q, 0, dev_->iova(hdr), 2, DESC_F_NEXT, 1);
+    set_desc(q, 1, dev_->iova(payload), len, DESC_F_NEXT, 2);
+    set_desc(q, 2, dev_->iova(ack), 1, DESC_F_WRITE, 0);
+    q.avail[2 + (q.avail_idx & mask)] = 0;
+    q.avail_idx++;
+    publish(q);
+    kick(q, true);
+    for (int i = 0; i < 20000; i++) {
+      if (q.used_hdr[1] == q.avail_idx) break;
+      sleep_us(50);
+    }
+    if (q.used_hdr[1] != q.avail_idx) fail("DEVICE_TIMEOUT", scope_ + ": the virtio control queue did not answer (class " + std::to_string(cls) + ")");
+    q.last_used = q.used_hdr[1];
+    io_rmb();
+    if (*reinterpret_cast<volatile uint8_t*>(ack) != CTRL_OK)
+      fail("DEVICE_UNSUPPORTED", scope_ + ": the device refused control command class " + std::to_string(cls) + " command " + std::to_string(cmd));
+  }
+
+  // §5.1.6.5.6.4 struct virtio_net_rss_config.
+  void set_rss() {
+    uint16_t table = 1;
+    while (table * 2 <= std::min<uint16_t>(rss_table_max_, 128)) table *= 2;
+    std::vector<uint8_t> b;
+    auto put16 = [&](uint16_t v) { b.push_back(uint8_t(v)); b.push_back(uint8_t(v >> 8)); };
+    auto put32 = [&](uint32_t v) { put16(uint16_t(v)); put16(uint16_t(v >> 16)); };
+    put32(rss_hash_types_ & (HASH_IPV4 | HASH_TCPV4 | HASH_UDPV4 | HASH_IPV6 | HASH_TCPV6 | HASH_UDPV6));
+    put16(uint16_t(table - 1));  // indirection_table_mask
+    put16(0);                    // unclassified_queue
+    for (uint16_t i = 0; i < table; i++) put16(uint16_t(i % pairs_));  // 0-based receiveq numbers (0 = receiveq1)
+    put16(tx_pairs_);            // max_tx_vq
+    b.push_back(40);             // hash_key_length
+    b.insert(b.end(), kRssKey, kRssKey + 40);
+    ctrl_cmd(CTRL_MQ, CTRL_MQ_RSS_CONFIG, b.data(), uint32_t(b.size()));
+  }
+
+  // The device handed over a partial checksum (NEEDS_CSUM, §5.1.6.4): the
+  // pseudo-header sum is in place at csum_start + csum_offset; sum the rest.
+  static void finish_csum(Mbuf* m, uint16_t start, uint16_t offset) {
+    if (uint32_t(start) + offset + 2 > m->data_len) return;
+    uint8_t* p = m->data();
+    const uint16_t c = uint16_t(~net::csum_fold(net::csum_partial(p + start, m->data_len - start)));
+    p[start + offset] = uint8_t(c >> 8);
+    p[start + offset + 1] = uint8_t(c);
+  }
+
+  std::unique_ptr<Device> dev_;
+  Mempool& pool_;
+  uint16_t port_id_;
+  std::string scope_;
+  bool promisc_;
+  Window common_, notify_, device_;
+  uint32_t notify_mult_ = 0;
+  uint64_t offered_ = 0, features_ = 0;
+  uint16_t max_pairs_ = 1, pairs_ = 1, tx_pairs_ = 1;
+  uint32_t ntx_ = 1;
+  bool shared_tx_ = false;
+  uint8_t rss_key_max_ = 0;
+  uint16_t rss_table_max_ = 0;
+  uint32_t rss_hash_types_ = 0;
+  uint32_t hdr_ = kNetHdrSize;
+  uint16_t rx_n_ = 256, tx_n_ = 256, ctrl_n_ = 0;
+  uint32_t mtu_ = 1500;
+  MacAddr mac_{};
+  std::vector<std::unique_ptr<Vq>> rx_, tx_;
+  Vq ctrl_;
+  uint8_t* ctrl_buf_ = nullptr;
+  std::vector<Mempool::Cache*> caches_;
+  bool running_ = false;
+  mutable std::mutex ctl_;
+};
+
+}  // namespace
+
+std::unique_ptr<Driver> make_virtio_net(NicParams&& p) { return std::make_unique<VirtioNet>(std::move(p)); }
+
+}  // namespace lr::vfio
