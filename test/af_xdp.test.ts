@@ -270,6 +270,29 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     }
   });
 
+  it('attaches through netlink (kernels before 5.9) or in generic mode when asked, and detaches on stop', async () => {
+    const cases = [
+      { env: 'LINERATE_AF_XDP_ATTACH', value: 'netlink', link: 0, native: 1, shows: /\bxdp\b/ },
+      { env: 'LINERATE_AF_XDP_XDP_MODE', value: 'generic', link: 1, native: 0, shows: /\bxdpgeneric\b/ },
+    ];
+    for (const c of cases) {
+      process.env[c.env] = c.value;
+      try {
+        const { e, port } = await echoPort();
+        await e.start();
+        expect(xstat(port, 'xdp_link')).toBe(c.link);
+        expect(xstat(port, 'xdp_native')).toBe(c.native);
+        expect(await bed.sh('b', ['ip', '-d', 'link', 'show', 'dev', bed.ifB])).toMatch(c.shows);
+        expect((await bed.udpExchange({ port: 7550, payloads: payloads(10, c.value), flows: 2 })).length).toBe(20);
+        await stopAndCheckPool(e);
+        expect(await xdpAttached(bed)).toBe(false);
+        await engines.closeAll();
+      } finally {
+        delete process.env[c.env];
+      }
+    }
+  });
+
   it('errors say what is wrong and what to run', async () => {
     const e = await engines.create();
     const opts = { driver: 'af_xdp' as const, interface: bed.ifB, netns: bed.nsB };

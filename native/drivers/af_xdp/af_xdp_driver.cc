@@ -506,6 +506,7 @@ class AfXdpDriver final : public Driver {
     s.queue = 0;
     s.bind_flags = bind_flags();
     s.ring_size = 64;
+    s.fill_size = 64;
     s.umem_addr = mem;
     s.umem_len = len;
     s.chunk_size = 2048;
@@ -523,6 +524,7 @@ class AfXdpDriver final : public Driver {
     s.ifindex = nif_.index;
     s.bind_flags = uint16_t((bind_flags() & ~(XDP_COPY | XDP_ZEROCOPY)) | (zerocopy_ ? XDP_ZEROCOPY : XDP_COPY));
     s.ring_size = ring_size_;
+    s.fill_size = 2 * ring_size_;
     s.umem_addr = pool_.base();
     s.umem_len = pool_.region_bytes();
     s.chunk_size = slot_;
@@ -542,11 +544,11 @@ class AfXdpDriver final : public Driver {
       }
       if (r < 0) socket_fail(r, stage, q);
     }
-    const uint32_t per_queue = uint32_t(socks_.size());
+    const uint32_t queues = uint32_t(socks_.size());
     // Fill each queue's ring, but leave the pool at least half its mbufs for
     // everything else (tx, rings, handlers).
-    const uint32_t target = std::max<uint32_t>(64, std::min<uint32_t>(ring_size_, n_ / (2 * per_queue)));
-    for (auto& sk : socks_) sk->rx.fill_target = std::min(target, ring_size_);
+    const uint32_t target = std::max<uint32_t>(64, std::min<uint32_t>(2 * ring_size_, n_ / (2 * queues)));
+    for (auto& sk : socks_) sk->rx.fill_target = std::min(target, 2 * ring_size_);
   }
 
   void fill_all() {

@@ -66,7 +66,7 @@ int XskSocket::open(const XskSetup& s, const char** stage) {
   // Fill and completion rings exist per (device, queue) even when the UMEM is
   // shared (kernel >= 5.10).
   *stage = "setsockopt(XDP_UMEM_FILL_RING)";
-  if ((r = set_ring(fd_, XDP_UMEM_FILL_RING, s.ring_size)) < 0) return r;
+  if ((r = set_ring(fd_, XDP_UMEM_FILL_RING, s.fill_size)) < 0) return r;
   *stage = "setsockopt(XDP_UMEM_COMPLETION_RING)";
   if ((r = set_ring(fd_, XDP_UMEM_COMPLETION_RING, s.ring_size)) < 0) return r;
   *stage = "setsockopt(XDP_RX_RING)";
@@ -79,7 +79,7 @@ int XskSocket::open(const XskSetup& s, const char** stage) {
   *stage = "getsockopt(XDP_MMAP_OFFSETS)";
   if (getsockopt(fd_, kSolXdp, XDP_MMAP_OFFSETS, &off, &len) != 0) return -errno;
   *stage = "mmap(rings)";
-  if ((r = map_ring(fd_, fill, off.fr, s.ring_size, XDP_UMEM_PGOFF_FILL_RING)) < 0) return r;
+  if ((r = map_ring(fd_, fill, off.fr, s.fill_size, XDP_UMEM_PGOFF_FILL_RING)) < 0) return r;
   if ((r = map_ring(fd_, comp, off.cr, s.ring_size, XDP_UMEM_PGOFF_COMPLETION_RING)) < 0) return r;
   if ((r = map_ring(fd_, rx, off.rx, s.ring_size, XDP_PGOFF_RX_RING)) < 0) return r;
   if ((r = map_ring(fd_, tx, off.tx, s.ring_size, XDP_PGOFF_TX_RING)) < 0) return r;

@@ -67,7 +67,9 @@ struct XskSetup {
   int ifindex = 0;
   uint32_t queue = 0;
   uint16_t bind_flags = 0;  // XDP_COPY / XDP_ZEROCOPY / XDP_USE_NEED_WAKEUP
-  uint32_t ring_size = 2048;
+  uint32_t ring_size = 2048;  // rx, tx and completion rings
+  uint32_t fill_size = 4096;  // fill ring: twice the rx ring, as libxdp's default, so the kernel
+                              // has buffers while the rx ring waits to be read
   // UMEM: either register this region (shared_fd < 0) or share the UMEM of
   // the socket shared_fd (XDP_SHARED_UMEM; this socket still gets its own fill
   // and completion rings, af_xdp.rst "XDP_SHARED_UMEM bind flag").
