@@ -3,7 +3,7 @@
 // B's kernel kept off it); a TAP device in B carries 198.18.0.2 and the veth end's
 // MAC, so to A the kernel behind the TAP and linerate's data path are one host.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Engines, expectCode, stopAndCheckPool, waitFor } from './helpers/kernel.js';
+import { Engines, expectCode, stopAndCheckPool, waitFor, withoutCapabilities } from './helpers/kernel.js';
 import { cleanupLeftovers, havePing, netnsGate, TestBed } from './helpers/netns.js';
 
 const gate = netnsGate();
@@ -77,6 +77,9 @@ describe.skipIf(!gate.run)('tap', () => {
     e.exceptionPath(n, t);
     await expectCode(() => e.exceptionPath(n, t), 'PORT_BUSY');
     await expectCode(() => e.echo(t), 'PORT_BUSY');
+    const [r] = await withoutCapabilities(['net_admin'], [['tap', { interface: 'lrt-nocap', netns: b.nsB }]]);
+    expect(r!.code, JSON.stringify(r)).toBe('MISSING_CAPABILITY');
+    expect(r!.message).toContain('CAP_NET_ADMIN');
   });
 
   describe('exception path', () => {

@@ -18,9 +18,13 @@ namespace lr {
 std::string netns_cmd_prefix(const std::string& netns) { return netns.empty() ? "" : "ip netns exec " + netns + " "; }
 
 [[noreturn]] void fail_syscall(const char* code, const std::string& what, int err, const std::string& caps) {
-  if (err == EPERM || err == EACCES)
+  if (err == EPERM || err == EACCES) {
+    const bool sys_admin = caps.find("SYS_ADMIN") != std::string::npos;
     fail("MISSING_CAPABILITY", what + ": " + errno_text(err) + "; this needs " + caps +
-                                   ": run as root, or grant them with: sudo setcap cap_net_raw,cap_net_admin+ep $(command -v node)");
+                                   ": run as root, or grant them with: sudo setcap " +
+                                   (sys_admin ? "cap_sys_admin,cap_net_raw,cap_net_admin+ep" : "cap_net_raw,cap_net_admin+ep") +
+                                   " $(command -v node)");
+  }
   fail(code, what + ": " + errno_text(err));
 }
 

@@ -4,6 +4,7 @@
  * path for child processes.
  * @module
  */
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
 import { Engine, LinerateError, type EngineOptions, type EngineStats } from '../../src/index.js';
@@ -143,4 +144,37 @@ export function udp4Frame(o: { dst: string; src: string; sport: number; dport: n
   u[6] = c >> 8;
   u[7] = c & 0xff;
   return f;
+}
+
+/**
+ * Opens ports in a child process that runs as root but without the given
+ * capabilities (e.g. `['net_raw']`, removed from its bounding set with setpriv),
+ * and returns what each addPort threw ({ code: 'opened' } when it did not).
+ */
+export async function withoutCapabilities(
+  drop: string[],
+  ports: [driver: string, options: Record<string, unknown>][],
+): Promise<{ code: string; message: string }[]> {
+  const script = `
+    const a = require(${JSON.stringify(addonPath())});
+    const e = new a.NativeEngine([${lastCpu()}], { mbufs: 512, hugepages: 'off' });
+    const out = [];
+    for (const [i, [driver, opts]] of ${JSON.stringify(ports)}.entries()) {
+      try { e.addPort('p' + i, driver, opts, 1, undefined, false); out.push({ code: 'opened', message: '' }); }
+      catch (err) { out.push({ code: err.code, message: err.message }); }
+    }
+    e.close();
+    console.log(JSON.stringify(out));`;
+  const caps = drop.map((c) => `-${c}`).join(',');
+  const text = await new Promise<string>((resolve) => {
+    const c = spawn('setpriv', [`--bounding-set=${caps}`, `--inh-caps=${caps}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let s = '';
+    c.stdout.on('data', (d) => (s += d));
+    c.stderr.on('data', (d) => (s += d));
+    c.on('close', () => resolve(s));
+    c.on('error', (e) => resolve(`setpriv failed: ${String(e)}`));
+  });
+  const last = text.trim().split('\n').pop() ?? '';
+  if (!last.startsWith('[')) throw new Error(`child without capabilities printed: ${text}`);
+  return JSON.parse(last) as { code: string; message: string }[];
 }
