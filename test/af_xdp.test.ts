@@ -53,6 +53,9 @@ function xstat(port: Port, key: string): number | undefined {
   return port.stats().xstats[key];
 }
 
+// Each udpExchange starts a node process inside a namespace: on a loaded 2-core machine a test takes a while.
+const slow = { timeout: 90_000 };
+
 describe.skipIf(!gate.run)('af_xdp driver', () => {
   let bed: TestBed;
   const engines = new EngineTracker();
@@ -78,7 +81,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     return { e, port };
   }
 
-  it('echoes UDP from a kernel socket back to it, byte for byte, and leaves nothing attached after stop', async () => {
+  it('echoes UDP from a kernel socket back to it, byte for byte, and leaves nothing attached after stop', slow, async () => {
     const { e, port } = await echoPort();
     const info = port.info();
     expect(info.driver).toBe('af_xdp');
@@ -120,7 +123,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     expect(await xdpAttached(bed)).toBe(false);
   });
 
-  it('echoes UDP over IPv6', async () => {
+  it('echoes UDP over IPv6', slow, async () => {
     const { e } = await echoPort();
     await e.start();
     const sent = payloads(10, 'v6');
@@ -131,7 +134,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     await stopAndCheckPool(e);
   });
 
-  it('spreads flows over the rx queues, one XDP socket each (one lcore, then two)', async () => {
+  it('spreads flows over the rx queues, one XDP socket each (one lcore, then two)', slow, async () => {
     const cpus = Engine.hostInfo().allowedCpus;
     for (const lcores of [[lastCpu()], cpus.length >= 2 ? cpus.slice(-2) : [lastCpu()]]) {
       const { e, port } = await echoPort({}, lcores);
@@ -153,7 +156,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     }
   });
 
-  it('early-drop rules drop what they match before user space, and count it exactly', async () => {
+  it('early-drop rules drop what they match before user space, and count it exactly', slow, async () => {
     const { e, port } = await echoPort({
       dropRules: [{ dstPort: 7301 }, { srcPrefix: `${bed.ip6A}/128`, protocol: 'udp' }, { protocol: 'tcp', dstPort: 80 }],
     });
@@ -181,7 +184,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     await stopAndCheckPool(e);
   });
 
-  it('drop rules change while running, with no reload', async () => {
+  it('drop rules change while running, with no reload', slow, async () => {
     const { e, port } = await echoPort();
     await e.start();
     expect((await bed.udpExchange({ port: 7400, payloads: payloads(10, 'a') })).length).toBe(10);
@@ -219,7 +222,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     await stopAndCheckPool(e);
   });
 
-  it('malformed frames from the wire are counted or passed, never a crash or a lost mbuf', async () => {
+  it('malformed frames from the wire are counted or passed, never a crash or a lost mbuf', slow, async () => {
     // Generator: linerate itself on A's end (pcap file -> af_xdp tx), so the frames are exactly these bytes.
     const t = tempDir('linerate-afxdp-');
     try {
@@ -270,7 +273,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     }
   });
 
-  it('attaches through netlink (kernels before 5.9) or in generic mode when asked, and detaches on stop', async () => {
+  it('attaches through netlink (kernels before 5.9) or in generic mode when asked, and detaches on stop', slow, async () => {
     const cases = [
       { env: 'LINERATE_AF_XDP_ATTACH', value: 'netlink', link: 0, native: 1, shows: /\bxdp\b/ },
       { env: 'LINERATE_AF_XDP_XDP_MODE', value: 'generic', link: 1, native: 0, shows: /\bxdpgeneric\b/ },
@@ -293,7 +296,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     }
   });
 
-  it('errors say what is wrong and what to run', async () => {
+  it('errors say what is wrong and what to run', slow, async () => {
     const e = await engines.create();
     const opts = { driver: 'af_xdp' as const, interface: bed.ifB, netns: bed.nsB };
     await expectError(() => e.addPort('p1', { ...opts, interface: 'nope0' }), 'INTERFACE_NOT_FOUND', 'nope0', 'ip link show');
@@ -329,7 +332,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     expect(await xdpAttached(bed)).toBe(false);
   });
 
-  it('without capabilities: MISSING_CAPABILITY with the fix', async () => {
+  it('without capabilities: MISSING_CAPABILITY with the fix', slow, async () => {
     const setpriv = await run('setpriv', ['--version']);
     if (setpriv.code !== 0) {
       console.warn('[af_xdp] setpriv (util-linux) missing: MISSING_CAPABILITY not exercised');
@@ -368,7 +371,7 @@ describe.skipIf(!gate.run)('af_xdp when the interface or the process goes away',
     await cleanupLeftovers();
   });
 
-  it('survives its interface being deleted while running, and gives every mbuf back', async () => {
+  it('survives its interface being deleted while running, and gives every mbuf back', slow, async () => {
     const bed = await TestBed.create({ queues: 1, addressB: false, tag: 'gone' });
     const engines = new EngineTracker();
     try {
@@ -392,7 +395,7 @@ describe.skipIf(!gate.run)('af_xdp when the interface or the process goes away',
     }
   });
 
-  it('leaves no XDP program, no XDP socket and no namespace behind after SIGKILL', async () => {
+  it('leaves no XDP program, no XDP socket and no namespace behind after SIGKILL', slow, async () => {
     const bed = await TestBed.create({ queues: 2, addressB: false, tag: 'kill' });
     let child: ReturnType<typeof spawn> | undefined;
     try {
