@@ -26,7 +26,7 @@ async function bed(opts: { queues?: number } = {}): Promise<TestBed> {
 
 const payloads = (n: number, tag: string) => Array.from({ length: n }, (_, i) => Buffer.from(`${tag}-${i}-${'x'.repeat(i * 7)}`));
 
-describe.skipIf(!gate.run)('af_packet', () => {
+describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
   it('echoes kernel UDP (IPv4 and IPv6) back with swapped addresses and ports; the pool is whole after stop', async () => {
     const b = await bed();
     const e = await engines.create();
@@ -60,6 +60,12 @@ describe.skipIf(!gate.run)('af_packet', () => {
     expect(ps.xstats.rx_csum_completed).toBeGreaterThanOrEqual(30);
     expect(ps.xstats.rx_oversize).toBe(0);
     expect(ps.xstats.rx_kernel_packets).toBeGreaterThanOrEqual(30);
+
+    // Stop/start keeps the sockets and goes on echoing.
+    await e.start();
+    const again = await b.udpExchange({ port: 7777, payloads: [Buffer.from('restarted')] });
+    expect(again.map((r) => r.data.toString())).toEqual(['restarted']);
+    await stopAndCheckPool(e);
   });
 
   it('spreads flows over several queues with PACKET_FANOUT: per-queue rx counters', async () => {

@@ -6,7 +6,7 @@ import { cleanupLeftovers, namespacesWithPrefix, netnsGate, TestBed } from './he
 const gate = netnsGate();
 afterAll(() => cleanupLeftovers());
 
-describe.skipIf(!gate.run)('netns test bed', () => {
+describe.skipIf(!gate.run)('netns test bed', { timeout: 60_000 }, () => {
   it('joins two namespaces with a multi-queue veth pair, carries UDP both ways, and leaves nothing behind', async () => {
     const bed = await TestBed.create({ queues: 2 });
     try {

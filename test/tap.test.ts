@@ -35,7 +35,7 @@ async function kernelEcho(b: TestBed, side: 'a' | 'b', addr: string, port: numbe
   });
 }
 
-describe.skipIf(!gate.run)('tap', () => {
+describe.skipIf(!gate.run)('tap', { timeout: 90_000 }, () => {
   it('creates a TAP device in a namespace with the given MAC and MTU; frames go both ways; removed on close', async () => {
     const b = await bed();
     const e = await engines.create();
