@@ -332,6 +332,18 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     expect(await xdpAttached(bed)).toBe(false);
   });
 
+  it('a program the verifier refuses: XDP_ATTACH_REFUSED with the verifier log', slow, async () => {
+    // The generator emits one unchecked packet load when this is set.
+    process.env.LINERATE_AF_XDP_TEST_VERIFIER = 'reject';
+    try {
+      const e = await engines.create();
+      await expectError(() => e.addPort('v', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB }), 'XDP_ATTACH_REFUSED', 'verifier log', 'invalid access to packet');
+      expect(await xdpAttached(bed)).toBe(false);
+    } finally {
+      delete process.env.LINERATE_AF_XDP_TEST_VERIFIER;
+    }
+  });
+
   it('without capabilities: MISSING_CAPABILITY with the fix', slow, async () => {
     const setpriv = await run('setpriv', ['--version']);
     if (setpriv.code !== 0) {

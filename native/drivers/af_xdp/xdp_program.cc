@@ -1,5 +1,6 @@
 #include "drivers/af_xdp/xdp_program.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -31,8 +32,10 @@ static_assert((1u << kRuleSetShift) == kMaxDropRules, "counter key = set << shif
 
 std::string L(const char* base, uint32_t i) { return std::string(base) + "_" + std::to_string(i); }
 
-// fds < 0 produce the listing (maps shown as fd 0).
-void generate(Asm& a, int xsks, int rules, int active, int drops) {
+// fds < 0 produce the listing (maps shown as fd 0). broken: one unchecked
+// packet load, for testing the verifier-refusal path
+// (LINERATE_AF_XDP_TEST_VERIFIER=reject).
+void generate(Asm& a, int xsks, int rules, int active, int drops, bool broken = false) {
   auto fd = [](int f) { return f < 0 ? 0 : f; };
   a.note("r6 = ctx (struct xdp_md *), kept across helper calls");
   a.mov(R6, R1);
@@ -73,6 +76,7 @@ void generate(Asm& a, int xsks, int rules, int active, int drops) {
   a.note("r2 = data, r3 = data_end");
   a.ldx(op::W, R2, R6, XDP_MD_DATA);
   a.ldx(op::W, R3, R6, XDP_MD_DATA_END);
+  if (broken) a.ldx(op::B, R0, R2, 0);
   a.note("Ethernet header present?");
   a.mov(R4, R2);
   a.add(R4, 14);
@@ -246,13 +250,15 @@ XdpProgram::XdpProgram(const std::string& scope) : scope_(scope), ncpus_(possibl
   drops_.reset(fd);
 
   Asm a;
-  generate(a, xsks_.get(), rules_.get(), active_.get(), drops_.get());
+  const char* test = std::getenv("LINERATE_AF_XDP_TEST_VERIFIER");
+  generate(a, xsks_.get(), rules_.get(), active_.get(), drops_.get(), test && std::string(test) == "reject");
   const auto insns = a.finish();
   insns_ = insns.size();
   std::string log;
   fd = bpf_prog_load_xdp(insns, "linerate_xsk", &log);
   if (fd < 0) {
-    if (fd == -EPERM || fd == -EACCES)
+    // EPERM: no capability. EACCES and EINVAL come from the verifier, with its log.
+    if (fd == -EPERM && log.empty())
       fail("MISSING_CAPABILITY", scope + ": loading the XDP program was refused (" + errno_text(-fd) +
                                      "); it needs CAP_BPF and CAP_NET_ADMIN: run as root, or sudo setcap "
                                      "cap_bpf,cap_net_admin,cap_net_raw,cap_ipc_lock+ep \"$(readlink -f \"$(which node)\")\"");
