@@ -85,8 +85,13 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     expect(q[0]!, `queue 0 got ${q[0]}, queue 1 got ${q[1]}`).toBeGreaterThan(0);
     expect(q[1]!, `queue 0 got ${q[0]}, queue 1 got ${q[1]}`).toBeGreaterThan(0);
     expect(q[0]! + q[1]!).toBeGreaterThanOrEqual(flows * 4);
-    // A flow stays on one queue: the kernel's counters per queue add up to what the engine counted.
-    expect(s.ports.p!.xstats.rx_q0_kernel_packets! + s.ports.p!.xstats.rx_q1_kernel_packets!).toBe(q[0]! + q[1]!);
+    // The kernel's per-queue counters agree with the engine's (a frame or two of stray traffic may still sit
+    // in a block not handed over when the engine stopped, or have come before start).
+    const k = [s.ports.p!.xstats.rx_q0_kernel_packets!, s.ports.p!.xstats.rx_q1_kernel_packets!];
+    for (const i of [0, 1]) {
+      expect(k[i]!).toBeGreaterThanOrEqual(q[i]!);
+      expect(k[i]! - q[i]!).toBeLessThanOrEqual(4);
+    }
   });
 
   it('fails with a code and a fix: missing namespace, interface, interface down, MTU too large, bad options', async () => {
