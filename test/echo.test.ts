@@ -1,0 +1,161 @@
+// Echo: a pcap port replays a capture into an echo stage and transmits the
+// replies into its own txFile. Expected outputs are computed independently
+// (helpers/pcap.ts expectedEcho) and compared byte for byte.
+import { writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EngineTracker, readPcapFile, runToCompletion } from './helpers/engine.js';
+import {
+  arpFrame,
+  expectedEcho,
+  hex,
+  ipv4ChecksumOk,
+  layout,
+  macString,
+  tempDir,
+  udp4Frame,
+  udp6Frame,
+  udpChecksumOk,
+  udpPorts,
+  writePcap,
+} from './helpers/pcap.js';
+
+const engines = new EngineTracker();
+let tmp: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  tmp = tempDir();
+});
+afterEach(async () => {
+  await engines.closeAll();
+  tmp.cleanup();
+});
+
+const A = '02:aa:aa:aa:aa:01';
+const B = '02:bb:bb:bb:bb:02';
+
+const cases = {
+  ipv4Udp: udp4Frame({ srcMac: A, dstMac: B, src: '192.0.2.10', dst: '198.51.100.20', sport: 40000, dport: 7, payload: 32 }),
+  ipv6Udp: udp6Frame({ srcMac: A, dstMac: B, src: '2001:db8::10', dst: '2001:db8:ffff::20', sport: 40001, dport: 7, payload: 33 }),
+  vlanIpv4Udp: udp4Frame({ srcMac: A, dstMac: B, vlan: 100, src: '10.10.0.1', dst: '10.20.0.2', sport: 5353, dport: 9999, payload: 20 }),
+  arp: arpFrame({ srcMac: A, senderIp: '192.0.2.10', targetIp: '192.0.2.1' }),
+  runt: Uint8Array.from([0x02, 0xbb, 0xbb, 0xbb, 0xbb, 0x02, 0x02, 0xaa, 0xaa, 0xaa]),
+  // IHL 6: a Router Alert option (RFC 2113) before the UDP header.
+  ipv4Options: udp4Frame({ srcMac: A, dstMac: B, src: '172.16.0.1', dst: '172.16.0.2', sport: 1111, dport: 2222, payload: 16, ipOptions: Uint8Array.from([0x94, 0x04, 0x00, 0x00]) }),
+  // A later fragment: the bytes after the IP header are data, not a UDP header.
+  ipv4LaterFragment: udp4Frame({ srcMac: A, dstMac: B, src: '192.0.2.30', dst: '192.0.2.40', sport: 0, dport: 0, fragOffset: 185, payload: 40, ipId: 77 }),
+  // A first fragment (MF set): the UDP header is there, but ports must stay (the reply's ports are not all here).
+  ipv4FirstFragment: udp4Frame({ srcMac: A, dstMac: B, src: '192.0.2.50', dst: '192.0.2.60', sport: 3333, dport: 4444, moreFragments: true, payload: 64, ipId: 78 }),
+};
+
+describe('echo on a pcap port', () => {
+  it('replies to every frame byte for byte as expected; the runt is dropped and counted', async () => {
+    const order = Object.keys(cases) as (keyof typeof cases)[];
+    const input = tmp.path('in.pcap');
+    const output = tmp.path('out.pcap');
+    writeFileSync(input, writePcap(order.map((k) => cases[k])));
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'pcap', rxFile: input, txFile: output });
+    e.echo(p);
+    const s = await runToCompletion(e);
+
+    const replies = readPcapFile(output).records.map((r) => r.data);
+    const expectedOrder = order.filter((k) => k !== 'runt');
+    expect(replies).toHaveLength(expectedOrder.length);
+    expectedOrder.forEach((k, i) => {
+      expect(hex(replies[i]!), k).toBe(hex(expectedEcho(cases[k])));
+    });
+
+    expect(s.ports.p!.rxPackets).toBe(order.length);
+    expect(s.ports.p!.txPackets).toBe(order.length - 1);
+    expect(s.ports.p!.drops.malformed).toBe(1);
+    expect(s.ports.p!.dropped).toBe(1);
+    expect(s.ports.p!.xstats.delivered).toBe(order.length);
+    expect(s.ports.p!.xstats.written).toBe(order.length - 1);
+  });
+
+  it('what changed and what did not, field by field, and the checksums still hold', async () => {
+    const input = tmp.path('in.pcap');
+    const output = tmp.path('out.pcap');
+    const frames = [cases.ipv4Udp, cases.ipv6Udp, cases.vlanIpv4Udp, cases.ipv4Options, cases.ipv4LaterFragment, cases.ipv4FirstFragment, cases.arp];
+    writeFileSync(input, writePcap(frames));
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'pcap', rxFile: input, txFile: output });
+    e.echo(p);
+    await runToCompletion(e);
+    const [v4, v6, vlan, opts, later, first, arp] = readPcapFile(output).records.map((r) => r.data);
+
+    for (const r of [v4, v6, vlan, opts, later, first, arp]) {
+      expect(macString(r!.subarray(0, 6))).toBe(A); // back to the sender
+      expect(macString(r!.subarray(6, 12))).toBe(arp === r ? 'ff:ff:ff:ff:ff:ff' : B);
+    }
+    // UDP: ports swapped, checksums valid.
+    expect(udpPorts(v4!)).toEqual({ sport: 7, dport: 40000 });
+    expect(udpPorts(v6!)).toEqual({ sport: 7, dport: 40001 });
+    expect(udpPorts(vlan!)).toEqual({ sport: 9999, dport: 5353 });
+    expect(udpPorts(opts!)).toEqual({ sport: 2222, dport: 1111 });
+    for (const r of [v4!, vlan!, opts!]) expect(ipv4ChecksumOk(r)).toBe(true);
+    for (const r of [v4!, v6!, vlan!, opts!]) expect(udpChecksumOk(r)).toBe(true);
+    // The VLAN tag is kept.
+    expect(hex(vlan!.subarray(12, 16))).toBe('81000064');
+    // IPv4 addresses swapped.
+    expect(Array.from(v4!.subarray(26, 34))).toEqual([198, 51, 100, 20, 192, 0, 2, 10]);
+    // Fragments: addresses swapped, header checksum valid, everything after the IP header untouched.
+    for (const [r, orig] of [
+      [later!, cases.ipv4LaterFragment],
+      [first!, cases.ipv4FirstFragment],
+    ] as const) {
+      const l = layout(orig);
+      expect(ipv4ChecksumOk(r)).toBe(true);
+      expect(hex(r.subarray(l.l3 + 12, l.l3 + 16))).toBe(hex(orig.subarray(l.l3 + 16, l.l3 + 20)));
+      expect(hex(r.subarray(l.l3 + 16, l.l3 + 20))).toBe(hex(orig.subarray(l.l3 + 12, l.l3 + 16)));
+      expect(hex(r.subarray(l.l3 + l.ipHeaderLength))).toBe(hex(orig.subarray(l.l3 + l.ipHeaderLength)));
+    }
+    // ARP: only the Ethernet addresses move; the ARP body is unchanged.
+    expect(hex(arp!.subarray(12))).toBe(hex(cases.arp.subarray(12)));
+  });
+
+  it('echoes a stream of many packets, all of them, with no mbuf lost', async () => {
+    const frames = Array.from({ length: 3000 }, (_, i) =>
+      i % 2 ? udp4Frame({ src: `10.0.${i >> 8}.${i & 255}`, dst: '10.1.0.1', sport: i, dport: 9, payload: i % 100 }) : udp6Frame({ src: `2001:db8::${i.toString(16)}`, dst: '2001:db8::1', sport: i, dport: 9, payload: i % 90 }),
+    );
+    const input = tmp.path('in.pcap');
+    const output = tmp.path('out.pcap');
+    writeFileSync(input, writePcap(frames));
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'pcap', rxFile: input, txFile: output });
+    e.echo(p);
+    const s = await runToCompletion(e);
+    expect(s.ports.p!.txPackets).toBe(frames.length);
+    const out = readPcapFile(output).records;
+    expect(out).toHaveLength(frames.length);
+    out.forEach((r, i) => expect(hex(r.data)).toBe(hex(expectedEcho(frames[i]!))));
+    for (const r of out) expect(udpChecksumOk(r.data)).toBe(true);
+  });
+
+  it('echo on a ring port answers across the wire (null -> ring x ~ ring y echo -> back to x -> pcap)', async () => {
+    // x forwards what comes back to a pcap; y echoes.
+    const output = tmp.path('out.pcap');
+    const frame = udp4Frame({ srcMac: A, dstMac: B, src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 2000, payload: 22 });
+    const e = await engines.create();
+    const a = e.addPort('a', { driver: 'null', count: 500, content: frame, packetSize: frame.length });
+    const x = e.addPort('x', { driver: 'ring', wire: 'w' });
+    const y = e.addPort('y', { driver: 'ring', wire: 'w' });
+    const o = e.addPort('out', { driver: 'pcap', txFile: output });
+    e.forward(a, x);
+    e.echo(y);
+    e.forward(x, o);
+    await e.start();
+    let ok = false;
+    for (let t = 0; t < 1000 && !ok; t++) {
+      ok = e.stats().ports.out!.txPackets >= 500;
+      if (!ok) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(ok).toBe(true);
+    await e.stop();
+    const s = e.stats();
+    expect(s.mempool.free.total).toBe(s.mempool.size);
+    expect(s.ports.y!.txPackets).toBe(500);
+    const out = readPcapFile(output).records;
+    expect(out).toHaveLength(500);
+    for (const r of out) expect(hex(r.data)).toBe(hex(expectedEcho(frame)));
+  });
+});
