@@ -27,21 +27,68 @@ Napi::ArrayBuffer external(Napi::Env env, void* data, size_t bytes, const std::s
   return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, std::shared_ptr<Engine>* k) { delete k; }, keep);
 }
 
-// The doorbell: a thread-safe function into the consumer's event loop.
+// The doorbell: a thread-safe function into the consumer's event loop. Raw
+// Node-API rather than Napi::ThreadSafeFunction: a doorbell can fire while a
+// worker's environment is shutting down, where calling into JS fails, and
+// node-addon-api turns that failure into a fatal error. Here it is ignored.
+//
+// Lifetime: when a worker's environment is torn down (the worker exits or
+// dies) Node finalizes and frees the thread-safe function whatever our thread
+// count says, so ring() on it afterwards would touch freed memory. The
+// finalizer marks the shared state dead under a mutex that ring() also takes;
+// that path is only used when the consumer sleeps, so the lock costs nothing
+// while traffic flows.
 class TsfnDoorbell final : public Doorbell {
  public:
-  TsfnDoorbell(Napi::Env env, Napi::Function fn) {
-    tsfn_ = Napi::ThreadSafeFunction::New(env, fn, "linerate-doorbell", 0, 1);
+  TsfnDoorbell(Napi::Env env, Napi::Function fn) : state_(std::make_shared<State>()) {
+    napi_value name;
+    napi_create_string_utf8(env, "linerate-doorbell", NAPI_AUTO_LENGTH, &name);
+    auto* keep = new std::shared_ptr<State>(state_);
+    const napi_status st =
+        napi_create_threadsafe_function(env, fn, nullptr, name, 0, 1, keep, &Finalize, nullptr, &CallJs, &state_->tsfn);
+    if (st != napi_ok) {
+      delete keep;
+      fail("NATIVE_ERROR", "cannot create the doorbell (napi_create_threadsafe_function failed)");
+    }
   }
-  ~TsfnDoorbell() override { tsfn_.Release(); }
+  ~TsfnDoorbell() override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (!state_->dead) napi_release_threadsafe_function(state_->tsfn, napi_tsfn_release);
+    state_->dead = true;
+  }
   void ring() override {
-    // Non-blocking: an lcore never waits on JavaScript. The callback takes no
-    // data; the consumer re-reads the ring when it wakes.
-    tsfn_.NonBlockingCall();
+    // Non-blocking: an lcore never waits on JavaScript. The consumer re-reads
+    // the ring when it wakes, so the call carries no data.
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (!state_->dead) napi_call_threadsafe_function(state_->tsfn, nullptr, napi_tsfn_nonblocking);
   }
 
  private:
-  Napi::ThreadSafeFunction tsfn_;
+  struct State {
+    std::mutex mu;
+    bool dead = false;
+    napi_threadsafe_function tsfn = nullptr;
+  };
+
+  static void Finalize(napi_env, void* data, void*) {
+    auto* keep = static_cast<std::shared_ptr<State>*>(data);
+    {
+      std::lock_guard<std::mutex> lock((*keep)->mu);
+      (*keep)->dead = true;
+    }
+    delete keep;
+  }
+
+  static void CallJs(napi_env env, napi_value js_cb, void*, void*) {
+    if (!env || !js_cb) return;  // the environment is going away
+    napi_value undefined, result;
+    if (napi_get_undefined(env, &undefined) != napi_ok) return;
+    // A failure (an exception in the wake-up callback, or a closing
+    // environment) is left for Node to report; nothing to undo here.
+    (void)napi_call_function(env, undefined, js_cb, 0, nullptr, &result);
+  }
+
+  std::shared_ptr<State> state_;
 };
 
 Napi::Value Attach(const Napi::CallbackInfo& info) {
