@@ -110,6 +110,9 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     const big = await engines.create({ mempool: { dataRoom: 4096 } });
     big.addPort('d', { driver: 'af_packet', interface: 'lrt-x', netns: b.nsB, frameSize: 4224 });
     expect(big.info().ports[0]!.mtu).toBe(4000);
+    // Failed opens leave nothing allocated.
+    await stopAndCheckPool(e);
+    await stopAndCheckPool(big);
   });
 
   it('reports MISSING_CAPABILITY with the capability and the fix when not privileged', async () => {

@@ -80,6 +80,7 @@ describe.skipIf(!gate.run)('tap', { timeout: 90_000 }, () => {
     const [r] = await withoutCapabilities(['net_admin'], [['tap', { interface: 'lrt-nocap', netns: b.nsB }]]);
     expect(r!.code, JSON.stringify(r)).toBe('MISSING_CAPABILITY');
     expect(r!.message).toContain('CAP_NET_ADMIN');
+    await stopAndCheckPool(e);
   });
 
   describe('exception path', () => {
