@@ -2,6 +2,9 @@
 // kernel UDP sockets in A, a linerate af_packet port on B's veth end.
 // Runs as root (always under CI=true); elsewhere skipped with the reason printed.
 import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { addonPath, Engines, expectCode, lastCpu, stopAndCheckPool, udp4Frame, waitFor, withoutCapabilities } from './helpers/kernel.js';
 import { cleanupLeftovers, namespacesWithPrefix, netnsGate, TestBed } from './helpers/netns.js';
@@ -149,6 +152,23 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     const shortIhl = good.slice();
     shortIhl[14] = 0x42; // header length 8 bytes: less than the minimum
     frames.shortIhl = shortIhl;
+    // IPv4 with options (header length 24: one 4-byte NOP/EOL option), checksum fixed up.
+    const opt = new Uint8Array(good.length + 4);
+    opt.set(good.subarray(0, 34));
+    opt.set([1, 1, 1, 0], 34);
+    opt.set(good.subarray(34), 38);
+    opt[14] = 0x46;
+    const tl = (opt[16]! << 8 | opt[17]!) + 4;
+    opt[16] = tl >> 8;
+    opt[17] = tl & 0xff;
+    opt[24] = 0;
+    opt[25] = 0;
+    let sum = 0;
+    for (let i = 14; i < 38; i += 2) sum += (opt[i]! << 8) | opt[i + 1]!;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    opt[24] = (~sum >> 8) & 0xff;
+    opt[25] = ~sum & 0xff;
+    frames.ipOptions = opt;
     const frag = good.slice();
     frag[20] = 0x20; // more fragments
     frames.fragment = frag;
@@ -183,6 +203,42 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     expect(s.ports.inj!.txPackets).toBe(total);
     expect(s.ports.inj!.xstats.tx_bad_length).toBe(0);
     expect(r.map((x) => x.data.toString())).toEqual(['still alive']);
+  });
+
+  it('gives frames back their 802.1Q tag when the kernel stripped it (VLAN offload), byte for byte', async () => {
+    const b = await bed();
+    const e = await engines.create();
+    const inj = e.addPort('inj', { driver: 'af_packet', interface: b.ifA, netns: b.nsA, promiscuous: false });
+    const file = join(tmpdir(), `lrt-${process.pid}-vlan.pcap`);
+    const p = e.addPort('p', { driver: 'af_packet', interface: b.ifB, netns: b.nsB });
+    const out = e.addPort('out', { driver: 'pcap', txFile: file });
+    const plain = udp4Frame({ dst: b.macB, src: b.macA, sport: 4000, dport: 4001, payload: Buffer.from('tagged!') });
+    const tagged = new Uint8Array(plain.length + 4);
+    tagged.set(plain.subarray(0, 12));
+    tagged.set([0x81, 0x00, 0x20, 0x2a], 12); // priority 1, VLAN 42
+    tagged.set(plain.subarray(12), 16);
+    const src = e.addPort('src', { driver: 'null', content: tagged, packetSize: tagged.length, count: 10 });
+    e.forward(src, inj);
+    e.forward(p, out);
+    try {
+      await e.start();
+      expect(await waitFor(() => (e.stats().ports.p!.xstats.rx_vlan_restored ?? 0) >= 10, 5000)).toBe(true);
+      await stopAndCheckPool(e);
+      await e.close();
+      // pcap: 24-byte file header, then 16-byte record headers (incl_len at offset 8).
+      const f = readFileSync(file);
+      const records: Buffer[] = [];
+      for (let off = 24; off + 16 <= f.length; ) {
+        const len = f.readUInt32LE(off + 8);
+        records.push(f.subarray(off + 16, off + 16 + len));
+        off += 16 + len;
+      }
+      const mine = records.filter((r) => r.length === tagged.length && r[12] === 0x81);
+      expect(mine.length).toBe(10);
+      for (const r of mine) expect(Buffer.compare(r, Buffer.from(tagged))).toBe(0);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('survives the interface going down, coming back and being removed: counted, link down, no crash', async () => {
