@@ -136,48 +136,67 @@ fi
 cmdline="console=ttyS0 intel_iommu=on iommu=pt hugepages=${LINERATE_VM_HUGEPAGES:-128} panic=-1 quiet loglevel=3 no_timer_check"
 # Not through nsx (a function: & would fork a subshell): $! must be qemu itself
 # (ip netns exec execs it), so that it can be killed by PID.
-ip netns exec "$ns" qemu-system-x86_64 "${bios[@]}" \
-  -M q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max -smp 2 -m "${LINERATE_VM_MEMORY:-1536}" \
-  -device intel-iommu,intremap=on,caching-mode=on,aw-bits=48 \
-  -kernel "$kernel" -initrd "$img" -append "$cmdline" \
-  -nodefaults -vga none -display none -monitor none -serial "file:$run/serial.log" -no-reboot \
-  -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
-  -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,addr=0x10 \
-  -fsdev local,id=ctl,path="$run/ctl",security_model=none \
-  -device virtio-9p-pci,fsdev=ctl,mount_tag=ctl,addr=0x11 \
-  -netdev socket,id=wire0,listen=127.0.0.1:10001 \
-  -device e1000e,netdev=wire0,mac=52:54:00:4c:52:01,addr=0x3 \
-  -netdev tap,id=host0,ifname=lrtap0,script=no,downscript=no,vhost=off,queues=4 \
-  -device virtio-net-pci,netdev=host0,mac=52:54:00:4c:52:02,mq=on,vectors=10,rss=on,hash=on,iommu_platform=on,disable-legacy=on,addr=0x4 \
-  -netdev socket,id=wire1,connect=127.0.0.1:10001 \
-  -device virtio-net-pci,netdev=wire1,mac=52:54:00:4c:52:03,iommu_platform=on,disable-legacy=on,addr=0x5 \
-  >"$run/qemu.log" 2>&1 &
-qpid=$!
-log "qemu pid $qpid, namespace $ns, run dir $run, timeout ${timeout}s"
+launch() {
+  rm -f "$run/ctl/boot" "$run/ctl/exit" "$run/ctl/output"
+  ip netns exec "$ns" qemu-system-x86_64 "${bios[@]}" \
+    -M q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max -smp 2 -m "${LINERATE_VM_MEMORY:-1536}" \
+    -device intel-iommu,intremap=on,caching-mode=on,aw-bits=48 \
+    -kernel "$kernel" -initrd "$img" -append "$cmdline" \
+    -nodefaults -vga none -display none -monitor none -serial "file:$run/serial.log" -no-reboot \
+    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,addr=0x10 \
+    -fsdev local,id=ctl,path="$run/ctl",security_model=none \
+    -device virtio-9p-pci,fsdev=ctl,mount_tag=ctl,addr=0x11 \
+    -netdev socket,id=wire0,listen=127.0.0.1:10001 \
+    -device e1000e,netdev=wire0,mac=52:54:00:4c:52:01,addr=0x3 \
+    -netdev tap,id=host0,ifname=lrtap0,script=no,downscript=no,vhost=off,queues=4 \
+    -device virtio-net-pci,netdev=host0,mac=52:54:00:4c:52:02,mq=on,vectors=10,rss=on,hash=on,iommu_platform=on,disable-legacy=on,addr=0x4 \
+    -netdev socket,id=wire1,connect=127.0.0.1:10001 \
+    -device virtio-net-pci,netdev=wire1,mac=52:54:00:4c:52:03,iommu_platform=on,disable-legacy=on,addr=0x5 \
+    >"$run/qemu.log" 2>&1 &
+  qpid=$!
+  log "qemu pid $qpid (boot $1), namespace $ns, run dir $run, timeout ${timeout}s"
+  # Stream the serial console (the guest command's output is on it) while waiting.
+  : >"$run/serial.log"
+  tail -n +1 -F --pid="$qpid" "$run/serial.log" >&2 2>/dev/null &
+}
 
-# Stream the serial console (the guest command's output is on it) while waiting.
-touch "$run/serial.log"
-tail -n +1 -F --pid="$qpid" "$run/serial.log" >&2 2>/dev/null &
+# A guest that has not reported its boot within boot_timeout seconds (an early
+# kernel panic under an overloaded TCG, seen rarely) is booted once more.
+boot_timeout=${LINERATE_VM_BOOT_TIMEOUT:-150}
 deadline=$(($(date +%s) + timeout))
 timed_out=0
-while kill -0 "$qpid" 2>/dev/null; do
-  if (($(date +%s) >= deadline)); then timed_out=1; break; fi
-  sleep 0.5
+for attempt in 1 2; do
+  launch "$attempt"
+  boot_deadline=$(($(date +%s) + boot_timeout))
+  retry=0
+  while kill -0 "$qpid" 2>/dev/null; do
+    if (($(date +%s) >= deadline)); then timed_out=1; break; fi
+    if [[ ! -s $run/ctl/boot ]] && (($(date +%s) >= boot_deadline)); then retry=1; break; fi
+    sleep 0.5
+  done
+  if ((timed_out)); then
+    log "timeout after ${timeout}s: killing qemu $qpid"
+    kill -KILL "$qpid" 2>/dev/null
+  fi
+  if ((retry)); then
+    log "no boot report after ${boot_timeout}s: killing qemu $qpid"
+    kill -KILL "$qpid" 2>/dev/null
+  fi
+  wait "$qpid" 2>/dev/null
+  qcode=$?
+  qpid=""
+  if ((timed_out)) || [[ -s $run/ctl/boot ]] || ((attempt == 2)); then break; fi
+  log "the guest did not boot (qemu exit $qcode); serial log tail:"
+  tail -n 20 "$run/serial.log" 2>/dev/null | sed 's/^/vm:   /' >&2
+  log "booting again"
 done
-if ((timed_out)); then
-  log "timeout after ${timeout}s: killing qemu $qpid"
-  kill -KILL "$qpid" 2>/dev/null
-fi
-wait "$qpid" 2>/dev/null
-qcode=$?
-qpid=""
 sleep 0.3  # let tail print the last lines
 elapsed=$(echo "$(date +%s.%N) - $started" | bc 2>/dev/null || echo "?")
 
 if [[ -s $run/qemu.log ]]; then log "qemu said:"; sed 's/^/vm:   /' "$run/qemu.log" >&2; fi
 if [[ -s $run/ctl/boot ]]; then
-  log "guest boot report:"
-  sed 's/^/vm:   /' "$run/ctl/boot" >&2
+  log "guest boot report: $(grep -E '^(modules|chroot|command)' "$run/ctl/boot" | tr '\n' ';')"
 else
   log "the guest wrote no boot report (qemu exit $qcode); serial log tail:"
   tail -n 40 "$run/serial.log" 2>/dev/null | sed 's/^/vm:   /' >&2
