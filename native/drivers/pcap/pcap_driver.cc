@@ -78,7 +78,10 @@ class PcapDriver final : public Driver {
     if (rxq > 1) fail("INVALID_OPTION", "pcap ports have one rx queue; the engine spreads it with software RSS");
     tx_caches_.assign(txq, nullptr);
   }
-  void setup_rx_queue(const QueueSetup& q) override { rx_cache_ = q.cache; }
+  void setup_rx_queue(const QueueSetup& q) override {
+    rx_cache_ = q.cache;
+    rx_nombuf_ = q.nombuf;
+  }
   void setup_tx_queue(const QueueSetup& q) override { tx_caches_.at(q.queue_id) = q.cache; }
   MacAddr mac() const override { return virtual_mac(port_id_); }
 
@@ -131,7 +134,11 @@ class PcapDriver final : public Driver {
       if (mode_ == Mode::Pace && want) want = due(want);
     }
     if (want == 0) return 0;
-    if (!pool_.alloc_bulk(rx_cache_, mbufs, uint32_t(want))) return 0;  // the caller counts nombuf
+    if (!pool_.alloc_bulk(rx_cache_, mbufs, uint32_t(want))) {
+      // The records stay for the next poll; count the miss (drops.noMbuf).
+      if (rx_nombuf_) rx_nombuf_->add(want);
+      return 0;
+    }
     for (size_t i = 0; i < want; i++) {
       const pcap::PcapReader::Record& r = reader_->record(next_);
       Mbuf* m = mbufs[i];
@@ -217,6 +224,7 @@ class PcapDriver final : public Driver {
   size_t records_ = 0;
   size_t next_ = 0;
   Mempool::Cache* rx_cache_ = nullptr;
+  Counter* rx_nombuf_ = nullptr;
   bool pace_armed_ = false;
   uint64_t pace_start_ns_ = 0, pace_origin_ns_ = 0;
   Counter delivered_, loops_;  // one writer (the rx lcore), read by stats
