@@ -25,6 +25,7 @@ export type {
   HandleInWorkersOptions,
 } from './options.js';
 export { PacketBatch, type PortRef } from './handler/batch.js';
+export * as protocols from './protocols/index.js';
 export type { Handler } from './handler/channel-consumer.js';
 export { RateMeter, type HandlerStats, type EngineStats, type PortStats, type LcoreStats, type MempoolStats, type PortRates, type RxQueueStats, type TxQueueStats } from './stats.js';
 export type { HostInfo } from './native.js';
