@@ -66,6 +66,20 @@ export interface NullPortOptions extends CommonPortOptions {
   copy?: boolean;
   /** Stop producing after this many packets (0 = never). */
   count?: number;
+  /** Rx rate limit in packets per second, split evenly over the rx queues (a token bucket each, on the TSC); 0 = unlimited (default). */
+  rate?: number;
+  /**
+   * Timestamp every received packet (default false): the mbuf header's timestamp (nanoseconds since the epoch, read
+   * from the TSC once per burst) and its timestamp-valid flag. For latency measurements with `latency` on the sink.
+   */
+  stamp?: boolean;
+  /**
+   * Measure latency on tx (default false): for every transmitted packet whose timestamp is valid, now − timestamp goes
+   * into a histogram per tx queue (64 ns buckets up to 65.5 µs, then powers of two). `stats().ports[name].xstats` then
+   * has `latency_count`, `latency_p50_ns`, `latency_p99_ns`, `latency_p999_ns`, `latency_max_ns`, `latency_mean_ns`
+   * (a percentile is the upper edge of its bucket, at most the maximum).
+   */
+  latency?: boolean;
 }
 
 /** `ring`: two ports joined in-process by rings (a virtual wire), zero-copy. */
@@ -214,6 +228,9 @@ const driverRules: Record<string, Record<string, Rule>> = {
     content: { type: 'bytes', minLength: 1 },
     copy: { type: 'bool' },
     count: { type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
+    rate: { type: 'int', min: 0, max: 1e12 },
+    stamp: { type: 'bool' },
+    latency: { type: 'bool' },
   },
   ring: { ...common, wire: { type: 'string', nonEmpty: true }, size: { type: 'int', min: 2, max: 1 << 20 } },
   pcap: {
