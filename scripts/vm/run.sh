@@ -138,7 +138,9 @@ cmdline="console=ttyS0 intel_iommu=on iommu=pt hugepages=${LINERATE_VM_HUGEPAGES
 # (ip netns exec execs it), so that it can be killed by PID.
 launch() {
   rm -f "$run/ctl/boot" "$run/ctl/exit" "$run/ctl/output"
-  ip netns exec "$ns" qemu-system-x86_64 "${bios[@]}" \
+  # Niced: under TCG the guest eats whole host cores; other work (a parallel test
+  # file) keeps priority, the guest takes what is left.
+  ip netns exec "$ns" nice -n "${LINERATE_VM_NICE:-10}" qemu-system-x86_64 "${bios[@]}" \
     -M q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max -smp 2 -m "${LINERATE_VM_MEMORY:-1536}" \
     -device intel-iommu,intremap=on,caching-mode=on,aw-bits=48 \
     -kernel "$kernel" -initrd "$img" -append "$cmdline" \

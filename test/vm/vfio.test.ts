@@ -193,12 +193,16 @@ describe.skipIf(!GUEST)('vfio drivers in the QEMU guest (e1000e, virtio-net, IOM
     await wireRoundTrip(300, 200);
   });
 
-  it('e1000e spreads flows over its two queues in hardware (RSS)', async () => {
-    const e = await engine();
+  it('e1000e spreads flows over its two queues in hardware (RSS), one lcore each, and echoes from both', async () => {
+    // Two lcores when the guest has two CPUs: each polls one e1000e queue and
+    // transmits on its own NIC tx queue; V's single tx queue is shared under its lock.
+    const cpus = Engine.hostInfo().allowedCpus;
+    const e = await engines.create({ lcores: cpus.slice(-2), idle: 'adaptive', mempool: { mbufs: 8192, hugepages: 'auto' } }, true);
     const pe = e.addPort('E', { driver: 'vfio', pci: E, rxQueues: 2 });
     const pv = e.addPort('V', { driver: 'vfio', pci: V });
     const sink = e.addPort('sink', { driver: 'null' });
-    e.forward(pe, sink);
+    e.echo(pe);
+    e.forward(pv, sink);
     expect(pe.info().rss).toBe('hardware');
     await e.start();
     // The 82574 hashes IPv4 addresses for UDP (not ports): vary the source address.
@@ -208,6 +212,10 @@ describe.skipIf(!GUEST)('vfio drivers in the QEMU guest (e1000e, virtio-net, IOM
     const q = e.stats().ports.E!.queues.rx.map((x) => x.packets);
     expect(q.reduce((a, b) => a + b, 0)).toBe(128);
     expect(Math.min(...q), `per-queue packets ${q}`).toBeGreaterThan(10);
+    expect(await waitFor(() => e.stats().ports.V!.rxPackets >= 128, 20_000), 'echoes back at V').toBe(true);
+    const t = e.stats().ports.E!;
+    expect(t.txPackets).toBe(128);
+    if (cpus.length > 1) expect(t.queues.tx.filter((x) => x.packets > 0).length, 'both lcores transmitted').toBe(2);
   });
 
   it('virtio-net and the host kernel: UDP to the host echo server comes back with valid checksums', async () => {
