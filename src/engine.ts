@@ -21,25 +21,28 @@ import {
 import { Port, type PortInfo } from './port.js';
 import { shapeStats, type EngineStats } from './stats.js';
 
+/** The mempool as set up: memory kind and layout (part of {@link EngineInfo}). */
+export interface MempoolInfo {
+  /** true when the pool sits on hugepages. */
+  hugepages: boolean;
+  pageKind: '4K' | '2M' | '1G';
+  /** How the memory was obtained ("MAP_HUGETLB 2MiB", "hugetlbfs /dev/hugepages", "4KiB anonymous"). */
+  source: string;
+  locked: boolean;
+  /** Why the pool is not on (locked) hugepages, and what to run; empty when it is. */
+  warning: string;
+  bytes: number;
+  mbufs: number;
+  slotSize: number;
+  headroom: number;
+  dataRoom: number;
+  mbufHeaderSize: number;
+  mbufLayoutVersion: number;
+}
+
 /** What an engine was set up with: memory, cores, ports. */
 export interface EngineInfo {
-  mempool: {
-    /** true when the pool sits on hugepages. */
-    hugepages: boolean;
-    pageKind: '4K' | '2M' | '1G';
-    /** How the memory was obtained ("MAP_HUGETLB 2MiB", "hugetlbfs /dev/hugepages", "4KiB anonymous"). */
-    source: string;
-    locked: boolean;
-    /** Why the pool is not on (locked) hugepages, and what to run; empty when it is. */
-    warning: string;
-    bytes: number;
-    mbufs: number;
-    slotSize: number;
-    headroom: number;
-    dataRoom: number;
-    mbufHeaderSize: number;
-    mbufLayoutVersion: number;
-  };
+  mempool: MempoolInfo;
   /** CPUs of the lcores, in lcore order. */
   lcores: number[];
   tscHz: number;

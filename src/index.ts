@@ -2,7 +2,7 @@
  * linerate: userspace, poll-mode packet processing for Node.js.
  * @packageDocumentation
  */
-export { Engine, type EngineInfo, type EngineState } from './engine.js';
+export { Engine, type EngineInfo, type EngineState, type MempoolInfo } from './engine.js';
 export { Port, type PortInfo } from './port.js';
 export { LinerateError, type LinerateErrorCode } from './errors.js';
 export { SharedRing } from './ring.js';

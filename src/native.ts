@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { LinerateError } from './errors.js';
+import type { MempoolInfo } from './engine.js';
 
 const require = createRequire(import.meta.url);
 
@@ -123,20 +124,7 @@ export interface RawStats {
 }
 /** @internal */
 export interface RawInfo {
-  mempool: {
-    pageKind: '4K' | '2M' | '1G';
-    hugepages: boolean;
-    source: string;
-    locked: boolean;
-    warning: string;
-    bytes: number;
-    mbufs: number;
-    slotSize: number;
-    headroom: number;
-    dataRoom: number;
-    mbufHeaderSize: number;
-    mbufLayoutVersion: number;
-  };
+  mempool: MempoolInfo;
   cpus: number[];
   tscHz: number;
   burst: number;
