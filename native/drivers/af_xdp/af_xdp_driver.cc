@@ -512,7 +512,12 @@ class AfXdpDriver final : public Driver {
     s.chunk_size = 2048;
     s.headroom = 0;
     const char* stage = "";
-    const int r = open_socket(probe, s, &stage);
+    int r = open_socket(probe, s, &stage);
+    if (r == -EOPNOTSUPP && mode_ == "auto" && std::strcmp(stage, "bind") == 0) {
+      // A kernel that does not fall back by itself: ask for copy mode.
+      s.bind_flags |= XDP_COPY;
+      r = open_socket(probe, s, &stage);
+    }
     zerocopy_ = r == 0 && probe.zerocopy();
     probe.close();
     munmap(mem, len);
