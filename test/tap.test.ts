@@ -10,8 +10,11 @@ const gate = netnsGate();
 const engines = new Engines();
 const beds: TestBed[] = [];
 afterEach(async () => {
-  await engines.closeAll();
-  for (const b of beds.splice(0)) await b.destroy();
+  try {
+    await engines.closeAll();
+  } finally {
+    for (const b of beds.splice(0)) await b.destroy();
+  }
 });
 afterAll(() => cleanupLeftovers());
 
