@@ -1,0 +1,576 @@
+/**
+ * bench/kernel: receivers side by side over a veth pair between two namespaces
+ * (scripts/netns.sh, --isolate-b). A generator in namespace A sends UDP frames
+ * (198.18.0.1:9 -> 198.18.0.2:9) as fast as it can; in namespace B one receiver
+ * at a time, interleaved (run 1: every receiver, run 2: every receiver, ...):
+ *
+ *   lr-xdp-echo / lr-xdp-sink / lr-xdp-js   linerate af_xdp port: echo stage, forward to a null sink, JS handler (main thread) counting + dropping
+ *   lr-pkt-echo / lr-pkt-sink / lr-pkt-js   the same with an af_packet port
+ *   dpdk-xdp / dpdk-pkt                     dpdk-testpmd --forward-mode=rxonly with --vdev net_af_xdp0 / net_af_packet0 on B's veth end
+ *   kernel                                  a C recvmmsg() loop on a SO_REUSEPORT UDP socket (compiled at start with cc into a temp dir)
+ *   dgram                                   a Node dgram socket counting 'message' events
+ *
+ * Generators: `linerate` (a child node process: null port -> af_packet port on A's end, lcore --gen-cpu)
+ * and `trafgen` (netsniff-ng, -P 1, when installed). Sent = A's veth tx_packets + tx_dropped.
+ * Receiving CPU = utime+stime of the receiving process (/proc/PID/stat) and, separately,
+ * the softirq time of the receiving CPU (/proc/stat); RPS on B's end steers B's kernel
+ * rx processing (non-XDP) to the receiving CPU. See docs/bench.md.
+ *
+ *   node dist/bench/kernel.js [--seconds 5] [--runs 3] [--size 64] [--warmup 1]
+ *                             [--generators linerate,trafgen] [--receivers a,b,...] [--gen-cpu 0] [--rx-cpu 1]
+ *
+ * Needs root. Everything it creates (namespaces, temp dir, child processes) is removed on exit.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Engine } from '../src/index.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const netnsSh = join(root, 'scripts', 'netns.sh');
+const indexJs = join(root, 'dist', 'src', 'index.js');
+
+const ALL_RECEIVERS = ['lr-xdp-echo', 'lr-xdp-sink', 'lr-xdp-js', 'lr-pkt-echo', 'lr-pkt-sink', 'lr-pkt-js', 'dpdk-xdp', 'dpdk-pkt', 'kernel', 'dgram'];
+const { values: a } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '3' },
+    size: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '1' },
+    generators: { type: 'string', default: 'linerate,trafgen' },
+    receivers: { type: 'string', default: ALL_RECEIVERS.join(',') },
+    'gen-cpu': { type: 'string' },
+    'rx-cpu': { type: 'string' },
+  },
+});
+const seconds = Number(a.seconds);
+const runs = Number(a.runs);
+const size = Number(a.size);
+const warmup = Number(a.warmup);
+const cpus = Engine.hostInfo().allowedCpus;
+const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
+const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const receivers = a.receivers!.split(',').filter(Boolean);
+for (const r of receivers) if (!ALL_RECEIVERS.includes(r)) throw new Error(`unknown receiver ${r}; one of ${ALL_RECEIVERS.join(',')}`);
+const PORT = 9;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.now() / 1000;
+
+function onPath(bin: string): string | undefined {
+  for (const d of (process.env.PATH ?? '').split(':')) if (d && existsSync(join(d, bin))) return join(d, bin);
+  return undefined;
+}
+
+/** Ethernet + IPv4 + UDP, 198.18.0.1:9 -> 198.18.0.2:9, IPv4 checksum set, UDP checksum 0. */
+function udpFrame(len: number, src: string, dst: string): Uint8Array {
+  const f = new Uint8Array(len);
+  const mac = (s: string) => s.split(':').map((h) => parseInt(h, 16));
+  f.set(mac(dst), 0);
+  f.set(mac(src), 6);
+  f[12] = 0x08;
+  const ip = 14;
+  f[ip] = 0x45;
+  const ipLen = len - 14;
+  f[ip + 2] = ipLen >> 8;
+  f[ip + 3] = ipLen & 0xff;
+  f[ip + 8] = 64;
+  f[ip + 9] = 17;
+  f.set([198, 18, 0, 1], ip + 12);
+  f.set([198, 18, 0, 2], ip + 16);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (f[ip + i]! << 8) | f[ip + i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  const ck = ~sum & 0xffff;
+  f[ip + 10] = ck >> 8;
+  f[ip + 11] = ck & 0xff;
+  const udp = ip + 20;
+  f[udp + 1] = PORT;
+  f[udp + 3] = PORT;
+  f[udp + 4] = (ipLen - 20) >> 8;
+  f[udp + 5] = (ipLen - 20) & 0xff;
+  return f;
+}
+
+// ------------------------------------------------------------ state and cleanup
+const name = `lrt-${process.pid}-kbench`;
+let bedUp = false;
+const children = new Set<ChildProcess>();
+const tmp = mkdtempSync(join(tmpdir(), 'lrt-kbench-'));
+function killChild(c: ChildProcess, sig: NodeJS.Signals = 'SIGKILL'): void {
+  if (c.pid && c.exitCode === null && c.signalCode === null) {
+    try {
+      process.kill(c.pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+}
+function cleanup(): void {
+  for (const c of children) killChild(c);
+  children.clear();
+  if (bedUp) {
+    bedUp = false;
+    spawnSync('bash', [netnsSh, 'down', name], { stdio: 'ignore' });
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+function track(c: ChildProcess): ChildProcess {
+  children.add(c);
+  c.on('exit', () => children.delete(c));
+  return c;
+}
+
+/** Lines of a child's stdout+stderr, with a waiter for the next line matching a test. */
+class Lines {
+  log: string[] = [];
+  private waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  exited = false;
+  constructor(readonly child: ChildProcess, private readonly onLine?: (l: string) => void) {
+    for (const s of [child.stdout, child.stderr]) if (s) createInterface({ input: s }).on('line', (l) => this.push(l));
+    child.on('exit', () => {
+      this.exited = true;
+      for (const w of this.waiters) w.resolve('');
+      this.waiters = [];
+    });
+  }
+  private push(l: string): void {
+    this.log.push(l);
+    if (this.log.length > 300) this.log.shift();
+    this.onLine?.(l);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.test(l)) return true;
+      w.resolve(l);
+      return false;
+    });
+  }
+  next(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) return reject(new Error(`${what}: process exited: ${this.log.slice(-15).join('\n')}`));
+      const t = setTimeout(() => reject(new Error(`${what}: timed out: ${this.log.slice(-15).join('\n')}`)), timeoutMs);
+      this.waiters.push({
+        test,
+        resolve: (l) => {
+          clearTimeout(t);
+          if (l === '' && this.exited) reject(new Error(`${what}: process exited: ${this.log.slice(-15).join('\n')}`));
+          else resolve(l);
+        },
+      });
+    });
+  }
+}
+
+// ------------------------------------------------------------ measurements
+let bed = { nsA: '', nsB: '', ifA: '', ifB: '', macA: '', macB: '' };
+function sentPackets(): number {
+  const j = JSON.parse(execFileSync('ip', ['-n', bed.nsA, '-s', '-j', 'link', 'show', 'dev', bed.ifA], { encoding: 'utf8' })) as {
+    stats64: { tx: { packets: number; dropped: number } };
+  }[];
+  return j[0]!.stats64.tx.packets + j[0]!.stats64.tx.dropped;
+}
+const HZ = 100; // USER_HZ
+function procCpuS(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / HZ;
+  } catch {
+    return NaN;
+  }
+}
+function softirqS(cpu: number): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+  return Number(line.split(/\s+/)[7]) / HZ;
+}
+
+interface Receiver {
+  /** PIDs whose CPU counts as the receiving side. */
+  pids: number[];
+  /** Packets received so far, and when that count was taken (s). */
+  sample(): Promise<{ t: number; n: number }>;
+  stop(): Promise<void>;
+  note?: string;
+}
+
+// ------------------------------------------------------------ receivers
+async function linerateReceiver(kind: string): Promise<Receiver> {
+  const driver = kind.startsWith('lr-xdp') ? 'af_xdp' : 'af_packet';
+  const stage = kind.split('-')[2]!;
+  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 16384 } });
+  try {
+    const p = e.addPort('b', { driver, interface: bed.ifB, netns: bed.nsB } as Parameters<Engine['addPort']>[1]);
+    let js = 0;
+    if (stage === 'echo') e.echo(p);
+    else if (stage === 'sink') e.forward(p, e.addPort('sink', { driver: 'null' }));
+    else {
+      e.handle(p, (batch) => {
+        js += batch.count; // no verdict: every packet is dropped
+      });
+    }
+    await e.start();
+    return {
+      pids: [process.pid],
+      note: driver === 'af_xdp' ? `xsk mode ${String((p.info().details as { mode?: string }).mode)}` : undefined,
+      sample: async () => ({ t: now(), n: stage === 'js' ? js : e.stats().ports.b!.rxPackets }),
+      stop: async () => {
+        await e.stop();
+        await e.close();
+      },
+    };
+  } catch (err) {
+    if (e.state !== 'closed') await e.close();
+    throw err;
+  }
+}
+
+async function sigReceiver(cmd: string[]): Promise<Receiver> {
+  const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'taskset', '-c', String(rxCpu), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const lines = new Lines(c);
+  await lines.next((l) => l === 'ready', 10_000, cmd[0]!);
+  const num = (l: string) => /^\d+$/.test(l);
+  return {
+    pids: [c.pid!],
+    sample: async () => {
+      const t = now();
+      const p = lines.next(num, 5000, `${cmd[0]} count`);
+      process.kill(c.pid!, 'SIGUSR2');
+      return { t, n: Number(await p) };
+    },
+    stop: async () => {
+      killChild(c, 'SIGTERM');
+      await Promise.race([new Promise((r) => c.once('exit', r)), sleep(3000)]);
+      killChild(c);
+    },
+  };
+}
+
+const C_RECEIVER = String.raw`
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#define VLEN 64
+static volatile sig_atomic_t report, stop;
+static void on_usr2(int s) { (void)s; report = 1; }
+static void on_term(int s) { (void)s; stop = 1; }
+static char bufs[VLEN][2048];
+int main(int argc, char **argv) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) { perror("socket"); return 1; }
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) { perror("bind"); return 1; }
+  struct sigaction s = { 0 };
+  s.sa_handler = on_usr2; sigaction(SIGUSR2, &s, 0);   /* no SA_RESTART: recvmmsg returns EINTR */
+  s.sa_handler = on_term; sigaction(SIGTERM, &s, 0);
+  struct mmsghdr m[VLEN]; struct iovec iov[VLEN];
+  memset(m, 0, sizeof m);
+  for (int i = 0; i < VLEN; i++) { iov[i].iov_base = bufs[i]; iov[i].iov_len = sizeof bufs[i]; m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1; }
+  unsigned long long n = 0;
+  printf("ready\n"); fflush(stdout);
+  while (!stop) {
+    int r = recvmmsg(fd, m, VLEN, MSG_WAITFORONE, NULL);
+    if (r > 0) n += r;
+    else if (r < 0 && errno != EINTR) { perror("recvmmsg"); return 1; }
+    if (report) { report = 0; printf("%llu\n", n); fflush(stdout); }
+  }
+  printf("%llu\n", n);
+  return 0;
+}
+`;
+const NODE_RECEIVER = `
+const s = require('node:dgram').createSocket('udp4');
+let n = 0;
+s.on('message', () => { n++; });
+process.on('SIGUSR2', () => process.stdout.write(n + '\\n'));
+process.on('SIGTERM', () => { process.stdout.write(n + '\\n'); process.exit(0); });
+s.bind(${PORT}, '0.0.0.0', () => console.log('ready'));
+`;
+
+let cReceiverBin: string | undefined;
+async function kernelReceiver(kind: string): Promise<Receiver> {
+  // B gets its address only while a kernel socket receives (else --isolate-b keeps its stack off).
+  execFileSync('ip', ['-n', bed.nsB, 'addr', 'replace', '198.18.0.2/24', 'dev', bed.ifB]);
+  try {
+    const r = kind === 'kernel' ? await sigReceiver([cReceiverBin!, String(PORT)]) : await sigReceiver([process.execPath, '-e', NODE_RECEIVER]);
+    const stop = r.stop;
+    r.stop = async () => {
+      await stop();
+      execFileSync('ip', ['-n', bed.nsB, 'addr', 'flush', 'dev', bed.ifB]);
+    };
+    return r;
+  } catch (e) {
+    execFileSync('ip', ['-n', bed.nsB, 'addr', 'flush', 'dev', bed.ifB]);
+    throw e;
+  }
+}
+
+let testpmdCommand: string | undefined;
+async function dpdkReceiver(kind: string): Promise<Receiver> {
+  const bin = onPath('dpdk-testpmd');
+  if (!bin) throw new Skip('dpdk-testpmd not installed (scripts/install-dpdk.sh)');
+  const vdev = kind === 'dpdk-xdp' ? `net_af_xdp0,iface=${bed.ifB},start_queue=0,queue_count=1` : `net_af_packet0,iface=${bed.ifB},qpairs=1`;
+  const free = Number(/HugePages_Free:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  const huge = free >= 160;
+  const args = [
+    '-l', `${genCpu},${rxCpu}`, '--main-lcore', String(genCpu),
+    ...(huge ? ['--in-memory'] : ['--no-huge']), '-m', '256',
+    '--iova-mode=va', '--no-telemetry', '--no-pci', '--vdev', vdev, '--file-prefix', `lrtk${process.pid}`,
+    '--', '--forward-mode=rxonly', '--nb-cores=1', '--total-num-mbufs=16384', '--stats-period', '1',
+  ];
+  testpmdCommand ??= ['dpdk-testpmd', ...args].join(' ').replace(bed.ifB, '<veth>').replace(`lrtk${process.pid}`, 'lrtk<pid>');
+  const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'stdbuf', '-oL', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let last: { t: number; n: number } | undefined;
+  let inPort = false;
+  const blocks: { t: number; n: number }[] = [];
+  const lines = new Lines(c, (l) => {
+    if (/NIC statistics for port 0/.test(l)) inPort = true;
+    const m = /^\s*RX-packets:\s*(\d+)/.exec(l);
+    if (inPort && m) {
+      last = { t: now(), n: Number(m[1]) };
+      blocks.push(last);
+      inPort = false;
+    }
+  });
+  await lines.next((l) => /NIC statistics for port 0/.test(l), 30_000, 'testpmd start');
+  const nextBlock = async () => {
+    const k = blocks.length;
+    const deadline = Date.now() + 5000;
+    while (blocks.length === k) {
+      if (lines.exited) throw new Error(`testpmd exited: ${lines.log.slice(-15).join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`testpmd: no stats: ${lines.log.slice(-15).join('\n')}`);
+      await sleep(5);
+    }
+    return blocks[blocks.length - 1]!;
+  };
+  return {
+    pids: [c.pid!],
+    note: huge ? 'in-memory hugepages' : 'no-huge',
+    sample: nextBlock,
+    stop: async () => {
+      killChild(c, 'SIGINT');
+      await Promise.race([new Promise((r) => c.once('exit', r)), sleep(5000)]);
+      killChild(c);
+    },
+  };
+}
+
+class Skip extends Error {}
+
+// ------------------------------------------------------------ generators
+interface Generator {
+  stop(): Promise<void>;
+}
+const GEN_SCRIPT = `
+const { Engine } = await import(process.argv[1]);
+const [ns, ifc, size, cpu, hex] = process.argv.slice(2);
+const e = await Engine.create({ lcores: [Number(cpu)], mempool: { mbufs: 16384 } });
+const gen = e.addPort('gen', { driver: 'null', content: Buffer.from(hex, 'hex'), packetSize: Number(size) });
+const p = e.addPort('a', { driver: 'af_packet', interface: ifc, netns: ns });
+e.forward(gen, p);
+await e.start();
+console.log('ready');
+process.on('SIGTERM', async () => { await e.stop(); await e.close(); process.exit(0); });
+setInterval(() => {}, 1 << 30);
+`;
+async function startGenerator(g: string): Promise<Generator> {
+  let c: ChildProcess;
+  const frame = udpFrame(size, bed.macA, bed.macB);
+  if (g === 'linerate') {
+    c = spawn('taskset', ['-c', String(genCpu), process.execPath, '--input-type=module', '-e', GEN_SCRIPT, indexJs, bed.nsA, bed.ifA, String(size), String(genCpu), Buffer.from(frame).toString('hex')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } else {
+    const bin = onPath('trafgen');
+    if (!bin) throw new Skip('trafgen not installed (scripts/install-trafgen.sh: apt-get install -y netsniff-ng)');
+    const conf = join(tmp, 'udp.trafgen');
+    writeFileSync(conf, `{ ${Array.from(frame, (b) => '0x' + b.toString(16).padStart(2, '0')).join(', ')} }\n`);
+    // -P 1: one process; -Q: do not touch IRQ affinity; -q: through the qdisc; pinned to the generator CPU.
+    c = spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sh', '-c', `echo ready; exec ${bin} -i ${conf} -o ${bed.ifA} -P 1 -Q -q 2>&1`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  track(c);
+  const lines = new Lines(c);
+  await lines.next((l) => l === 'ready', 30_000, `generator ${g}`);
+  await sleep(500);
+  if (lines.exited) {
+    const why = `generator ${g} exited: ${lines.log.filter((l) => !/Cannot set system socket memory/.test(l)).join(' | ')}`;
+    if (g === 'trafgen') throw new Skip(why);
+    throw new Error(why);
+  }
+  return {
+    stop: async () => {
+      killChild(c, g === 'linerate' ? 'SIGTERM' : 'SIGINT');
+      await Promise.race([new Promise((r) => c.once('exit', r)), sleep(5000)]);
+      killChild(c);
+    },
+  };
+}
+
+// ------------------------------------------------------------ main
+interface One {
+  sentPps: number;
+  rxPps: number;
+  lossPct: number;
+  procCpuSPerMpkt: number | null;
+  softirqSPerMpkt: number | null;
+  cpuSPerMpkt: number | null;
+}
+const stat = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const r = (v: number) => Number(v.toPrecision(4));
+  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
+};
+
+async function measure(recv: Receiver): Promise<One> {
+  await sleep(warmup * 1000);
+  const snap = async () => {
+    const s = await recv.sample();
+    return { ...s, sent: sentPackets(), cpu: recv.pids.reduce((x, p) => x + procCpuS(p), 0), sirq: softirqS(rxCpu) };
+  };
+  const s0 = await snap();
+  await sleep(seconds * 1000);
+  const s1 = await snap();
+  const dt = s1.t - s0.t;
+  const rx = s1.n - s0.n;
+  const sent = s1.sent - s0.sent;
+  const perM = (v: number) => (rx > 0 ? Number(((v * 1e6) / rx).toFixed(4)) : null);
+  return {
+    sentPps: Math.round(sent / dt),
+    rxPps: Math.round(rx / dt),
+    lossPct: sent > 0 ? Number((100 * (1 - rx / sent)).toFixed(2)) : 0,
+    procCpuSPerMpkt: perM(s1.cpu - s0.cpu),
+    softirqSPerMpkt: perM(s1.sirq - s0.sirq),
+    cpuSPerMpkt: perM(s1.cpu - s0.cpu + s1.sirq - s0.sirq),
+  };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP, packet sockets)');
+  if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
+  // Every thread of this process (Node's main thread runs the JS handler) on the receiving CPU;
+  // linerate pins its lcores itself. Generators are children pinned to --gen-cpu.
+  for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
+
+  const skipped: Record<string, string> = {};
+  if (receivers.includes('kernel')) {
+    const cc = onPath('cc') ?? onPath('gcc');
+    if (!cc) skipped.kernel = 'no C compiler (cc)';
+    else {
+      writeFileSync(join(tmp, 'recv.c'), C_RECEIVER);
+      cReceiverBin = join(tmp, 'recv');
+      execFileSync(cc, ['-O2', '-Wall', '-o', cReceiverBin, join(tmp, 'recv.c')]);
+    }
+  }
+  const line = execFileSync('bash', [netnsSh, 'up', name, '--isolate-b'], { encoding: 'utf8' }).trim().split(/\s+/);
+  bedUp = true;
+  bed = { nsA: line[0]!, nsB: line[1]!, ifA: line[2]!, ifB: line[3]!, macA: line[4]!, macB: line[5]! };
+  // RPS: B's kernel rx processing (backlog of netif_rx from the veth) runs on the receiving CPU,
+  // not on the generator's CPU, which called veth_xmit.
+  execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`bench/kernel: ${size}-byte UDP, ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} runs x ${seconds} s; load ${load0}`);
+
+  const gens = a.generators!.split(',').filter(Boolean);
+  const results: Record<string, Record<string, One[]>> = {};
+  const notes: Record<string, string> = {};
+  for (let run = 0; run < runs; run++) {
+    for (const g of gens) {
+      if (skipped[`gen:${g}`]) continue;
+      let gen: Generator;
+      try {
+        gen = await startGenerator(g);
+      } catch (e) {
+        if (e instanceof Skip) {
+          skipped[`gen:${g}`] = e.message;
+          console.log(`  generator ${g} skipped: ${e.message}`);
+          continue;
+        }
+        throw e;
+      }
+      try {
+        for (const k of receivers) {
+          if (skipped[k]) continue;
+          let recv: Receiver;
+          try {
+            if (k.startsWith('lr-')) recv = await linerateReceiver(k);
+            else if (k.startsWith('dpdk-')) recv = await dpdkReceiver(k);
+            else recv = await kernelReceiver(k);
+          } catch (e) {
+            skipped[k] = e instanceof Error ? e.message.split('\n').slice(0, 6).join(' | ') : String(e);
+            console.log(`  ${k} skipped: ${skipped[k]}`);
+            continue;
+          }
+          if (recv.note) notes[k] = recv.note;
+          let r: One;
+          try {
+            r = await measure(recv);
+          } finally {
+            await recv.stop();
+          }
+          ((results[g] ??= {})[k] ??= []).push(r);
+          console.log(
+            `  run ${run + 1} ${g.padEnd(8)} ${k.padEnd(12)} sent ${(r.sentPps / 1e6).toFixed(3)} Mpps  rx ${(r.rxPps / 1e6).toFixed(3)} Mpps  loss ${r.lossPct.toFixed(1)}%  ` +
+              `cpu ${r.procCpuSPerMpkt ?? '-'} + softirq ${r.softirqSPerMpkt ?? '-'} s/Mpkt`,
+          );
+        }
+      } finally {
+        await gen.stop();
+      }
+    }
+  }
+  const summary: Record<string, Record<string, Record<string, ReturnType<typeof stat> | null>>> = {};
+  for (const [g, byR] of Object.entries(results)) {
+    for (const [k, rs] of Object.entries(byR)) {
+      const col = (f: (x: One) => number | null) => {
+        const v = rs.map(f).filter((x): x is number => x !== null);
+        return v.length ? stat(v) : null;
+      };
+      (summary[g] ??= {})[k] = {
+        sentPps: col((x) => x.sentPps),
+        rxPps: col((x) => x.rxPps),
+        lossPct: col((x) => x.lossPct),
+        procCpuSPerMpkt: col((x) => x.procCpuSPerMpkt),
+        softirqSPerMpkt: col((x) => x.softirqSPerMpkt),
+        cpuSPerMpkt: col((x) => x.cpuSPerMpkt),
+      };
+    }
+  }
+  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(
+    JSON.stringify({
+      bench: 'kernel',
+      date: new Date().toISOString(),
+      size,
+      seconds,
+      runs,
+      genCpu,
+      rxCpu,
+      loadavg: { start: load0, end: load1 },
+      testpmd: testpmdCommand,
+      notes,
+      skipped,
+      results: summary,
+    }),
+  );
+}
+
+main()
+  .then(() => {
+    cleanup();
+    process.exit(0);
+  })
+  .catch((e) => {
+    console.error(e instanceof Error ? e.stack : e);
+    cleanup();
+    process.exit(2);
+  });
