@@ -38,7 +38,7 @@ interface VitestReport {
 describe.skipIf(reason)('QEMU guest: vfio drivers on e1000e and virtio-net behind an IOMMU', () => {
   it('boots, loads vfio-pci, runs test/vm inside, and every guest test passes', async () => {
     const started = Date.now();
-    const args = ['--out', out, '--timeout', '540'];
+    const args = ['--out', out, '--timeout', '450'];
     if (process.env.LINERATE_ADDON_PATH) args.push('--env', `LINERATE_ADDON_PATH=${process.env.LINERATE_ADDON_PATH}`);
     args.push('--', process.execPath, 'node_modules/vitest/vitest.mjs', 'run', '--config', 'test/vm/vitest.config.ts', '--configLoader', 'runner');
     const child = spawn('bash', [join(repo, 'scripts/vm/run.sh'), ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });

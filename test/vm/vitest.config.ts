@@ -14,7 +14,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    reporters: ['default', 'json'],
+    reporters: ['verbose', 'json'],
     outputFile: { json: process.env.LINERATE_VM_RESULTS ?? '/tmp/lrvm/results/vitest.json' },
   },
 });
