@@ -213,6 +213,8 @@ Napi::Function InlineWrap::Define(Napi::Env env) {
                          InstanceMethod<&InlineWrap::Rx>("rx"),
                          InstanceMethod<&InlineWrap::Alloc>("alloc"),
                          InstanceMethod<&InlineWrap::Tx>("tx"),
+                         InstanceMethod<&InlineWrap::BindRx>("bindRx"),
+                         InstanceMethod<&InlineWrap::TxRx>("txRx"),
                      });
 }
 
@@ -238,6 +240,33 @@ Napi::Value InlineWrap::Alloc(const Napi::CallbackInfo& info) {
 Napi::Value InlineWrap::Tx(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] { q_->tx(); });
   return info.Env().Undefined();
+}
+
+// bindRx(out: Uint32Array): the array txRx() writes received indices into. Its
+// data pointer is taken once (napi_get_typedarray_info is a good part of a
+// call's cost) and the array is referenced, so the pointer stays valid.
+Napi::Value InlineWrap::BindRx(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      fail("INVALID_OPTION", "bindRx: the argument must be a Uint32Array");
+    auto out = info[0].As<Napi::Uint32Array>();
+    rx_out_ = Napi::Persistent(out);
+    rx_data_ = out.Data();
+    rx_len_ = uint32_t(out.ElementLength());
+  });
+  return info.Env().Undefined();
+}
+
+// txRx(n) -> count: tx() (the verdicts of the burst held), then rx() of up to n
+// packets into the bound array. The inline loop's one native call per burst:
+// each crossing costs a few hundred cycles, so tx and the next rx share one.
+Napi::Value InlineWrap::TxRx(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    q_->tx();
+    if (!rx_data_) fail("INVALID_OPTION", "txRx: no rx array; call bindRx(out) first");
+    const uint32_t n = std::min<uint32_t>(info[0].As<Napi::Number>().Uint32Value(), rx_len_);
+    return Napi::Number::New(info.Env(), q_->rx(rx_data_, n));
+  });
 }
 
 void init_handler_exports(Napi::Env env, Napi::Object exports) {

@@ -46,9 +46,15 @@ class InlineWrap : public Napi::ObjectWrap<InlineWrap> {
   Napi::Value Rx(const Napi::CallbackInfo& info);
   Napi::Value Alloc(const Napi::CallbackInfo& info);
   Napi::Value Tx(const Napi::CallbackInfo& info);
+  Napi::Value BindRx(const Napi::CallbackInfo& info);
+  Napi::Value TxRx(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Engine> engine_;
   InlineQueue* q_ = nullptr;
+  // bindRx(): the array txRx() receives into, referenced so its memory stays put.
+  Napi::Reference<Napi::Uint32Array> rx_out_;
+  uint32_t* rx_data_ = nullptr;
+  uint32_t rx_len_ = 0;
 };
 
 void init_handler_exports(Napi::Env env, Napi::Object exports);
