@@ -37,7 +37,7 @@ interface VitestReport {
 
 async function runGuest(n: number): Promise<{ code: number | null; tail: string; dir: string }> {
   const dir = join(out, `attempt-${n}`);
-  const args = ['--out', dir, '--timeout', '320'];
+  const args = ['--out', dir, '--timeout', '420'];
   if (process.env.LINERATE_ADDON_PATH) args.push('--env', `LINERATE_ADDON_PATH=${process.env.LINERATE_ADDON_PATH}`);
   args.push('--', process.execPath, 'node_modules/vitest/vitest.mjs', 'run', '--config', 'test/vm/vitest.config.ts', '--configLoader', 'runner');
   const child = spawn('bash', [join(repo, 'scripts/vm/run.sh'), ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -82,5 +82,5 @@ describe.skipIf(reason)('QEMU guest: vfio drivers on e1000e and virtio-net behin
     expect(report.numPassedTests, 'guest tests that passed').toBeGreaterThanOrEqual(10);
     expect(code, `run.sh exit code:\n${tail}`).toBe(0);
     console.log(`vm: ${report.numPassedTests} guest tests passed in ${Math.round((Date.now() - started) / 1000)} s (boot included)`);
-  }, 700_000);
+  }, 900_000);
 });
