@@ -420,7 +420,9 @@ async function main(): Promise<number> {
       perRun: xs.map((x) => round(x.mpps)),
     };
     console.log(
-      `  ${mode.padEnd(15)} Mpps ${fmtSpread(mpps)}, cycles/packet ${fmtSpread(cpp, 1)}, CPU share ${fmtSpread(spread(xs.map((x) => x.cpuShare)))}` +
+      `  ${mode.padEnd(15)} Mpps ${fmtSpread(mpps)}, cycles/packet ${fmtSpread(cpp, 1)}` +
+        (threadNames.length > 1 ? ` (${threadNames.map((n, k) => `${n} ${fmt(median(xs.map((x) => x.threads[k].cyclesPerPacket)), 1)}`).join(' + ')}, medians)` : '') +
+        `, CPU share ${fmtSpread(spread(xs.map((x) => x.cpuShare)))}` +
         (ratio !== null && mode !== 'native' ? `, x native ${ratio.toFixed(3)} (per round ${perRun!.map((v) => v.toFixed(2)).join(' ')}; cycles x${cycleRatio!.toFixed(2)})` : ''),
     );
   }
