@@ -14,10 +14,10 @@ export interface NativeInlineQueue {
   rx(out: Uint32Array, n: number): number;
   alloc(out: Uint32Array, n: number): number;
   tx(): void;
-  /** The array txRx() receives into (referenced by the native side). */
-  bindRx(out: Uint32Array): void;
+  /** The array txRx() receives into (referenced by the native side). Absent in addons built before it. */
+  bindRx?(out: Uint32Array): void;
   /** tx() for the burst held, then rx() of up to n packets into the bound array: one call per burst. */
-  txRx(n: number): number;
+  txRx?(n: number): number;
 }
 
 /** Shared counters of an inline worker (float64 in a SharedArrayBuffer): batches, packets, errors, error drops. */
@@ -26,6 +26,8 @@ export const INLINE_COUNTERS = 4;
 export class InlineRunner implements MbufSource {
   readonly batch: PacketBatch;
   private readonly one = new Uint32Array(1);
+  /** txRx() is there (an addon built before it has only rx() and tx(): two calls per burst). */
+  private readonly fused: boolean;
 
   constructor(
     private readonly q: NativeInlineQueue,
@@ -39,7 +41,8 @@ export class InlineRunner implements MbufSource {
     private readonly onError: (e: unknown) => void,
   ) {
     this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, poolInfo.burst * 2, portIds);
-    q.bindRx(this.batch.idx);
+    this.fused = typeof q.txRx === 'function' && typeof q.bindRx === 'function';
+    if (this.fused) q.bindRx!(this.batch.idx);
   }
 
   take(): number {
@@ -53,7 +56,7 @@ export class InlineRunner implements MbufSource {
    */
   step(burst: number): number {
     const batch = this.batch;
-    const n = this.q.txRx(burst);
+    const n = this.fused ? this.q.txRx!(burst) : this.q.rx(batch.idx, burst);
     if (n === 0) return 0;
     batch.load(n, this.port, this.queue, this);
     try {
@@ -65,6 +68,7 @@ export class InlineRunner implements MbufSource {
       this.onError(e);
     }
     batch.store();
+    if (!this.fused) this.q.tx();
     this.counters[0]++;
     this.counters[1] += n;
     return n;
