@@ -34,12 +34,12 @@ const B = '02:bb:bb:bb:bb:02';
 
 const cases = {
   ipv4Udp: udp4Frame({ srcMac: A, dstMac: B, src: '192.0.2.10', dst: '198.51.100.20', sport: 40000, dport: 7, payload: 32 }),
-  ipv6Udp: udp6Frame({ srcMac: A, dstMac: B, src: '2001:db8::10', dst: '2001:db8:ffff::20', sport: 40001, dport: 7, payload: 33 }),
-  vlanIpv4Udp: udp4Frame({ srcMac: A, dstMac: B, vlan: 100, src: '10.10.0.1', dst: '10.20.0.2', sport: 5353, dport: 9999, payload: 20 }),
+  ipv6Udp: udp6Frame({ srcMac: A, dstMac: B, src: 'fd00:198:18::10', dst: 'fd00:198:18:ffff::20', sport: 40001, dport: 7, payload: 33 }),
+  vlanIpv4Udp: udp4Frame({ srcMac: A, dstMac: B, vlan: 100, src: '198.18.10.1', dst: '198.18.20.2', sport: 5353, dport: 9999, payload: 20 }),
   arp: arpFrame({ srcMac: A, senderIp: '192.0.2.10', targetIp: '192.0.2.1' }),
   runt: Uint8Array.from([0x02, 0xbb, 0xbb, 0xbb, 0xbb, 0x02, 0x02, 0xaa, 0xaa, 0xaa]),
   // IHL 6: a Router Alert option (RFC 2113) before the UDP header.
-  ipv4Options: udp4Frame({ srcMac: A, dstMac: B, src: '172.16.0.1', dst: '172.16.0.2', sport: 1111, dport: 2222, payload: 16, ipOptions: Uint8Array.from([0x94, 0x04, 0x00, 0x00]) }),
+  ipv4Options: udp4Frame({ srcMac: A, dstMac: B, src: '198.19.16.1', dst: '198.19.16.2', sport: 1111, dport: 2222, payload: 16, ipOptions: Uint8Array.from([0x94, 0x04, 0x00, 0x00]) }),
   // A later fragment: the bytes after the IP header are data, not a UDP header.
   ipv4LaterFragment: udp4Frame({ srcMac: A, dstMac: B, src: '192.0.2.30', dst: '192.0.2.40', sport: 0, dport: 0, fragOffset: 185, payload: 40, ipId: 77 }),
   // A first fragment (MF set): the UDP header is there, but ports must stay (the reply's ports are not all here).
@@ -115,7 +115,7 @@ describe('echo on a pcap port', () => {
 
   it('echoes a stream of many packets, all of them, with no mbuf lost', async () => {
     const frames = Array.from({ length: 3000 }, (_, i) =>
-      i % 2 ? udp4Frame({ src: `10.0.${i >> 8}.${i & 255}`, dst: '10.1.0.1', sport: i, dport: 9, payload: i % 100 }) : udp6Frame({ src: `2001:db8::${i.toString(16)}`, dst: '2001:db8::1', sport: i, dport: 9, payload: i % 90 }),
+      i % 2 ? udp4Frame({ src: `198.18.${i >> 8}.${i & 255}`, dst: '198.19.1.1', sport: i, dport: 9, payload: i % 100 }) : udp6Frame({ src: `fd00:198:18::${i.toString(16)}`, dst: 'fd00:198:18::1', sport: i, dport: 9, payload: i % 90 }),
     );
     const input = tmp.path('in.pcap');
     const output = tmp.path('out.pcap');
@@ -134,7 +134,7 @@ describe('echo on a pcap port', () => {
   it('echo on a ring port answers across the wire (null -> ring x ~ ring y echo -> back to x -> pcap)', async () => {
     // x forwards what comes back to a pcap; y echoes.
     const output = tmp.path('out.pcap');
-    const frame = udp4Frame({ srcMac: A, dstMac: B, src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 2000, payload: 22 });
+    const frame = udp4Frame({ srcMac: A, dstMac: B, src: '198.18.0.1', dst: '198.18.0.2', sport: 1000, dport: 2000, payload: 22 });
     const e = await engines.create();
     const a = e.addPort('a', { driver: 'null', count: 500, content: frame, packetSize: frame.length });
     const x = e.addPort('x', { driver: 'ring', wire: 'w' });

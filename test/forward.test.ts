@@ -18,7 +18,7 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-const FRAME100 = udp4Frame({ src: '10.1.0.1', dst: '10.2.0.2', sport: 1234, dport: 5678, payload: 100 - 42, srcMac: '02:aa:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
+const FRAME100 = udp4Frame({ src: '198.19.1.1', dst: '198.18.2.2', sport: 1234, dport: 5678, payload: 100 - 42, srcMac: '02:aa:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
 
 /** Waits until cond holds on the engine's stats (for pipelines with a ring port, which is never a "finite source"). */
 async function waitStats(e: EngineT, cond: (s: EngineStats) => boolean, timeoutMs = 10_000): Promise<void> {
@@ -239,9 +239,9 @@ describe('software RSS', () => {
   }
 
   const flow = (i: number) =>
-    udp4Frame({ src: `10.0.${i >> 4}.${(i & 15) + 1}`, dst: '192.168.1.1', sport: 1000 + 37 * i, dport: 53 + i, payload: 18 });
+    udp4Frame({ src: `198.18.${i >> 4}.${(i & 15) + 1}`, dst: '198.19.1.1', sport: 1000 + 37 * i, dport: 53 + i, payload: 18 });
   const reverse = (i: number) =>
-    udp4Frame({ src: '192.168.1.1', dst: `10.0.${i >> 4}.${(i & 15) + 1}`, sport: 53 + i, dport: 1000 + 37 * i, payload: 18 });
+    udp4Frame({ src: '198.19.1.1', dst: `198.18.${i >> 4}.${(i & 15) + 1}`, sport: 53 + i, dport: 1000 + 37 * i, payload: 18 });
 
   it('64 UDP flows spread over 4 queues exactly as the Toeplitz model predicts', async () => {
     const Q = 4;
@@ -260,8 +260,8 @@ describe('software RSS', () => {
   it('IPv6 flows and a later IPv4 fragment follow the model too', async () => {
     const Q = 4;
     const frames: Uint8Array[] = [];
-    for (let i = 0; i < 32; i++) frames.push(udp6Frame({ src: `2001:db8::${i + 1}`, dst: '2001:db8:1::1', sport: 4000 + i, dport: 443 }));
-    for (let i = 0; i < 8; i++) frames.push(udp4Frame({ src: `10.9.0.${i + 1}`, dst: '10.9.1.1', sport: 1, dport: 2, fragOffset: 185 }));
+    for (let i = 0; i < 32; i++) frames.push(udp6Frame({ src: `fd00:198:18::${i + 1}`, dst: 'fd00:198:18:1::1', sport: 4000 + i, dport: 443 }));
+    for (let i = 0; i < 8; i++) frames.push(udp4Frame({ src: `198.18.9.${i + 1}`, dst: '198.18.9.201', sport: 1, dport: 2, fragOffset: 185 }));
     const want = Array<number>(Q).fill(0);
     for (const f of frames) want[rssQueue(f, Q)]!++;
     expect(await spread(frames, Q)).toEqual(want);

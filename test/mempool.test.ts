@@ -66,7 +66,7 @@ describe('mempool exhaustion', () => {
   });
 
   it('a pcap replay through a tiny pool waits for mbufs and loses no record', async () => {
-    const frames = Array.from({ length: 2000 }, (_, i) => udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: i, dport: 9, payload: i % 300 }));
+    const frames = Array.from({ length: 2000 }, (_, i) => udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: i, dport: 9, payload: i % 300 }));
     const inFile = tmp.path('in.pcap');
     const outFile = tmp.path('out.pcap');
     writeFileSync(inFile, writePcap(frames));

@@ -196,7 +196,7 @@ describe('addPort options', () => {
   it('pcap txFile equal to rxFile -> INVALID_OPTION (would destroy the capture)', async () => {
     const e = await withEngine();
     const f = tmp.path('in.pcap');
-    writeFileSync(f, writePcap([udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2 })]));
+    writeFileSync(f, writePcap([udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2 })]));
     await expectError(() => e.addPort('p', { driver: 'pcap', rxFile: f, txFile: f }), 'INVALID_OPTION', 'txFile');
   });
 });

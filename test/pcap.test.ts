@@ -22,9 +22,9 @@ afterEach(async () => {
 function sampleFrames(): Uint8Array[] {
   const frames: Uint8Array[] = [];
   frames.push(Uint8Array.from({ length: 14 }, (_, i) => i + 1));
-  for (let i = 0; i < 40; i++) frames.push(udp4Frame({ src: `10.0.0.${i + 1}`, dst: '10.0.1.1', sport: 1000 + i, dport: 80, payload: i * 37 }));
-  for (let i = 0; i < 20; i++) frames.push(udp6Frame({ src: `2001:db8::${i + 1}`, dst: '2001:db8::ff', sport: 2000 + i, dport: 443, payload: 1 + i * 61 }));
-  frames.push(udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, payload: 2048 - 42 }));
+  for (let i = 0; i < 40; i++) frames.push(udp4Frame({ src: `198.18.0.${i + 1}`, dst: '198.18.1.1', sport: 1000 + i, dport: 80, payload: i * 37 }));
+  for (let i = 0; i < 20; i++) frames.push(udp6Frame({ src: `fd00:198:18::${i + 1}`, dst: 'fd00:198:18::ff', sport: 2000 + i, dport: 443, payload: 1 + i * 61 }));
+  frames.push(udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2, payload: 2048 - 42 }));
   return frames;
 }
 
@@ -84,7 +84,7 @@ describe('pcap round trip', () => {
   });
 
   it('more records than mbufs: the pool is reused and every record arrives', async () => {
-    const frames = Array.from({ length: 5000 }, (_, i) => udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: i, dport: 1, payload: i % 200 }));
+    const frames = Array.from({ length: 5000 }, (_, i) => udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: i, dport: 1, payload: i % 200 }));
     const { file, stats } = await roundTrip(writePcap(frames), { mbufs: 1024 });
     expect(file.records).toHaveLength(5000);
     file.records.forEach((r, i) => expect(hex(r.data)).toBe(hex(frames[i]!)));
@@ -92,7 +92,7 @@ describe('pcap round trip', () => {
   });
 
   it('snaplen cuts what is written and is the file header SnapLen', async () => {
-    const frames = [udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, payload: 100 })];
+    const frames = [udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2, payload: 100 })];
     const { file } = await roundTrip(writePcap(frames), { snaplen: 64 });
     expect(file.snaplen).toBe(64);
     expect(file.records).toHaveLength(1);
@@ -119,7 +119,7 @@ describe('pcap round trip', () => {
 });
 
 describe('pcap input errors', () => {
-  const frames = () => [udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, payload: 50 }), udp4Frame({ src: '10.0.0.3', dst: '10.0.0.4', sport: 3, dport: 4, payload: 60 })];
+  const frames = () => [udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2, payload: 50 }), udp4Frame({ src: '198.18.0.3', dst: '198.18.0.4', sport: 3, dport: 4, payload: 60 })];
 
   async function addWith(bytes: Uint8Array, dataRoom?: number): Promise<() => unknown> {
     const f = tmp.path('bad.pcap');
@@ -174,13 +174,13 @@ describe('pcap input errors', () => {
   });
 
   it('a frame bigger than the data room -> FRAME_TOO_LARGE saying which dataRoom would do', async () => {
-    const big = udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, payload: 3000 });
+    const big = udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2, payload: 3000 });
     const err = await expectError(await addWith(writePcap([...frames(), big]), 2048), 'FRAME_TOO_LARGE', 'record 3', String(big.length), 'dataRoom');
     expect(err.message).toContain('3072'); // the next multiple of 64
   });
 
   it('the same big frame is accepted with a large enough data room', async () => {
-    const big = udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, payload: 3000 });
+    const big = udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2, payload: 3000 });
     const add = await addWith(writePcap([big]), 3072);
     add();
   });
@@ -188,7 +188,7 @@ describe('pcap input errors', () => {
 
 describe('pcap modes', () => {
   it("loop delivers more than the file's records, in file order, and is never 'done'", async () => {
-    const frames = Array.from({ length: 10 }, (_, i) => udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: i, dport: 1, payload: 10 + i }));
+    const frames = Array.from({ length: 10 }, (_, i) => udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: i, dport: 1, payload: 10 + i }));
     const inFile = tmp.path('in.pcap');
     const outFile = tmp.path('out.pcap');
     writeFileSync(inFile, writePcap(frames));
@@ -212,8 +212,8 @@ describe('pcap modes', () => {
 
   it('pace holds a record back until its recorded time', async () => {
     // Second record stamped 60 s after the first: within a short wait only the first is due.
-    const f1 = udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 1 });
-    const f2 = udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 2, dport: 2 });
+    const f1 = udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 1 });
+    const f2 = udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 2, dport: 2 });
     const inFile = tmp.path('in.pcap');
     writeFileSync(inFile, writePcap([{ data: f1, tsSec: 1_700_000_000, tsFrac: 0 }, { data: f2, tsSec: 1_700_000_060, tsFrac: 0 }]));
     const e = await engines.create();
@@ -229,7 +229,7 @@ describe('pcap modes', () => {
   });
 
   it('pace delivers records stamped close together, all of them', async () => {
-    const frames = Array.from({ length: 20 }, (_, i) => ({ data: udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: i, dport: 1 }), tsSec: 1_700_000_000, tsFrac: i * 1000 }));
+    const frames = Array.from({ length: 20 }, (_, i) => ({ data: udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: i, dport: 1 }), tsSec: 1_700_000_000, tsFrac: i * 1000 }));
     const inFile = tmp.path('in.pcap');
     writeFileSync(inFile, writePcap(frames));
     const e = await engines.create();
@@ -258,7 +258,7 @@ describe('tshark reads what the pcap driver writes', () => {
 
   it.skipIf(!hasTshark && !inCi)('tshark decodes the UDP ports of the frames', async () => {
     expect(hasTshark, 'CI must have tshark installed (apt-get install -y tshark)').toBe(true);
-    const frames = Array.from({ length: 10 }, (_, i) => udp4Frame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 5000 + i, dport: 6000 + i, payload: 20 }));
+    const frames = Array.from({ length: 10 }, (_, i) => udp4Frame({ src: '198.18.0.1', dst: '198.18.0.2', sport: 5000 + i, dport: 6000 + i, payload: 20 }));
     const { outFile } = await roundTrip(writePcap(frames));
     const r = spawnSync('tshark', ['-r', outFile, '-T', 'fields', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'ip.checksum.status', '-e', 'udp.checksum.status', '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'], {
       encoding: 'utf8',
