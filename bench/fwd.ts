@@ -16,12 +16,13 @@
  * finish), 2 on bad arguments or when the engine cannot run at all.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Engine, type EngineStats } from '../src/index.js';
+import { allowedCpuList, expandCpuList, loadAvg, median, onPath, round, type Spread } from './handler-common.js';
 
 const BURST = 32;
 const TARGET_RATIO = 0.8;
@@ -111,63 +112,12 @@ function parseConfig(): Config {
 
 // ---------------------------------------------------------------- helpers
 
-interface Spread {
-  min: number;
-  median: number;
-  max: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 function spread(xs: number[]): Spread {
   return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) };
 }
 
-function round(x: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
 const fmt = (x: number) => x.toFixed(2);
 
-/** CPU list of this process when it started ("0-1"), as taskset takes it. */
-function allowedCpuList(): string {
-  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? m[1] : '';
-}
-
-function expandCpuList(list: string): number[] {
-  const out: number[] = [];
-  for (const part of list.split(',').filter(Boolean)) {
-    const [a, b] = part.split('-').map(Number);
-    for (let c = a; c <= (b ?? a); c++) out.push(c);
-  }
-  return out;
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/**
- * Moves every thread of this process except the lcores (named lr-lcore-N) to
- * `cpus`: Node's main thread, V8's and libuv's helpers then stay off the
- * forwarding CPU, as testpmd's main lcore and control threads do. Best effort
- * (needs taskset from util-linux); returns how many threads moved.
- */
 function pinNonLcoreThreads(cpus: string): number {
   if (!cpus || !taskset) return 0;
   let moved = 0;
@@ -208,14 +158,6 @@ function findThread(pid: number | 'self', match: (comm: string) => boolean): str
     // no such process
   }
   return undefined;
-}
-
-function loadAvg(): number {
-  try {
-    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-  } catch {
-    return NaN;
-  }
 }
 
 const taskset = onPath('taskset');

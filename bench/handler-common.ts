@@ -62,7 +62,8 @@ export function expandCpuList(list: string): number[] {
   return out;
 }
 
-function onPath(name: string): string | undefined {
+/** Absolute path of an executable on PATH, if any. */
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     const p = join(dir, name);
     try {
