@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <future>
@@ -49,65 +50,117 @@ void Lcore::start() {
 void Lcore::stop() {
   if (!thread_.joinable()) return;
   quit_.store(true, std::memory_order_relaxed);
+  wake_.notify();  // an lcore blocked on its wake-up fds ends its wait now
   thread_.join();
+  wake_.reset();
 }
+
+// Adaptive idle, by the number of empty polls in a row: spin (traffic often
+// resumes within microseconds), then pause, then sleep.
+constexpr uint32_t kSpinPolls = 1024;
+constexpr uint32_t kPausePolls = 4096;
 
 void Lcore::idle(uint32_t& streak) {
   if (opts_.idle == IdleMode::Busy) return;
-  // Adaptive: spin for a while (traffic often resumes within microseconds), then
-  // pause, then sleep with a growing interval capped at max_sleep_us. The first
-  // poll that finds packets resets the streak, so full speed returns at once.
+  // The first poll that finds packets resets the streak, so full speed returns at once.
   ++streak;
-  if (streak < 1024) return;
-  if (streak < 4096) {
+  if (streak < kSpinPolls) return;
+  if (streak < kPausePolls) {
     for (int i = 0; i < 16; i++) cpu_pause();
     return;
   }
-  const uint32_t us = std::min<uint32_t>(opts_.max_sleep_us, 1 + (streak - 4096) / 64);
+  if (waits_on_fds()) {
+    // Block until a packet arrives. Arming first and then polling once more
+    // (the loop does) closes the race with a packet that came just before the
+    // interrupt was unmasked: that one is found by the poll, any later one
+    // raises the interrupt.
+    if (!armed_) {
+      prepare_wait();
+      return;
+    }
+    block();
+    return;
+  }
+  // No wake-up fds: sleep with a growing interval capped at max_sleep_us.
+  const uint32_t us = std::min<uint32_t>(opts_.max_sleep_us, 1 + (streak - kPausePolls) / 64);
   timespec ts{0, long(us) * 1000};
   nanosleep(&ts, nullptr);
   counters_.sleeps.add(1);
 }
 
+bool Lcore::setup_wait() {
+  if (opts_.idle != IdleMode::Adaptive || !wake_.ok() || tasks_.empty()) return false;
+  std::vector<int> fds;
+  for (auto& t : tasks_)
+    if (!t->wake_fds(fds)) return false;
+  wake_.set_fds(fds);
+  return !fds.empty();
+}
+
+void Lcore::prepare_wait() {
+  // Nothing may wait in a tx buffer while the lcore blocks: flush now rather
+  // than wake up for the drain timer. And publish the counters, so stats are
+  // current while it sleeps.
+  for (auto& t : tasks_) t->flush();
+  publish();
+  for (auto& t : tasks_) t->arm_wakeup();
+  armed_ = true;
+}
+
+void Lcore::block() {
+  counters_.waits.add(1);
+  const WakeWait::Result r = wake_.wait(opts_.max_wait_us);
+  disarm();
+  if (r == WakeWait::Result::Woken) counters_.wakeups.add(1);
+  if (r == WakeWait::Result::Timeout) counters_.wait_timeouts.add(1);
+}
+
+void Lcore::disarm() {
+  for (auto& t : tasks_) t->disarm_wakeup();
+  armed_ = false;
+}
+
+void Lcore::publish() {
+  counters_.loops.add(loops_);
+  counters_.busy_loops.add(busy_loops_);
+  counters_.packets.add(packets_);
+  counters_.cycles.add(cycles_);
+  counters_.busy_cycles.add(busy_cycles_);
+  loops_ = busy_loops_ = packets_ = cycles_ = busy_cycles_ = 0;
+}
+
 void Lcore::run() {
   const uint64_t drain_cycles = tsc_hz() / 1000000 * opts_.drain_us;
+  waits_on_fds_.store(setup_wait(), std::memory_order_relaxed);
+  armed_ = false;
   uint64_t prev = rdtsc(), last_flush = prev;
   uint32_t streak = 0;
-  // Counters are published in batches of loops: one writer, but the stores still
-  // cost a few cycles each, and stats readers do not need per-loop freshness.
-  uint64_t loops = 0, busy_loops = 0, packets = 0, cycles = 0, busy_cycles = 0;
   while (!quit_.load(std::memory_order_relaxed)) {
     const uint64_t start = rdtsc();
     uint32_t n = 0;
     for (auto& t : tasks_) n += t->poll();
     const uint64_t now = rdtsc();
-    loops++;
-    cycles += now - prev;
+    loops_++;
+    cycles_ += now - prev;
     if (n) {
-      busy_loops++;
-      packets += n;
-      busy_cycles += now - start;  // not the idle sleep before it
+      busy_loops_++;
+      packets_ += n;
+      busy_cycles_ += now - start;  // not the idle sleep before it
       streak = 0;
+      if (armed_) disarm();  // the poll after arming found work: no wait
     }
     prev = now;
     if (now - last_flush >= drain_cycles) {
       for (auto& t : tasks_) t->flush();
       last_flush = now;
-      counters_.loops.add(loops);
-      counters_.busy_loops.add(busy_loops);
-      counters_.packets.add(packets);
-      counters_.cycles.add(cycles);
-      counters_.busy_cycles.add(busy_cycles);
-      loops = busy_loops = packets = cycles = busy_cycles = 0;
+      publish();
     }
     if (!n) idle(streak);
   }
+  if (armed_) disarm();
   for (auto& t : tasks_) t->flush();
-  counters_.loops.add(loops);
-  counters_.busy_loops.add(busy_loops);
-  counters_.packets.add(packets);
-  counters_.cycles.add(cycles);
-  counters_.busy_cycles.add(busy_cycles);
+  publish();
+  waits_on_fds_.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace lr

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/counter.h"
+#include "core/wake_wait.h"
 
 namespace lr {
 
@@ -23,6 +24,20 @@ class Task {
   virtual void flush() {}
   // Called once after every lcore has stopped: give back every mbuf the task holds.
   virtual void drain() {}
+
+  // Adaptive idle that blocks (docs/tuning.md): appends the fds that turn
+  // readable when this task has work again, once arm_wakeup() was called, and
+  // returns true. false (the default): the task cannot wake the lcore (a ring, a
+  // JS channel, a driver without interrupts), so the lcore never blocks and
+  // sleeps in short steps instead. Asked once, on the lcore thread, as it starts.
+  virtual bool wake_fds(std::vector<int>& fds) {
+    (void)fds;
+    return false;
+  }
+  // Before the lcore blocks: make the fds signal new work (unmask interrupts).
+  virtual void arm_wakeup() {}
+  // After the wait (or when the last poll before it found work): back to polling.
+  virtual void disarm_wakeup() {}
 };
 
 enum class IdleMode { Busy, Adaptive };
@@ -33,13 +48,19 @@ struct alignas(64) LcoreCounters {
   Counter packets;      // packets moved by all tasks
   Counter cycles;       // TSC cycles spent in the loop
   Counter busy_cycles;  // of which in iterations that moved packets
-  Counter sleeps;       // adaptive idle: times the lcore slept
+  Counter sleeps;       // adaptive idle: times the lcore slept (nanosleep, short steps)
+  Counter waits;        // adaptive idle: times it blocked on its tasks' wake-up fds
+  Counter wakeups;      // of which ended by a wake-up fd (a queue's interrupt)
+  Counter wait_timeouts;  // of which ended by the time limit (max_wait_us)
 };
 
 struct LcoreOptions {
   IdleMode idle = IdleMode::Busy;
   uint32_t drain_us = 100;      // tx buffers are flushed at least this often
   uint32_t max_sleep_us = 50;   // adaptive idle: longest sleep between polls
+  // Adaptive idle when every task offers a wake-up fd: longest block. Only a
+  // safety net (a lost interrupt): tx buffers are flushed before blocking.
+  uint32_t max_wait_us = 10000;
 };
 
 class Lcore {
@@ -51,6 +72,9 @@ class Lcore {
   int cpu() const { return cpu_; }
   const LcoreCounters& counters() const { return counters_; }
   bool running() const { return thread_.joinable(); }
+  // True while running with every task offering a wake-up fd: idle blocks until
+  // a packet arrives instead of sleeping in steps.
+  bool waits_on_fds() const { return waits_on_fds_.load(std::memory_order_relaxed); }
 
   void add_task(std::unique_ptr<Task> t) { tasks_.push_back(std::move(t)); }
   std::vector<std::unique_ptr<Task>>& tasks() { return tasks_; }
@@ -65,6 +89,11 @@ class Lcore {
  private:
   void run();
   void idle(uint32_t& streak);
+  bool setup_wait();
+  void prepare_wait();
+  void block();
+  void disarm();
+  void publish();
 
   uint32_t index_;
   int cpu_;
@@ -72,7 +101,14 @@ class Lcore {
   std::vector<std::unique_ptr<Task>> tasks_;
   std::thread thread_;
   std::atomic<bool> quit_{false};
+  std::atomic<bool> waits_on_fds_{false};
   LcoreCounters counters_;
+  WakeWait wake_;
+  // Lcore thread only: whether the tasks' wake-ups are armed, and counts not yet
+  // published (stores to shared counters cost a few cycles; readers need no
+  // per-loop freshness).
+  bool armed_ = false;
+  uint64_t loops_ = 0, busy_loops_ = 0, packets_ = 0, cycles_ = 0, busy_cycles_ = 0;
 };
 
 // CPUs this process may run on (sched_getaffinity).
