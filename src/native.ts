@@ -28,6 +28,8 @@ export interface NativeAddon {
   abiVersion: number;
   attach(engineId: number): AttachedEngineHandle;
   pinThread(cpu: number): void;
+  /** Calls fn once per event-loop turn while armed, allocating nothing per turn (native/binding/loop_pump.h). */
+  createPump?(fn: () => void): { arm(): void; disarm(): void; close(): void };
   /** A ring (native/core/ring.h) in 64-byte aligned native memory, initialised by lr::Ring::init; freed with the ArrayBuffer. */
   ringCreate(size: number, flags: number): ArrayBuffer;
   /** lr::Ring::attach(buf + offset).enqueue_bulk (bulk) or enqueue_burst of objs[0..n); returns the number moved. */
@@ -117,7 +119,21 @@ export interface RawStats {
     xstats: Record<string, number>;
     handler: RawHandlerStats;
   }[];
-  lcores: { index: number; cpu: number; loops: number; busyLoops: number; packets: number; cycles: number; busyCycles: number; sleeps: number; tasks: number }[];
+  lcores: {
+    index: number;
+    cpu: number;
+    loops: number;
+    busyLoops: number;
+    packets: number;
+    cycles: number;
+    busyCycles: number;
+    sleeps: number;
+    waits: number;
+    wakeups: number;
+    waitTimeouts: number;
+    waitsOnFds: boolean;
+    tasks: number;
+  }[];
   pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; inFlight: number; allocFailures: number };
   tscHz: number;
   timeNs: number;

@@ -29,10 +29,19 @@ export interface EngineOptions {
   /** CPUs to run lcores on, one pinned thread each. Default: the last CPU this process may use. */
   lcores?: number[];
   mempool?: MempoolOptions;
-  /** `'busy'` (default) polls flat out; `'adaptive'` backs off to short sleeps when idle and returns to full speed on traffic. */
+  /**
+   * `'busy'` (default) polls flat out; `'adaptive'` backs off when idle and returns to full speed on traffic: an lcore
+   * whose queues can all wake it (vfio NICs through MSI-X interrupts, af_xdp and af_packet sockets) blocks until a
+   * packet arrives; any other lcore sleeps in short steps (`maxSleepUs`). See docs/tuning.md.
+   */
   idle?: 'busy' | 'adaptive';
-  /** Longest sleep of an idle lcore in adaptive mode, in microseconds. Default 50. */
+  /** Longest sleep of an idle lcore in adaptive mode that cannot block on its queues, in microseconds. Default 50. */
   maxSleepUs?: number;
+  /**
+   * Adaptive idle, an lcore blocked until a packet arrives: the longest wait before it polls anyway, in microseconds
+   * (a safety net against a lost interrupt; tx buffers are flushed before it blocks). Default 10000.
+   */
+  maxWaitUs?: number;
   /** Packets per rx/tx burst, 1..64. Default 32. */
   burst?: number;
   /** Tx buffers are flushed at least this often, in microseconds. Default 100. */
@@ -282,6 +291,7 @@ const engineRules: Record<string, Rule> = {
   mempool: { type: 'object' },
   idle: { type: 'enum', values: ['busy', 'adaptive'] },
   maxSleepUs: { type: 'int', min: 1, max: 1_000_000 },
+  maxWaitUs: { type: 'int', min: 1, max: 10_000_000 },
   burst: { type: 'int', min: 1, max: 64 },
   drainUs: { type: 'int', min: 1, max: 1_000_000 },
   rssRingSize: { type: 'int', min: 2, max: 1 << 20 },
@@ -389,6 +399,7 @@ export function resolveEngineOptions(opts: EngineOptions, allowedCpus: number[])
       hugepageSize: mp.hugepageSize === '1G' ? 1 << 30 : mp.hugepageSize === '2M' ? 2 << 20 : undefined,
       idle: opts.idle,
       maxSleepUs: opts.maxSleepUs,
+      maxWaitUs: opts.maxWaitUs,
       burst: opts.burst,
       drainUs: opts.drainUs,
       rssRingSize: opts.rssRingSize,

@@ -74,8 +74,19 @@ export interface LcoreStats {
   busyPercent: number;
   packets: number;
   loops: number;
-  /** Adaptive idle: times the lcore slept. */
+  /** Adaptive idle: times the lcore slept in short steps (nanosleep up to `maxSleepUs`). */
   sleeps: number;
+  /**
+   * Adaptive idle: true while the lcore runs with every queue it polls able to wake it (vfio MSI-X interrupts, af_xdp
+   * and af_packet sockets), so it blocks until a packet arrives instead of sleeping in steps.
+   */
+  waitsOnFds: boolean;
+  /** Adaptive idle: times the lcore blocked until a packet arrived (or `maxWaitUs` passed). */
+  waits: number;
+  /** Of `waits`: ended by a queue's wake-up (an interrupt: a packet arrived). */
+  wakeups: number;
+  /** Of `waits`: ended by `maxWaitUs` with no wake-up. */
+  waitTimeouts: number;
   /** Busy cycles per packet moved (TSC cycles), 0 when idle. */
   cyclesPerPacket: number;
   tasks: number;
@@ -159,6 +170,11 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
     packets: l.packets,
     loops: l.loops,
     sleeps: l.sleeps,
+    // (?? : an addon built before these counters existed has none)
+    waitsOnFds: l.waitsOnFds ?? false,
+    waits: l.waits ?? 0,
+    wakeups: l.wakeups ?? 0,
+    waitTimeouts: l.waitTimeouts ?? 0,
     cyclesPerPacket: l.packets ? l.busyCycles / l.packets : 0,
     tasks: l.tasks,
   }));

@@ -56,6 +56,10 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     const r6 = await b.udpExchange({ port: 7778, payloads: sent6, family: 6 });
     expect(r6.map((r) => r.data.toString())).toEqual(sent6.map((x) => x.toString()));
     expect(r6.every((r) => r.from === b.ip6B && r.fromPort === 7778)).toBe(true);
+    // Adaptive idle: the rx socket can wake the lcore, so it blocks on it (and woke for these frames).
+    const l = e.stats().lcores[0]!;
+    expect(l.waitsOnFds).toBe(true);
+    expect(l.wakeups).toBeGreaterThan(0);
 
     const s = await stopAndCheckPool(e);
     const ps = s.ports.p!;

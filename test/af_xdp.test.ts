@@ -103,6 +103,10 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
       expect(r.from).toBe(bed.ipB);
       expect(r.fromPort).toBe(7000);
     }
+    // Adaptive idle: both queues' XDP sockets can wake the lcore, so it blocks on them (and woke for these frames).
+    const l = e.stats().lcores[0]!;
+    expect(l.waitsOnFds).toBe(true);
+    expect(l.wakeups).toBeGreaterThan(0);
     // The kernel in A sends a few frames of its own (IPv6 neighbour discovery, MLD): at least ours, all echoed.
     const s = port.stats();
     expect(s.rxPackets).toBeGreaterThanOrEqual(50);

@@ -179,6 +179,19 @@ describe('Engine lifecycle', () => {
     expect(a.stats()).toEqual({ ...s.ports.a, xstats: a.stats().xstats });
     expect(a.stats().xstats.produced).toBe(5000);
   });
+
+  it('adaptive idle on queues that cannot wake the lcore (null, ring) sleeps in steps and never blocks', async () => {
+    const e = await engines.create({ maxWaitUs: 5000 });
+    const a = e.addPort('a', { driver: 'null', count: 10 });
+    const b = e.addPort('b', { driver: 'null' });
+    e.forward(a, b);
+    await e.start();
+    expect(await waitFor(() => e.stats().lcores[0]!.sleeps > 100, 5000)).toBe(true);
+    const l = e.stats().lcores[0]!;
+    expect(l).toMatchObject({ waitsOnFds: false, waits: 0, wakeups: 0, waitTimeouts: 0 });
+    await stopAndCheckPool(e);
+  });
+
 });
 
 describe('mempool memory', () => {

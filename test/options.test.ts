@@ -80,6 +80,11 @@ describe('Engine.create options', () => {
     await expectError(create({ idle: 'lazy' as 'busy' }), 'INVALID_OPTION', "'idle'");
   });
 
+  it('maxWaitUs 0 or above 10 s -> INVALID_OPTION naming maxWaitUs', async () => {
+    await expectError(create({ maxWaitUs: 0 }), 'INVALID_OPTION', "'maxWaitUs'");
+    await expectError(create({ maxWaitUs: 20_000_000 }), 'INVALID_OPTION', "'maxWaitUs'");
+  });
+
   it('rssRingSize not a power of two -> INVALID_OPTION naming rssRingSize', async () => {
     await expectError(create({ rssRingSize: 1000 }), 'INVALID_OPTION', "'rssRingSize'");
   });

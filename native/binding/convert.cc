@@ -95,6 +95,10 @@ Napi::Object to_js(Napi::Env env, const LcoreSnapshot& s) {
   o.Set("cycles", double(s.cycles));
   o.Set("busyCycles", double(s.busy_cycles));
   o.Set("sleeps", double(s.sleeps));
+  o.Set("waits", double(s.waits));
+  o.Set("wakeups", double(s.wakeups));
+  o.Set("waitTimeouts", double(s.wait_timeouts));
+  o.Set("waitsOnFds", s.waits_on_fds);
   o.Set("tasks", s.tasks);
   return o;
 }

@@ -36,7 +36,7 @@ HugepagePolicy policy(const std::string& s) {
 }  // namespace
 
 // new NativeEngine(cpus, { mbufs, headroom, dataRoom, cacheSize, hugepages, hugepageSize,
-//                    idle, burst, drainUs, maxSleepUs, rssRingSize })
+//                    idle, burst, drainUs, maxSleepUs, maxWaitUs, rssRingSize })
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
   guard(info.Env(), [&] {
     Config c = to_config(info[1].As<Napi::Object>());
@@ -52,6 +52,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     e.lcore.idle = c.get_string("idle", "busy") == "adaptive" ? IdleMode::Adaptive : IdleMode::Busy;
     e.lcore.drain_us = uint32_t(c.get_uint("drainUs", 100, 1, 1000000));
     e.lcore.max_sleep_us = uint32_t(c.get_uint("maxSleepUs", 50, 1, 1000000));
+    e.lcore.max_wait_us = uint32_t(c.get_uint("maxWaitUs", 10000, 1, 10000000));
     e.burst = uint16_t(c.get_uint("burst", 32, 1, 64));
     e.rss_ring_size = uint32_t(c.get_uint("rssRingSize", 1024, 2, 1u << 20));
     engine_ = std::make_shared<Engine>(e);

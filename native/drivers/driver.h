@@ -54,6 +54,10 @@ struct QueueSetup {
   // rx only: the driver adds one per packet it could not receive for want of an
   // mbuf (the pool was empty). Owned by the engine; written by the polling lcore.
   Counter* nombuf = nullptr;
+  // rx only: the lcore polling this queue may block on rx_wait_fd() when idle
+  // (adaptive idle). A driver that needs setup for it (MSI-X vectors) does it in
+  // start(); one that is never asked does none.
+  bool rx_wakeup = false;
 };
 
 class Driver {
@@ -87,6 +91,24 @@ class Driver {
   // Hot path.
   virtual uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;
   virtual uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;
+
+  // Rx wake-ups for adaptive idle (optional; docs/tuning.md). All three run on
+  // the lcore that polls `queue`, like rx_burst.
+  //  - rx_wait_fd: an fd that turns readable (POLLIN) when the queue receives
+  //    while its wake-up is enabled (an MSI-X eventfd, an AF_XDP socket); -1 when
+  //    the queue has none (the lcore then sleeps in short steps instead). Stable
+  //    from start() to stop().
+  //  - rx_intr_enable: from now on a received packet makes the fd readable
+  //    (unmask the queue's interrupt, after clearing what is stale).
+  //  - rx_intr_disable: back to polling; no more interrupts from the queue.
+  // The caller polls the queue once more after enabling, so a packet that came
+  // just before is not left waiting for the next one.
+  virtual int rx_wait_fd(uint16_t queue) const {
+    (void)queue;
+    return -1;
+  }
+  virtual void rx_intr_enable(uint16_t queue) { (void)queue; }
+  virtual void rx_intr_disable(uint16_t queue) { (void)queue; }
 };
 
 // A driver factory, from the registry (drivers/registry.cc).

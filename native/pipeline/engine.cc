@@ -207,6 +207,8 @@ void Engine::build_tasks() {
   // (send()). Sized for every port first: stages keep pointers into them.
   for (auto& pp : ports_)
     if (pp->txq().size() < size_t(control_txq() + 1)) pp->txq().resize(control_txq() + 1);
+  // Queues an lcore polls may wake it when idle (adaptive idle, core/lcore.h).
+  const bool wakeup = opts_.lcore.idle == IdleMode::Adaptive;
   for (auto& pp : ports_) {
     Port& p = *pp;
     const uint16_t txq = uint16_t(control_txq() + 1);
@@ -236,7 +238,7 @@ void Engine::build_tasks() {
         rss_rings_.push_back(std::make_unique<OwnedRing>(opts_.rss_ring_size, kRingSingleProducer | kRingSingleConsumer));
         rings.push_back(rss_rings_.back().get());
       }
-      p.driver().setup_rx_queue({pool_.get(), pool_->cache(disp.index()), p.id(), 0, &p.rxq()[0].nombuf});
+      p.driver().setup_rx_queue({pool_.get(), pool_->cache(disp.index()), p.id(), 0, &p.rxq()[0].nombuf, wakeup});
       auto rss = std::make_unique<RssStage>(&p, rings, pool_.get(), pool_->cache(disp.index()));
       disp.add_task(std::make_unique<PortPollTask>(&p, 0, std::move(rss), opts_.burst, nullptr));
       for (uint16_t q = 0; q < p.rx_queues(); q++) {
@@ -246,7 +248,7 @@ void Engine::build_tasks() {
     } else {
       for (uint16_t q = 0; q < p.rx_queues(); q++) {
         Lcore& l = next_lcore();
-        p.driver().setup_rx_queue({pool_.get(), pool_->cache(l.index()), p.id(), q, &p.rxq()[q].nombuf});
+        p.driver().setup_rx_queue({pool_.get(), pool_->cache(l.index()), p.id(), q, &p.rxq()[q].nombuf, wakeup});
         auto stage = make_stage(p, q, l);
         l.add_task(std::make_unique<PortPollTask>(&p, q, std::move(stage), opts_.burst, &p.rxq()[q]));
       }
@@ -365,8 +367,21 @@ std::vector<LcoreSnapshot> Engine::lcore_stats() const {
   std::vector<LcoreSnapshot> v;
   for (auto& l : lcores_) {
     auto& c = l->counters();
-    v.push_back({l->index(), l->cpu(), c.loops.get(), c.busy_loops.get(), c.packets.get(), c.cycles.get(),
-                 c.busy_cycles.get(), c.sleeps.get(), uint32_t(l->tasks().size())});
+    LcoreSnapshot s{};
+    s.index = l->index();
+    s.cpu = l->cpu();
+    s.loops = c.loops.get();
+    s.busy_loops = c.busy_loops.get();
+    s.packets = c.packets.get();
+    s.cycles = c.cycles.get();
+    s.busy_cycles = c.busy_cycles.get();
+    s.sleeps = c.sleeps.get();
+    s.waits = c.waits.get();
+    s.wakeups = c.wakeups.get();
+    s.wait_timeouts = c.wait_timeouts.get();
+    s.waits_on_fds = l->waits_on_fds();
+    s.tasks = uint32_t(l->tasks().size());
+    v.push_back(s);
   }
   return v;
 }

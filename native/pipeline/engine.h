@@ -46,6 +46,8 @@ struct LcoreSnapshot {
   uint32_t index;
   int cpu;
   uint64_t loops, busy_loops, packets, cycles, busy_cycles, sleeps;
+  uint64_t waits, wakeups, wait_timeouts;  // adaptive idle blocking on wake-up fds
+  bool waits_on_fds;
   uint32_t tasks;
 };
 struct PoolSnapshot {

@@ -1,8 +1,10 @@
 // The two kinds of poll task an lcore runs:
-//  - PortPollTask: rx_burst on one (port, queue), count, hand the burst to a stage.
+//  - PortPollTask: rx_burst on one (port, queue), count, hand the burst to a stage;
+//    the queue's wake-up fd lets an idle lcore block (core/lcore.h).
 //  - RingPollTask: take a burst from a software-RSS ring, hand it to a stage.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "core/lcore.h"
 #include "core/ring.h"
@@ -32,6 +34,16 @@ class PortPollTask final : public Task {
   }
   void flush() override { next_->flush(); }
   void drain() override { next_->drain(); }
+
+  // Adaptive idle: the queue's wake-up fd (MSI-X eventfd, AF_XDP or packet socket), when its driver has one.
+  bool wake_fds(std::vector<int>& fds) override {
+    const int fd = port_->driver().rx_wait_fd(queue_);
+    if (fd < 0) return false;
+    fds.push_back(fd);
+    return true;
+  }
+  void arm_wakeup() override { port_->driver().rx_intr_enable(queue_); }
+  void disarm_wakeup() override { port_->driver().rx_intr_disable(queue_); }
 
  private:
   Port* port_;

@@ -256,6 +256,11 @@ class AfPacketDriver final : public Driver {
     RxQ& r = *rx_[queue];
     return r.ring.burst(pool_, r.cache, port_id_, queue, mbufs, n, r.nombuf, r.cnt);
   }
+  // Adaptive idle (driver.h): the TPACKET_V3 rx socket polls readable once a
+  // block is handed to user space (full, or after blockTimeoutMs), so an idle
+  // lcore wakes at most that long after a packet. Level-triggered: nothing to arm.
+  int rx_wait_fd(uint16_t queue) const override { return queue < rx_.size() ? rx_[queue]->fd.fd : -1; }
+
   uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
     TxQ& t = *tx_[queue];
     return t.ring.burst(t.fd.fd, pool_, t.cache, mbufs, n, t.cnt);

@@ -345,6 +345,12 @@ class AfXdpDriver final : public Driver {
     return out;
   }
 
+  // Adaptive idle (driver.h): an XDP socket polls readable (POLLIN) while its rx
+  // ring holds descriptors, and poll() itself gives the kernel the fill-ring
+  // wake-up it may need (af_xdp.rst "XDP_USE_NEED_WAKEUP"). Level-triggered and
+  // always on: nothing to enable or disable.
+  int rx_wait_fd(uint16_t queue) const override { return queue < socks_.size() ? socks_[queue]->xsk.fd() : -1; }
+
   uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
     TxQ& t = txq_[queue];
     Sock& s = *t.sock;
