@@ -1,7 +1,8 @@
 // Intel 82574L (e1000e) over vfio: reset and init per the datasheet's §4.6, two
 // rx and two tx queues whose descriptor rings live in DMA-mapped memory, mbufs
 // from the engine's mempool given to the NIC as they are (zero copy), RSS in
-// hardware (MRQC/RETA/RSSRK), statistics registers as xstats, link from STATUS.
+// hardware (MRQC/RETA/RSSRK), statistics registers as xstats, link from STATUS,
+// MSI-X rx interrupts for adaptive idle (IVAR/EIAC/IMS).
 // Registers and descriptor bits: e1000e_regs.h, each with its datasheet section.
 //
 // Ownership: every rx descriptor holds an mbuf from start() to stop() (held_mbufs
@@ -92,7 +93,9 @@ class E1000e final : public Driver {
   void setup_rx_queue(const QueueSetup& q) override {
     rx_[q.queue_id].cache = q.cache;
     rx_[q.queue_id].nombuf = q.nombuf;
+    rx_[q.queue_id].wakeup = q.rx_wakeup;
   }
+
   void setup_tx_queue(const QueueSetup& q) override { caches_.at(q.queue_id) = q.cache; }
 
   void start() override {
@@ -170,6 +173,7 @@ class E1000e final : public Driver {
     const uint32_t bsize = buf_size_ == 2048 ? 0 : buf_size_ == 1024 ? 1 : buf_size_ == 512 ? 2 : 3;
     w(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | (bsize << RCTL_BSIZE_SHIFT) | (promisc_ ? RCTL_UPE | RCTL_MPE : 0));
     if (!(r(STATUS) & STATUS_LU)) restart_autoneg();
+    setup_rx_interrupts();
     running_ = true;
   }
 
@@ -182,7 +186,9 @@ class E1000e final : public Driver {
     (void)r(STATUS);
     sleep_us(1000);
     read_stats_locked();
-    reset_mac();
+    reset_mac();  // masks every interrupt first
+    dev_->disable_msix();
+    for (auto& q : rx_) q.irq_fd = -1;
     for (uint32_t q = 0; q < 2; q++) {
       RxQ& rq = rx_[q];
       if (q < nrx_) pool_.free_bulk(nullptr, rq.sw.data(), rx_n_);
@@ -225,6 +231,7 @@ class E1000e final : public Driver {
     uint64_t rx_err = 0;
     for (auto& q : rx_) rx_err += q.errors.get();
     out.push_back({"rx_descriptor_errors", rx_err});
+    out.push_back({"rx_wakeup_vectors", uint64_t((rx_[0].irq_fd >= 0) + (rx_[1].irq_fd >= 0))});
   }
 
   void set_promiscuous(bool on) override {
@@ -288,6 +295,30 @@ class E1000e final : public Driver {
     return k;
   }
 
+  // Adaptive idle (driver.h): queue q's cause RXQq raises MSI-X vector q.
+  int rx_wait_fd(uint16_t queue) const override { return queue < 2 ? rx_[queue].irq_fd : -1; }
+
+  void rx_intr_enable(uint16_t queue) override {
+    RxQ& q = rx_[queue];
+    if (q.irq_fd < 0) return;
+    clear_eventfd(q.irq_fd);
+    // A cause latched while masked would fire the moment it is unmasked: clear
+    // it (ICR bits are write-1-to-clear, §10.2.4.1), then unmask (IMS, §10.2.4.4;
+    // write-1-to-set, so lcores arming their own queues do not race). A packet
+    // that lands between the two raises the interrupt at the IMS write; one
+    // before the ICR write is found by the lcore's next poll.
+    const uint32_t cause = queue ? ICR_RXQ1 : ICR_RXQ0;
+    w(ICR, cause);
+    w(IMS, cause);
+  }
+
+  void rx_intr_disable(uint16_t queue) override {
+    if (rx_[queue].irq_fd < 0) return;
+    // §10.2.4.5: IMC is write-1-to-clear. After an interrupt EIAC has masked the
+    // cause already; this covers a wait that ended by timeout or by stop.
+    w(IMC, queue ? ICR_RXQ1 : ICR_RXQ0);
+  }
+
   uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
     const uint32_t hq = queue % ntx_hw_;
     TxQ& q = tx_[hq];
@@ -337,6 +368,8 @@ class E1000e final : public Driver {
     Mempool::Cache* cache = nullptr;
     Counter* nombuf = nullptr;
     Counter held, errors;
+    bool wakeup = false;  // an idle lcore may block on this queue's interrupt
+    int irq_fd = -1;      // its MSI-X eventfd while started (owned by dev_)
   };
   struct alignas(64) TxQ {
     volatile TxDesc* ring = nullptr;
@@ -391,6 +424,32 @@ class E1000e final : public Driver {
       m[2 * word + 1] = uint8_t(v >> (EERD_DATA_SHIFT + 8));
     }
     return m;
+  }
+
+  // MSI-X for the rx queues an idle lcore may block on (adaptive idle): queue q
+  // -> vector q, every cause still masked (IMS is set per wait by rx_intr_enable).
+  // When the vectors cannot be had, the queues have no wake-up fd and the lcore
+  // sleeps in steps instead (visible as xstats rx_wakeup_vectors 0).
+  void setup_rx_interrupts() {
+    bool want = false;
+    for (uint32_t q = 0; q < nrx_; q++) want |= rx_[q].wakeup;
+    if (!want || dev_->msix_vectors() < nrx_) return;
+    std::vector<int> fds;
+    try {
+      fds = dev_->enable_msix(nrx_);
+    } catch (const Error&) {
+      return;
+    }
+    uint32_t ivar = 0;
+    for (uint32_t q = 0; q < nrx_; q++) ivar |= (q | IVAR_VALID) << (IVAR_RXQ_SHIFT * q);
+    w(IMC, ~0u);
+    w(IVAR, ivar);                  // §10.2.4.9: RxQ0 -> vector 0, RxQ1 -> vector 1, nothing else
+    w(EIAC, ICR_RXQ0 | ICR_RXQ1);   // §10.2.4.6: auto-clear and auto-mask after each message
+    w(IAM, 0);                      // §10.2.4.7: nothing masked on ICR access
+    // §10.2.2.5: PBA support on for MSI-X; IAME off (the EIAC auto-mask above needs no ICR access).
+    w(CTRL_EXT, (r(CTRL_EXT) | CTRL_EXT_PBA_SUPPORT) & ~CTRL_EXT_IAME);
+    w(ICR, ~0u);
+    for (uint32_t q = 0; q < nrx_; q++) rx_[q].irq_fd = fds[q];
   }
 
   // PHY register 0: auto-negotiation enable + restart (IEEE 802.3 clause 22), through MDIC.

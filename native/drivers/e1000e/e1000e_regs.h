@@ -48,7 +48,9 @@ constexpr uint32_t EERD_ADDR_SHIFT = 2;
 constexpr uint32_t EERD_DATA_SHIFT = 16;
 
 // CTRL_EXT (§10.2.2.5)
+constexpr uint32_t CTRL_EXT_IAME = 1u << 27;      // ICR read/write writes IAM to IMC: kept clear (see EIAC below)
 constexpr uint32_t CTRL_EXT_DRV_LOAD = 1u << 28;  // a driver owns the device (for manageability firmware)
+constexpr uint32_t CTRL_EXT_PBA_SUPPORT = 1u << 31;  // MSI-X mode: setting an IMS bit clears its vector's PBA bit; set with MSI-X
 
 // MDIC (§10.2.2.7): data 15:0, PHY register 20:16, PHY address 25:21 (the 82574's PHY is 1),
 // opcode 27:26 (01 write, 10 read), ready 28, error 30.
@@ -62,8 +64,10 @@ constexpr uint32_t PHY_CTRL = 0;                  // IEEE 802.3 clause 22 contro
 constexpr uint16_t PHY_CTRL_RESTART_AN = 1u << 9;
 constexpr uint16_t PHY_CTRL_AN_ENABLE = 1u << 12;
 
-// ---- §10.2.4 Interrupt registers. linerate polls: everything masked unless MSI-X is asked for.
-constexpr uint32_t ICR = 0x000c0;  // §10.2.4.1 Interrupt Cause Read (clear on read)
+// ---- §10.2.4 Interrupt registers (§7.4 Interrupts). linerate polls: everything
+// masked, except the rx queue causes an idle lcore unmasks (IMS) just before it
+// blocks on the queue's MSI-X eventfd (adaptive idle), and masks again (IMC) when it wakes.
+constexpr uint32_t ICR = 0x000c0;  // §10.2.4.1 Interrupt Cause Read (clear on read; writing 1s clears those bits)
 constexpr uint32_t ITR = 0x000c4;  // §10.2.4.2 Interrupt Throttling
 constexpr uint32_t IMS = 0x000d0;  // §10.2.4.4 Interrupt Mask Set
 constexpr uint32_t IMC = 0x000d8;  // §10.2.4.5 Interrupt Mask Clear
@@ -76,9 +80,15 @@ constexpr uint32_t ICR_RXQ1 = 1u << 21;
 constexpr uint32_t ICR_TXQ0 = 1u << 22;
 constexpr uint32_t ICR_TXQ1 = 1u << 23;
 constexpr uint32_t ICR_OTHER = 1u << 24;
-// IVAR (§10.2.4.9): 4-bit entries RxQ0 3:0, RxQ1 7:4, TxQ0 11:8, TxQ1 15:12, other 19:16;
-// in each, bits 2:0 the vector and bit 3 "valid".
+// IVAR (§10.2.4.9; §7.4 "Interrupts", MSI-X mode): 4-bit entries RxQ0 3:0,
+// RxQ1 7:4, TxQ0 11:8, TxQ1 15:12, other 19:16; in each, bits 2:0 the vector
+// (0-4, the 82574 has 5) and bit 3 "valid". Entries left invalid send no message.
 constexpr uint32_t IVAR_VALID = 0x8;
+constexpr uint32_t IVAR_RXQ_SHIFT = 4;  // RxQ n's entry starts at bit 4n
+// EIAC (§10.2.4.6): a cause bit set here (bits 24:20) is cleared in ICR *and in
+// IMS* once its MSI-X message is sent: auto-clear plus auto-mask, so a queue
+// raises one interrupt per unmask however many packets follow (the datasheet's
+// MSI-X mode; QEMU's model does the same while CTRL_EXT.IAME is clear).
 
 // ---- §10.2.5 Receive registers.
 constexpr uint32_t RCTL = 0x00100;    // §10.2.5.1 Receive Control

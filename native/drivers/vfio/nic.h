@@ -3,6 +3,8 @@
 // several lcores share a hardware tx queue when the engine has more lcores than
 // the NIC has queues.
 #pragma once
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -50,6 +52,13 @@ class TxLock {
 };
 
 inline void sleep_us(uint32_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); }
+
+// An MSI-X eventfd (vfio.h, non-blocking) back to zero: one read empties an
+// eventfd's counter (eventfd(2)); EAGAIN when it is zero already.
+inline void clear_eventfd(int fd) {
+  uint64_t v;
+  (void)!::read(fd, &v, sizeof v);
+}
 
 inline bool is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
