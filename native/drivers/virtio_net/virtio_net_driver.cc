@@ -22,6 +22,10 @@
 //    VQ_PAIRS_SET); its tx queue t (one per lcore) is transmitq t % pairs, under a
 //    spinlock when lcores outnumber the pairs.
 //
+//  - Interrupts: none while polling (VIRTQ_AVAIL_F_NO_INTERRUPT). With adaptive
+//    idle, receiveq k gets MSI-X vector k and an idle lcore clears the flag just
+//    before it blocks on the vector's eventfd (rx_intr_enable).
+//
 // Ownership: every rx descriptor holds an mbuf while started; a tx mbuf is held
 // until the device returns its descriptor in the used ring.
 #include <algorithm>
@@ -78,6 +82,8 @@ struct alignas(64) Vq {
   // rx
   Mempool::Cache* cache = nullptr;
   Counter* nombuf = nullptr;
+  bool wakeup = false;  // an idle lcore may block on this queue's MSI-X vector
+  int irq_fd = -1;      // that vector's eventfd while started (owned by the Device)
   Counter held, kicks, errors, csum_fixed, csum_valid;
   TxLock lock;
 
@@ -210,6 +216,7 @@ class VirtioNet final : public Driver {
   void setup_rx_queue(const QueueSetup& q) override {
     rx_.at(q.queue_id)->cache = q.cache;
     rx_.at(q.queue_id)->nombuf = q.nombuf;
+    rx_.at(q.queue_id)->wakeup = q.rx_wakeup;
   }
   void setup_tx_queue(const QueueSetup& q) override { caches_.at(q.queue_id) = q.cache; }
 
@@ -222,14 +229,19 @@ class VirtioNet final : public Driver {
     common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
     (void)read_features();
     negotiate();
-    common_.w16(COMMON_MSIX, NO_VECTOR);
+    const std::vector<int> irq = enable_rx_vectors();
+    common_.w16(COMMON_MSIX, NO_VECTOR);  // §4.1.5.1.2: no configuration-change interrupts, we poll link status
     tx_pairs_ = pairs_;
     shared_tx_ = ntx_ > tx_pairs_;
     for (uint16_t k = 0; k < pairs_; k++) {
-      setup_vq(*rx_[k]);
-      setup_vq(*tx_[k]);
+      // receiveq k -> MSI-X vector k when an idle lcore may block on it; a device
+      // that refuses the mapping (reads back NO_VECTOR) leaves the queue polled only.
+      Vq& r = *rx_[k];
+      const uint16_t vec = k < irq.size() ? k : NO_VECTOR;
+      r.irq_fd = setup_vq(r, vec) == vec && vec != NO_VECTOR ? irq[k] : -1;
+      setup_vq(*tx_[k], NO_VECTOR);
     }
-    if (ctrl_n_) setup_vq(ctrl_);
+    if (ctrl_n_) setup_vq(ctrl_, NO_VECTOR);
     // Receive buffers: every descriptor gets an mbuf (§5.1.6.3).
     for (uint16_t k = 0; k < pairs_; k++) {
       Vq& q = *rx_[k];
@@ -257,7 +269,9 @@ class VirtioNet final : public Driver {
   void stop() override {
     std::lock_guard<std::mutex> g(ctl_);
     if (!running_) return;
-    reset_device();  // no DMA after this (§4.1.4.3.2)
+    reset_device();  // no DMA after this (§4.1.4.3.2), and no vector mapped
+    dev_->disable_msix();
+    for (auto& r : rx_) r->irq_fd = -1;
     for (uint16_t k = 0; k < pairs_; k++) {
       Vq& r = *rx_[k];
       pool_.free_bulk(nullptr, r.sw.data(), r.size);
@@ -308,6 +322,9 @@ class VirtioNet final : public Driver {
     out.push_back({"rx_csum_completed", fixed});
     out.push_back({"rx_csum_valid", valid});
     out.push_back({"queue_pairs", pairs_});
+    uint64_t vectors = 0;
+    for (uint16_t k = 0; k < max_pairs_; k++) vectors += rx_[k]->irq_fd >= 0;
+    out.push_back({"rx_wakeup_vectors", vectors});
   }
 
   void set_promiscuous(bool on) override {
@@ -371,6 +388,27 @@ class VirtioNet final : public Driver {
     publish(q);
     kick(q, false);
     return k;
+  }
+
+  // Adaptive idle (driver.h): receiveq k's used-buffer notifications go to MSI-X vector k.
+  int rx_wait_fd(uint16_t queue) const override { return queue < rx_.size() ? rx_[queue]->irq_fd : -1; }
+
+  void rx_intr_enable(uint16_t queue) override {
+    Vq& q = *rx_[queue];
+    if (q.irq_fd < 0) return;
+    clear_eventfd(q.irq_fd);
+    // §2.7.7: with the flag clear the device notifies after it adds a used
+    // buffer. The full barrier orders this store before the lcore's next read of
+    // used->idx, as the device orders its used->idx store before reading the
+    // flag: a buffer used in between is either seen by that poll or notified.
+    q.avail[0] = 0;
+    dma_mb();
+  }
+
+  void rx_intr_disable(uint16_t queue) override {
+    Vq& q = *rx_[queue];
+    if (q.irq_fd < 0) return;
+    q.avail[0] = AVAIL_F_NO_INTERRUPT;  // §2.7.7: polling again, no notifications (a hint the device may ignore)
   }
 
   uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
@@ -515,19 +553,36 @@ class VirtioNet final : public Driver {
     return uint16_t(n);
   }
 
-  // §4.1.5.1.3 virtqueue configuration.
-  void setup_vq(Vq& q) {
+  // MSI-X vectors 0..pairs-1 for the receive queues an idle lcore may block on
+  // (every rx queue or none: an lcore blocks only when all its queues can wake it).
+  // Empty when not asked for, or when the device or the host cannot give them.
+  std::vector<int> enable_rx_vectors() {
+    bool want = false;
+    for (uint16_t k = 0; k < pairs_; k++) want |= rx_[k]->wakeup;
+    if (!want || dev_->msix_vectors() < pairs_) return {};
+    try {
+      return dev_->enable_msix(pairs_);
+    } catch (const Error&) {
+      return {};
+    }
+  }
+
+  // §4.1.5.1.3 virtqueue configuration; returns the MSI-X vector the device kept
+  // for the queue (§4.1.5.1.2: it reads back NO_VECTOR when it refused).
+  uint16_t setup_vq(Vq& q, uint16_t vector) {
     common_.w16(COMMON_Q_SELECT, q.index);
     if (common_.r16(COMMON_Q_SIZE) < q.size) fail("DEVICE_UNSUPPORTED", scope_ + ": virtqueue " + std::to_string(q.index) + " is smaller than expected");
     q.clear();
     q.avail[0] = AVAIL_F_NO_INTERRUPT;
     common_.w16(COMMON_Q_SIZE, q.size);
-    common_.w16(COMMON_Q_MSIX, NO_VECTOR);
+    common_.w16(COMMON_Q_MSIX, vector);
+    const uint16_t kept = common_.r16(COMMON_Q_MSIX);
     common_.w64(COMMON_Q_DESC, dev_->iova(const_cast<Desc*>(q.desc)));
     common_.w64(COMMON_Q_DRIVER, dev_->iova(const_cast<uint16_t*>(q.avail)));
     common_.w64(COMMON_Q_DEVICE, dev_->iova(const_cast<uint16_t*>(q.used_hdr)));
     q.notify_off = uint32_t(common_.r16(COMMON_Q_NOFF)) * notify_mult_;
     common_.w16(COMMON_Q_ENABLE, 1);
+    return kept;
   }
 
   static void set_desc(Vq& q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {

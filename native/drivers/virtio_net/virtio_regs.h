@@ -9,9 +9,12 @@
 //   §3.1.1 Driver Requirements: Device Initialization
 //   §4.1.4 Virtio Structure PCI Capabilities: §4.1.4.3 common configuration,
 //          §4.1.4.4 notification, §4.1.4.5 ISR, §4.1.4.6 device-specific configuration
+//   §4.1.5 PCI-specific initialization: §4.1.5.1.2 MSI-X vector configuration,
+//          §4.1.5.3 used buffer notifications
 //   §5.1   Network Device: §5.1.3 feature bits, §5.1.4 configuration layout, §5.1.6 packets
 //          (§5.1.6.1 header), §5.1.6.4 processing of incoming packets, §5.1.6.5 control
-//          virtqueue (§5.1.6.5.1 rx mode, §5.1.6.5.6 multiqueue and RSS)
+//          virtqueue (§5.1.6.5.1 rx mode, §5.1.6.5.6 automatic steering (VQ_PAIRS_SET),
+//          §5.1.6.5.7 receive-side scaling (RSS_CONFIG))
 #pragma once
 #include <cstdint>
 
@@ -51,7 +54,10 @@ constexpr uint32_t COMMON_Q_NOFF = 0x1e;     // le16 queue_notify_off
 constexpr uint32_t COMMON_Q_DESC = 0x20;     // le64 queue_desc
 constexpr uint32_t COMMON_Q_DRIVER = 0x28;   // le64 queue_driver (available ring)
 constexpr uint32_t COMMON_Q_DEVICE = 0x30;   // le64 queue_device (used ring)
-constexpr uint16_t NO_VECTOR = 0xffff;       // VIRTIO_MSI_NO_VECTOR (§4.1.5.1.2)
+// §4.1.5.1.2: config_msix_vector / queue_msix_vector take an MSI-X table entry
+// (0..table size-1) or NO_VECTOR; a read-back of NO_VECTOR means the device
+// refused the mapping. Reset unmaps everything.
+constexpr uint16_t NO_VECTOR = 0xffff;       // VIRTIO_MSI_NO_VECTOR
 
 // §2.1 device status bits
 constexpr uint8_t STATUS_ACKNOWLEDGE = 1;
@@ -83,7 +89,7 @@ constexpr uint32_t NET_CFG_STATUS = 6;            // le16, F_STATUS
 constexpr uint32_t NET_CFG_MAX_PAIRS = 8;         // le16, F_MQ or F_RSS
 constexpr uint32_t NET_CFG_MTU = 10;              // le16, F_MTU
 constexpr uint32_t NET_CFG_SPEED = 12;            // le32, F_SPEED_DUPLEX (Mb/s, ~0 unknown)
-constexpr uint32_t NET_CFG_RSS_MAX_KEY = 17;      // u8, F_RSS
+constexpr uint32_t NET_CFG_RSS_MAX_KEY = 17;      // u8, F_RSS: longest key, at least 40 (§5.1.4.1)
 constexpr uint32_t NET_CFG_RSS_MAX_TABLE = 18;    // le16, F_RSS
 constexpr uint32_t NET_CFG_SUPPORTED_HASH = 20;   // le32, F_RSS or F_HASH_REPORT
 constexpr uint16_t NET_S_LINK_UP = 1;
@@ -123,7 +129,10 @@ struct UsedElem {
   uint32_t id;
   uint32_t len;
 };
-constexpr uint16_t AVAIL_F_NO_INTERRUPT = 1;  // §2.7.7: we poll
+// §2.7.7 Used Buffer Notification Suppression: set while the queue is polled;
+// cleared by an idle lcore just before it blocks on the queue's MSI-X vector
+// (VIRTIO_F_EVENT_IDX is not negotiated, so this flag is the mechanism).
+constexpr uint16_t AVAIL_F_NO_INTERRUPT = 1;
 constexpr uint16_t USED_F_NO_NOTIFY = 1;      // §2.7.10: the device needs no kick now
 // Sizes: avail = 4 + 2*n (+2 used_event), used = 4 + 8*n (+2 avail_event); alignment
 // 16 (descriptors), 2 (avail), 4 (used): §2.7 "Virtqueue alignment".
