@@ -19,6 +19,8 @@
  *   XDP program is attached to the interface.
  * - `VFIO_UNAVAILABLE`, `IOMMU_OFF`, `DEVICE_NOT_FOUND`, `DEVICE_BOUND_TO_KERNEL`, `GROUP_NOT_VIABLE`, `MEMLOCK_LIMIT`,
  *   `DEVICE_IN_USE`, `BIND_FAILED`, `VFIO_SETUP`, `DEVICE_UNSUPPORTED`, `DEVICE_TIMEOUT`: the vfio drivers and `linerate bind`.
+ * - `RSS_KEY_UNSUPPORTED`: `rss.key` given to a port whose hardware RSS cannot take it (a driver whose queues are spread
+ *   by the kernel, a NIC without a keyed hash, a key of the wrong length for the NIC).
  */
 export type LinerateErrorCode =
   | 'INVALID_OPTION'
@@ -61,6 +63,7 @@ export type LinerateErrorCode =
   | 'VFIO_SETUP'
   | 'DEVICE_UNSUPPORTED'
   | 'DEVICE_TIMEOUT'
+  | 'RSS_KEY_UNSUPPORTED'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

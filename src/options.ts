@@ -52,7 +52,12 @@ export interface EngineOptions {
 
 /** Receive-side scaling for ports with several rx queues. */
 export interface RssOptions {
-  /** Toeplitz key, at least 40 bytes. Default: the key from Microsoft's RSS specification. */
+  /**
+   * Toeplitz key, at least 40 bytes. Default: the key from Microsoft's RSS specification. Software RSS uses it, and so
+   * does hardware RSS where linerate programs the NIC (vfio: the 82574 takes exactly 40 bytes, virtio-net 40 up to the
+   * device's `rss_max_key_size`). Drivers whose queues are spread by the kernel (af_packet, af_xdp) refuse a key with
+   * `RSS_KEY_UNSUPPORTED` rather than ignore it.
+   */
   key?: Uint8Array;
   /** Hash both directions of a flow alike (so they land on the same lcore). Default false. */
   symmetric?: boolean;

@@ -192,6 +192,13 @@ describe('Engine lifecycle', () => {
     await stopAndCheckPool(e);
   });
 
+  it('rss.key on a driver that spreads its queues without a key it takes -> RSS_KEY_UNSUPPORTED', async () => {
+    const e = await engines.create();
+    await expectError(() => e.addPort('n', { driver: 'null', rxQueues: 2, rss: { key: new Uint8Array(40) } }), 'RSS_KEY_UNSUPPORTED', 'rss.key', 'null');
+    // Software RSS takes it (the ring driver has none of its own), and a failed addPort left no port behind.
+    e.addPort('r', { driver: 'ring', wire: 'w', rxQueues: 2, rss: { key: new Uint8Array(40).fill(7) } });
+    expect(e.info().ports.map((p) => p.name)).toEqual(['r']);
+  });
 });
 
 describe('mempool memory', () => {

@@ -88,6 +88,16 @@ class Driver {
     fail("INVALID_OPTION", cfg.scope + ": this driver has no options that can change while it runs");
   }
 
+  // rss.key of a driver that spreads flows itself (info().hw_rss), before start().
+  // false: the driver's hash takes no key from linerate (the kernel's fanout
+  // hash, a NIC owned by a kernel driver); the engine then refuses the key with
+  // RSS_KEY_UNSUPPORTED. A device that has a key but not this one (length, no
+  // RSS feature) throws RSS_KEY_UNSUPPORTED itself, naming what it takes.
+  virtual bool set_rss_key(const std::vector<uint8_t>& key) {
+    (void)key;
+    return false;
+  }
+
   // Hot path.
   virtual uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;
   virtual uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) = 0;

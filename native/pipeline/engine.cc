@@ -71,6 +71,15 @@ uint16_t Engine::add_port(const std::string& name, const std::string& driver, Co
   if (info.hw_rss && rx_queues > info.max_rx_queues)
     fail("INVALID_OPTION", cfg.scope + ": rxQueues " + std::to_string(rx_queues) + " exceeds the driver's " +
                                std::to_string(info.max_rx_queues));
+  // A driver that spreads flows itself must take the key, or say it cannot: a
+  // key that silently does nothing would spread flows unlike the user expects.
+  // (Software RSS uses it in the engine: pipeline/rss.cc.)
+  if (info.hw_rss && !rss.key.empty() && !d->set_rss_key(rss.key))
+    fail("RSS_KEY_UNSUPPORTED",
+         cfg.scope + ": rss.key cannot be given to the " + driver + " driver: its queues are not spread by a hash " +
+             "linerate programs (af_packet: the kernel's fanout hash; af_xdp: the NIC's kernel driver; null: " +
+             "independent sources). Leave rss.key out" +
+             (driver == "af_xdp" ? "; set the NIC's own key with: ethtool -X <interface> hkey <aa:bb:...>" : ""));
   ports_.push_back(std::make_unique<Port>(id, name, driver, std::move(d), rx_queues, uint32_t(lcores_.size()), std::move(rss)));
   return id;
 }

@@ -1,8 +1,8 @@
 // Intel 82574L (e1000e) over vfio: reset and init per the datasheet's §4.6, two
 // rx and two tx queues whose descriptor rings live in DMA-mapped memory, mbufs
 // from the engine's mempool given to the NIC as they are (zero copy), RSS in
-// hardware (MRQC/RETA/RSSRK), statistics registers as xstats, link from STATUS,
-// MSI-X rx interrupts for adaptive idle (IVAR/EIAC/IMS).
+// hardware (MRQC/RETA/RSSRK, with rss.key), statistics registers as xstats, link
+// from STATUS, MSI-X rx interrupts for adaptive idle (IVAR/EIAC/IMS).
 // Registers and descriptor bits: e1000e_regs.h, each with its datasheet section.
 //
 // Ownership: every rx descriptor holds an mbuf from start() to stop() (held_mbufs
@@ -27,8 +27,9 @@ namespace {
 
 using namespace lr::e1000e;
 
-// The default RSS key: the one from Microsoft's RSS specification (also the
-// engine's software RSS default), so hardware and software hashes agree.
+// The default RSS key (rss.key replaces it): the one from Microsoft's RSS
+// specification (also the engine's software RSS default), so hardware and
+// software hashes agree.
 constexpr uint8_t kRssKey[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
                                  0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
                                  0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
@@ -46,6 +47,7 @@ class E1000e final : public Driver {
     const uint32_t room = pool_.data_room();
     if (room < 256) fail("INVALID_OPTION", scope_ + ": e1000e needs mempool.dataRoom >= 256");
     buf_size_ = room >= 2048 ? 2048 : room >= 1024 ? 1024 : room >= 512 ? 512 : 256;
+    std::copy(std::begin(kRssKey), std::end(kRssKey), rss_key_);
     bar_ = &dev_->bar(0);
     if (!bar_->mapped()) fail("DEVICE_UNSUPPORTED", scope_ + ": BAR 0 of the 82574 cannot be mapped");
     // Ring memory: 2 rx + 2 tx rings, each 128-byte aligned (§10.2.5.6); 4 KiB apart here.
@@ -96,6 +98,14 @@ class E1000e final : public Driver {
     rx_[q.queue_id].wakeup = q.rx_wakeup;
   }
 
+  // §10.2.5.25: RSSRK holds exactly 40 key bytes (ten registers).
+  bool set_rss_key(const std::vector<uint8_t>& key) override {
+    if (key.size() != sizeof rss_key_)
+      fail("RSS_KEY_UNSUPPORTED", scope_ + ": the 82574's RSS key (RSSRK) is 40 bytes; rss.key has " + std::to_string(key.size()) +
+                                      ": give 40 bytes");
+    std::copy(key.begin(), key.end(), rss_key_);
+    return true;
+  }
   void setup_tx_queue(const QueueSetup& q) override { caches_.at(q.queue_id) = q.cache; }
 
   void start() override {
@@ -136,9 +146,11 @@ class E1000e final : public Driver {
     // §7.1.10 RSS: the key, the redirection table (entries alternate the queues
     // when there are two), and MRQC last. With one queue the hash is still
     // computed and lands in mbuf.rss_hash.
+    // RSSRK n holds key bytes 4n (bits 7:0) to 4n+3 (bits 31:24); byte 0 is the
+    // first (most significant) byte of the Toeplitz key.
     for (uint32_t i = 0; i < 10; i++)
-      w(RSSRK + 4 * i, uint32_t(kRssKey[4 * i]) | uint32_t(kRssKey[4 * i + 1]) << 8 | uint32_t(kRssKey[4 * i + 2]) << 16 |
-                           uint32_t(kRssKey[4 * i + 3]) << 24);
+      w(RSSRK + 4 * i, uint32_t(rss_key_[4 * i]) | uint32_t(rss_key_[4 * i + 1]) << 8 | uint32_t(rss_key_[4 * i + 2]) << 16 |
+                           uint32_t(rss_key_[4 * i + 3]) << 24);
     for (uint32_t i = 0; i < 32; i++) {
       uint32_t v = 0;
       for (uint32_t b = 0; b < 4; b++) v |= uint32_t((nrx_ == 2 && ((4 * i + b) & 1)) ? RETA_QUEUE1 : 0) << (8 * b);
@@ -480,6 +492,7 @@ class E1000e final : public Driver {
   RxQ rx_[2];
   TxQ tx_[2];
   std::vector<Mempool::Cache*> caches_;
+  uint8_t rss_key_[40];
   mutable std::mutex ctl_;
   mutable uint64_t totals_[std::size(kStats)] = {};
 };

@@ -10,7 +10,7 @@
 //  - Features taken when offered: VERSION_1 (required), ACCESS_PLATFORM (its DMA
 //    goes through the IOMMU, so IOVA = VA works; without it in IOMMU mode the
 //    device would bypass the IOMMU and is refused), MAC, STATUS, MTU, MQ +
-//    CTRL_VQ (queue pairs), RSS (the device spreads flows by our key and table),
+//    CTRL_VQ (queue pairs), RSS (the device spreads flows by rss.key and our table),
 //    HASH_REPORT (the hash lands in mbuf.rss_hash), CTRL_RX (promiscuous mode),
 //    GUEST_CSUM (frames may arrive with a partial checksum, NEEDS_CSUM: finished
 //    here in software, so the application always sees complete checksums).
@@ -44,6 +44,7 @@ namespace {
 
 using namespace lr::virtio;
 
+// The default RSS key (rss.key replaces it): Microsoft's, as the engine's software RSS.
 constexpr uint8_t kRssKey[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
                                  0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
                                  0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
@@ -217,6 +218,22 @@ class VirtioNet final : public Driver {
     rx_.at(q.queue_id)->cache = q.cache;
     rx_.at(q.queue_id)->nombuf = q.nombuf;
     rx_.at(q.queue_id)->wakeup = q.rx_wakeup;
+  }
+
+  // §5.1.6.5.7: the key goes to the device in VIRTIO_NET_CTRL_MQ_RSS_CONFIG, which
+  // needs VIRTIO_NET_F_RSS; its length may be 40 (Toeplitz over IPv6 addresses
+  // and ports) up to the device's rss_max_key_size (§5.1.4).
+  bool set_rss_key(const std::vector<uint8_t>& key) override {
+    if (!has(features_, F_RSS))
+      fail("RSS_KEY_UNSUPPORTED", scope_ + ": " + dev_->pci() + " does not offer VIRTIO_NET_F_RSS" +
+                                      (has(offered_, F_RSS) ? " with a usable key size" : "") +
+                                      ", so it cannot take rss.key (it steers flows by its own choice). In QEMU add "
+                                      "rss=on to -device virtio-net-pci; or leave rss.key out");
+    if (key.size() < 40 || key.size() > rss_key_max_)
+      fail("RSS_KEY_UNSUPPORTED", scope_ + ": the device takes an RSS key of 40 to " + std::to_string(rss_key_max_) +
+                                      " bytes (rss_max_key_size); rss.key has " + std::to_string(key.size()));
+    rss_key_ = key;
+    return true;
   }
   void setup_tx_queue(const QueueSetup& q) override { caches_.at(q.queue_id) = q.cache; }
 
@@ -647,7 +664,7 @@ class VirtioNet final : public Driver {
       fail("DEVICE_UNSUPPORTED", scope_ + ": the device refused control command class " + std::to_string(cls) + " command " + std::to_string(cmd));
   }
 
-  // §5.1.6.5.6.4 struct virtio_net_rss_config.
+  // §5.1.6.5.7 struct virtio_net_rss_config, with rss.key (or the default key).
   void set_rss() {
     uint16_t table = 1;
     while (table * 2 <= std::min<uint16_t>(rss_table_max_, 128)) table *= 2;
@@ -659,8 +676,8 @@ class VirtioNet final : public Driver {
     put16(0);                    // unclassified_queue
     for (uint16_t i = 0; i < table; i++) put16(uint16_t(i % pairs_));  // 0-based receiveq numbers (0 = receiveq1)
     put16(tx_pairs_);            // max_tx_vq
-    b.push_back(40);             // hash_key_length
-    b.insert(b.end(), kRssKey, kRssKey + 40);
+    b.push_back(uint8_t(rss_key_.size()));  // hash_key_length (40..rss_max_key_size, set_rss_key)
+    b.insert(b.end(), rss_key_.begin(), rss_key_.end());
     ctrl_cmd(CTRL_MQ, CTRL_MQ_RSS_CONFIG, b.data(), uint32_t(b.size()));
   }
 
@@ -686,6 +703,7 @@ class VirtioNet final : public Driver {
   uint32_t ntx_ = 1;
   bool shared_tx_ = false;
   uint8_t rss_key_max_ = 0;
+  std::vector<uint8_t> rss_key_{std::begin(kRssKey), std::end(kRssKey)};
   uint16_t rss_table_max_ = 0;
   uint32_t rss_hash_types_ = 0;
   uint32_t hdr_ = kNetHdrSize;
