@@ -10,6 +10,10 @@
 //        sends N datagrams of S payload bytes to 198.18.0.2:P, round-robin from
 //        F source ports (20000..20000+F-1), and counts what comes back to those
 //        ports (the guest echoes them).
+//     {"cmd":"send","id":1,"counts":[c0,c1,...],"dport":P}
+//        the same with an uneven load: source port 20000+f sends c_f datagrams
+//        (round-robin while each has some left), so per-queue totals on the
+//        guest tell which flow went to which queue.
 //     {"cmd":"report","id":1}
 //        answers {"id":1,"sent":N,"received":R,"perFlow":[...]} to the sender
 //        (three times, 20 ms apart, in case one is lost).
@@ -34,8 +38,10 @@ const results = new Map();
 const flows = [];
 
 async function send(req) {
-  const count = Math.min(Math.max(1, req.count | 0), 100000);
-  const nflows = Math.min(Math.max(1, req.flows | 0), 64);
+  const counts = Array.isArray(req.counts) ? req.counts.slice(0, 64).map((c) => Math.max(0, c | 0)) : undefined;
+  const count = Math.min(counts ? counts.reduce((a, b) => a + b, 0) : Math.max(1, req.count | 0), 100000);
+  const nflows = counts ? Math.max(1, counts.length) : Math.min(Math.max(1, req.flows | 0), 64);
+  const left = counts ? counts.slice() : undefined;
   const size = Math.min(Math.max(1, req.size | 0 || 18), 1400);
   const r = { id: req.id, sent: 0, received: 0, perFlow: new Array(nflows).fill(0) };
   results.set(req.id, r);
@@ -50,9 +56,13 @@ async function send(req) {
     flows.push(s);
   }
   const payload = Buffer.alloc(size, 0x61);
-  for (let i = 0; i < count; i++) {
+  for (let i = 0, f = 0; i < count; i++, f = (f + 1) % nflows) {
+    if (left) {
+      while (left[f] === 0) f = (f + 1) % nflows;
+      left[f]--;
+    }
     payload.writeUInt32BE(i, 0);
-    await new Promise((ok) => flows[i % nflows].send(payload, req.dport | 0 || 7777, GUEST4, ok));
+    await new Promise((ok) => flows[left ? f : i % nflows].send(payload, req.dport | 0 || 7777, GUEST4, ok));
     r.sent++;
     // Pace a little: the guest polls under TCG and its rings are small.
     if (i % 16 === 15) await new Promise((ok) => setTimeout(ok, 2));
