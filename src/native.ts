@@ -28,6 +28,8 @@ export interface NativeAddon {
   abiVersion: number;
   attach(engineId: number): AttachedEngineHandle;
   pinThread(cpu: number): void;
+  /** Calls fn once per event-loop turn while armed, allocating nothing per turn (native/binding/loop_pump.h). */
+  createPump?(fn: () => void): { arm(): void; disarm(): void; close(): void };
   /** A ring (native/core/ring.h) in 64-byte aligned native memory, initialised by lr::Ring::init; freed with the ArrayBuffer. */
   ringCreate(size: number, flags: number): ArrayBuffer;
   /** lr::Ring::attach(buf + offset).enqueue_bulk (bulk) or enqueue_burst of objs[0..n); returns the number moved. */
@@ -65,6 +67,8 @@ export interface AttachedEngineHandle {
   channelBuffer(port: number, queue: number): ArrayBuffer;
   setDoorbell(port: number, queue: number, fn: () => void): void;
   clearDoorbell(port: number, queue: number): void;
+  /** Pipeline channels: how long matched packets may wait on the lcore for a fuller burst (ns, 0 = never). Absent in older addons. */
+  setCoalesce?(port: number, queue: number, ns: number): void;
   inline(port: number, queue: number): unknown;
 }
 
