@@ -110,6 +110,16 @@ export function threadCpuNs(tid: string | undefined): number {
   }
 }
 
+/** Nanoseconds the thread spent runnable but waiting for a CPU (schedstat field 2): time it was descheduled. */
+export function threadWaitNs(tid: string | undefined): number {
+  if (tid === undefined || tid === '') return NaN;
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** The thread of this process named `name`, or undefined. */
 export function findThread(name: string): string | undefined {
   for (const tid of readdirSync('/proc/self/task')) {

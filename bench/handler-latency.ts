@@ -35,6 +35,7 @@ import {
   round,
   spread,
   threadCpuNs,
+  threadWaitNs,
 } from './handler-common.js';
 import handlerFn from './handler-module.js';
 
@@ -54,7 +55,8 @@ const usage = `usage: node dist/bench/handler-latency.js [options]
   --lcore N          CPU of the lcore and of the inline worker (default 1)
   --warmup S         seconds at the level before the histogram is reset (default 1)
   --probe-seconds S  measurement of each mode's maximum rate (default 3)
-  --size B           frame size (default 64)`;
+  --size B           frame size (default 64)
+  --coalesce-us N    pipeline modes: HandleOptions.coalesceUs (default: the library's, DEFAULT_COALESCE_US)`;
 
 interface Config {
   seconds: number;
@@ -66,6 +68,7 @@ interface Config {
   warmup: number;
   probeSeconds: number;
   size: number;
+  coalesceUs: number | undefined;
 }
 
 function parseConfig(): Config {
@@ -82,6 +85,7 @@ function parseConfig(): Config {
         warmup: { type: 'string', default: '1' },
         'probe-seconds': { type: 'string', default: '3' },
         size: { type: 'string', default: '64' },
+        'coalesce-us': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -112,6 +116,7 @@ function parseConfig(): Config {
     warmup: num('warmup', values.warmup, 0, 60, false),
     probeSeconds: num('probe-seconds', values['probe-seconds'], 0.5, 600, false),
     size: num('size', values.size, 60, 2048, true),
+    coalesceUs: values['coalesce-us'] === undefined ? undefined : num('coalesce-us', values['coalesce-us'], 0, 1000, false),
   };
 }
 
@@ -132,8 +137,8 @@ async function start(cfg: Config, mode: Mode, rate: number, otherCpus: string): 
     if (b.id !== 1) throw new Error(`port b has id ${b.id}; the handler module forwards to id 1`);
     if (mode === 'native') engine.forward(a, b, { mode: 'io' });
     else if (mode === 'inline') engine.handleInWorkers(a, { module: MODULE_URL, mode: 'inline', cpus: [cfg.lcore] });
-    else if (mode === 'pipeline') engine.handle(a, handlerFn);
-    else engine.handleInWorkers(a, { module: MODULE_URL, mode: 'pipeline' });
+    else if (mode === 'pipeline') engine.handle(a, { coalesceUs: cfg.coalesceUs }, handlerFn);
+    else engine.handleInWorkers(a, { module: MODULE_URL, mode: 'pipeline', coalesceUs: cfg.coalesceUs });
     engine.on('error', (e: Error) => console.error(`bench/handler-latency: handler error: ${e.message}`));
     hellos.reset();
     await engine.start();
@@ -195,6 +200,8 @@ interface LevelRun {
   cpuShare: number;
   /** Every thread doing the work: name -> CPU share. */
   threads: Record<string, number>;
+  /** Every thread doing the work: name -> ms it waited for a CPU while runnable (descheduled), over the window. */
+  waitMs: Record<string, number>;
   missingMbufs: number;
 }
 
@@ -211,10 +218,12 @@ async function level(cfg: Config, mode: Mode, rateMpps: number, otherCpus: strin
     // Start the histogram over: what the JIT's warm-up and the first bursts cost is not the steady state.
     r.engine.setPortOptions(r.engine.port('b')!, { resetLatency: true });
     const c0 = r.threads.map(([, tid]) => threadCpuNs(tid));
+    const w0 = r.threads.map(([, tid]) => threadWaitNs(tid));
     const s0 = r.engine.stats();
     await sleep(cfg.seconds * 1000);
     const s1 = r.engine.stats();
     const c1 = r.threads.map(([, tid]) => threadCpuNs(tid));
+    const w1 = r.threads.map(([, tid]) => threadWaitNs(tid));
     const dt = (s1.timeNs - s0.timeNs) / 1e9;
     const shares = r.threads.map(([name], i) => [name, round((c1[i] - c0[i]) / (s1.timeNs - s0.timeNs))] as const);
     out = {
@@ -224,6 +233,7 @@ async function level(cfg: Config, mode: Mode, rateMpps: number, otherCpus: strin
       ringFull: s1.ports.a.drops.handlerRingFull - s0.ports.a.drops.handlerRingFull,
       cpuShare: shares[0][1],
       threads: Object.fromEntries(shares),
+      waitMs: Object.fromEntries(r.threads.map(([name], i) => [name, round((w1[i] - w0[i]) / 1e6)])),
       missingMbufs: 0,
     };
   } catch (e) {
@@ -275,6 +285,7 @@ async function main(): Promise<number> {
         console.log(
           `round ${r + 1}/${cfg.runs} ${c.name.padEnd(24)} ${String(lv).padStart(3)}%: offered ${rate.toFixed(2)} Mpps, out ${x.mpps.toFixed(2)} Mpps, ` +
             `p50 ${us(x.p50)} p99 ${us(x.p99)} p99.9 ${us(x.p999)} max ${us(x.max)} µs (${x.count} packets), CPU ${Object.entries(x.threads).map(([n, v]) => `${n} ${Math.round(v * 100)}%`).join(' ')}` +
+            `, descheduled ${Object.entries(x.waitMs).map(([n, v]) => `${n} ${v} ms`).join(' ')}` +
             (x.ringFull ? `, ring full ${x.ringFull}` : ''),
         );
       }

@@ -9,6 +9,7 @@ import {
   parseMac,
   nativeDriverOptions,
   validateMatch,
+  validateHandleOptions,
   resolveEngineOptions,
   validatePortOptions,
   type EngineOptions,
@@ -265,9 +266,9 @@ export class Engine extends EventEmitter {
     this.own(port);
     if (typeof handler !== 'function') throw new LinerateError('INVALID_OPTION', `handle: the handler must be a function`);
     const match = validateMatch(options.match);
-    const ringSize = options.ringSize ?? 1024;
+    const { ringSize, coalesceUs } = validateHandleOptions('handle', options);
     native(() => this.nat.handle(port.id, match, false, ringSize));
-    this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler);
+    this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler, coalesceUs);
   }
 
   /**
@@ -296,9 +297,11 @@ export class Engine extends EventEmitter {
     const queues = port.options.rxQueues ?? 1;
     const cpus = options.cpus ?? this.options.lcores ?? [];
     if (mode === 'inline' && cpus.length === 0) throw new LinerateError('INVALID_OPTION', 'handleInWorkers: no CPU to pin inline workers to');
-    native(() => this.nat.handle(port.id, match, mode === 'inline', options.ringSize ?? 1024));
+    const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
+    native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
     this.handlers.addWorkers(
       port.name,
+      coalesceUs,
       Array.from({ length: queues }, (_, q) => ({
         port: port.id,
         queue: q,

@@ -67,6 +67,8 @@ export interface AttachedEngineHandle {
   channelBuffer(port: number, queue: number): ArrayBuffer;
   setDoorbell(port: number, queue: number, fn: () => void): void;
   clearDoorbell(port: number, queue: number): void;
+  /** Pipeline channels: how long matched packets may wait on the lcore for a fuller burst (ns, 0 = never). Absent in older addons. */
+  setCoalesce?(port: number, queue: number, ns: number): void;
   inline(port: number, queue: number): unknown;
 }
 

@@ -480,6 +480,28 @@ export interface HandleOptions {
   match?: HandlerMatch;
   /** Slots of the ring to the handler (power of two). A full ring is a counted drop. Default 1024. */
   ringSize?: number;
+  /**
+   * Pipeline mode: how long, in microseconds, matched packets may wait on the lcore for a fuller burst before
+   * they go to the handler (0..1000; 0 hands over every rx burst as it comes). Each burst handed over costs the
+   * same whatever its size, so at moderate rates small bursts make the consumer fall behind and the ring fill,
+   * which costs far more latency than this wait (docs/handlers.md, "Batching"). Default
+   * {@link DEFAULT_COALESCE_US}. Inline mode takes what each rx burst brings and ignores it.
+   */
+  coalesceUs?: number;
+}
+
+/** Default {@link HandleOptions.coalesceUs}. */
+export const DEFAULT_COALESCE_US = 0;
+
+/** Checks the options common to handle() and handleInWorkers(). @internal */
+export function validateHandleOptions(scope: string, o: HandleOptions): { ringSize: number; coalesceUs: number } {
+  if (o.ringSize !== undefined && (!Number.isInteger(o.ringSize) || o.ringSize < 2 || o.ringSize > 1 << 20 || !isPow2(o.ringSize))) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: ringSize must be a power of two from 2 to 1048576, got ${describe(o.ringSize)}`);
+  }
+  if (o.coalesceUs !== undefined && (typeof o.coalesceUs !== 'number' || !Number.isFinite(o.coalesceUs) || o.coalesceUs < 0 || o.coalesceUs > 1000)) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: coalesceUs must be a number of microseconds from 0 to 1000, got ${describe(o.coalesceUs)}`);
+  }
+  return { ringSize: o.ringSize ?? 1024, coalesceUs: o.coalesceUs ?? DEFAULT_COALESCE_US };
 }
 
 /** Options of {@link Engine.handleInWorkers}. */

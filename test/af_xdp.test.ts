@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type Port } from '../src/index.js';
 import { EngineTracker, expectError, lastCpu, stopAndCheckPool, waitFor } from './helpers/engine.js';
-import { cleanupLeftovers, namespacesWithPrefix, netnsGate, repoRoot, run, TestBed } from './helpers/netns.js';
+import { addonLocation, childScript } from './helpers/child.js';
+import { cleanupLeftovers, namespacesWithPrefix, netnsGate, run, TestBed } from './helpers/netns.js';
 import { tempDir, udp4Frame, udp6Frame, writePcap } from './helpers/pcap.js';
 
 const gate = netnsGate();
@@ -367,20 +368,6 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
     expect(out.message).toContain('setcap');
   });
 });
-
-function addonLocation(): string {
-  return process.env.LINERATE_ADDON_PATH ?? repoRoot;
-}
-
-/** A node -e script that loads the addon (argv[1]: a .node file or the repo root) as `addon`, then runs body. */
-function childScript(body: string): string {
-  return `
-    const where = process.argv[1];
-    const { createRequire } = require('node:module');
-    const req = createRequire(where.endsWith('.node') ? where : where + '/package.json');
-    const addon = where.endsWith('.node') ? req(where) : req('node-gyp-build')(where);
-    ${body}`;
-}
 
 describe.skipIf(!gate.run)('af_xdp when the interface or the process goes away', () => {
   afterAll(async () => {

@@ -4,6 +4,7 @@
 
 #include "binding/engine_wrap.h"
 #include "binding/handler_wrap.h"
+#include "binding/loop_pump.h"
 #include "binding/ring_wrap.h"
 #include "core/lcore.h"
 #include "core/memory.h"
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hostInfo", Napi::Function::New<HostInfo>(env, "hostInfo"));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   lr::binding::init_handler_exports(env, exports);
+  lr::binding::init_pump_exports(env, exports);
   exports.Set("ringCreate", Napi::Function::New<lr::binding::RingCreate>(env, "ringCreate"));
   exports.Set("ringEnqueue", Napi::Function::New<lr::binding::RingEnqueue>(env, "ringEnqueue"));
   exports.Set("ringDequeue", Napi::Function::New<lr::binding::RingDequeue>(env, "ringDequeue"));

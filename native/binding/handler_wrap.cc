@@ -134,6 +134,7 @@ Napi::Function AttachedEngine::Define(Napi::Env env) {
                          InstanceMethod<&AttachedEngine::ChannelBuffer>("channelBuffer"),
                          InstanceMethod<&AttachedEngine::SetDoorbell>("setDoorbell"),
                          InstanceMethod<&AttachedEngine::ClearDoorbell>("clearDoorbell"),
+                         InstanceMethod<&AttachedEngine::SetCoalesce>("setCoalesce"),
                          InstanceMethod<&AttachedEngine::Inline>("inline"),
                      });
 }
@@ -193,6 +194,19 @@ Napi::Value AttachedEngine::ClearDoorbell(const Napi::CallbackInfo& info) {
     if (engine_->running()) fail("ENGINE_RUNNING", "stop the engine before detaching a consumer");
     JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
     ch->clear_doorbell();
+  });
+  return info.Env().Undefined();
+}
+
+// setCoalesce(port, queue, ns): how long matched packets may wait on the lcore
+// for a fuller burst before going to JS (pipeline/to_js_batcher.h); 0 = never.
+Napi::Value AttachedEngine::SetCoalesce(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (engine_->running()) fail("ENGINE_RUNNING", "the coalescing window is set before engine.start()");
+    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    const double ns = info[2].As<Napi::Number>().DoubleValue();
+    if (!(ns >= 0 && ns <= 1e6)) fail("INVALID_OPTION", "coalescing window must be 0..1000000 ns");
+    ch->batcher.configure(engine_->options().burst, uint64_t(ns * double(engine_->tsc_hz()) / 1e9));
   });
   return info.Env().Undefined();
 }

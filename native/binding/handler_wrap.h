@@ -27,6 +27,7 @@ class AttachedEngine : public Napi::ObjectWrap<AttachedEngine> {
   Napi::Value ChannelBuffer(const Napi::CallbackInfo& info);
   Napi::Value SetDoorbell(const Napi::CallbackInfo& info);
   Napi::Value ClearDoorbell(const Napi::CallbackInfo& info);
+  Napi::Value SetCoalesce(const Napi::CallbackInfo& info);
   Napi::Value Inline(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Engine> engine_;

@@ -10,17 +10,7 @@ void HandlerStage::process(Mbuf** m, uint16_t n) {
     if (match_(m[i])) to_js[nj++] = m[i]->index;
     else rest[nr++] = m[i];
   }
-  if (nj) {
-    const uint32_t sent = ch_->to_js().enqueue_burst(to_js, nj);
-    if (sent) ch_->notify();
-    if (sent < nj) {
-      // A full ring is a counted drop, never unbounded memory.
-      Mbuf* drop[64];
-      for (uint32_t i = sent; i < nj; i++) drop[i - sent] = pool_->mbuf(to_js[i]);
-      pool_->free_bulk(cache_, drop, nj - sent);
-      ch_->full.add(nj - sent);
-    }
-  }
+  if (nj) ch_->batcher.add(*ch_, *pool_, cache_, to_js, nj);
   if (nr) {
     if (fallback_) {
       fallback_->process(rest, nr);
@@ -32,6 +22,9 @@ void HandlerStage::process(Mbuf** m, uint16_t n) {
 }
 
 uint32_t ChannelReturnTask::poll() {
+  // This task runs every loop of the lcore that fills the channel: the place to
+  // publish a partial burst whose wait is over.
+  ch_->batcher.publish_due(*ch_, *pool_, cache_);
   uint32_t idx[64];
   const uint32_t n = ch_->from_js().dequeue_burst(idx, burst_);
   for (uint32_t i = 0; i < n; i++) {
@@ -41,6 +34,11 @@ uint32_t ChannelReturnTask::poll() {
     }
     sink_.apply(pool_->mbuf(idx[i]));
   }
+  // What JS gives back is a whole handled burst: send it now rather than let a
+  // partial burst wait in the tx buffers for the drain timer (drainUs, 100 us by
+  // default), which showed as the pipeline modes' latency floor. Inline mode's
+  // tx() does the same.
+  if (n) sink_.flush();
   // Keep empty mbufs ready for batch.alloc(), a burst at a time.
   Ring& fr = ch_->free_ring();
   if (fr.free_count() >= 32) {

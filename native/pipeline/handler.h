@@ -25,10 +25,13 @@ class HandlerStage final : public Stage {
       : match_(match), ch_(ch), fallback_(std::move(fallback)), pool_(pool), cache_(cache), unmatched_(unmatched_drops) {}
 
   void process(Mbuf** m, uint16_t n) override;
+  // The batcher keeps its own deadline (ChannelReturnTask checks it every
+  // loop), so the drain period does not cut its window short.
   void flush() override {
     if (fallback_) fallback_->flush();
   }
   void drain() override {
+    ch_->batcher.drop_all(*pool_);
     if (fallback_) fallback_->drain();
   }
 

@@ -34,12 +34,13 @@ JsChannel::JsChannel(uint16_t port, uint16_t queue, uint32_t size, uint32_t burs
   to_js_ = Ring::init(mem_ + to_off, size, spsc);
   from_js_ = Ring::init(mem_ + from_off, size * 2, spsc);
   free_ = Ring::init(mem_ + free_off, kFreeRingSize, spsc);
+  batcher.configure(burst, 0);
 }
 
 JsChannel::~JsChannel() { std::free(mem_); }
 
 uint32_t JsChannel::held() const {
-  return to_js_.count() + from_js_.count() + free_.count();
+  return to_js_.count() + from_js_.count() + free_.count() + batcher.held();
 }
 
 void JsChannel::recover() {
@@ -70,6 +71,7 @@ void JsChannel::recover() {
 
 void JsChannel::drain(Mempool& pool) {
   recover();
+  batcher.drop_all(pool);
   // The JS side may have peeked without advancing: reset its heads to the tails.
   for (Ring* r : {&to_js_, &from_js_, &free_}) {
     auto* h = r->header();

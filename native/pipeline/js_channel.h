@@ -26,6 +26,7 @@
 #include "core/counter.h"
 #include "core/mempool.h"
 #include "core/ring.h"
+#include "pipeline/to_js_batcher.h"
 
 namespace lr {
 
@@ -114,6 +115,9 @@ class JsChannel {
   void drain(Mempool& pool);
   uint32_t held() const;
   double js_counter(int i) const { return header()->js_counters[i]; }
+
+  // Matched packets waiting on the lcore for a fuller burst (pipeline/to_js_batcher.h).
+  ToJsBatcher batcher;
 
   // lcore-written counters.
   Counter full;         // matched but to_js was full: dropped

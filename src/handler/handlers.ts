@@ -24,12 +24,16 @@ interface MainEntry {
   queues: number;
   handler: Handler;
   consumers: ChannelConsumer[];
+  /** HandleOptions.coalesceUs */
+  coalesceUs: number;
 }
 
 interface WorkerEntry {
   kind: 'worker';
   portName: string;
   init: WorkerInit;
+  /** HandleOptions.coalesceUs (pipeline mode) */
+  coalesceUs: number;
   worker?: Worker;
   alive: boolean;
   exited: boolean;
@@ -80,15 +84,16 @@ export class HandlerSet {
     private readonly events: HandlerEvents,
   ) {}
 
-  addMain(port: number, portName: string, queues: number, handler: Handler): void {
-    this.main.push({ kind: 'main', port, portName, queues, handler, consumers: [] });
+  addMain(port: number, portName: string, queues: number, handler: Handler, coalesceUs: number): void {
+    this.main.push({ kind: 'main', port, portName, queues, handler, consumers: [], coalesceUs });
   }
 
-  addWorkers(portName: string, inits: Omit<WorkerInit, 'engineId' | 'portIds' | 'stop' | 'counters'>[]): void {
+  addWorkers(portName: string, coalesceUs: number, inits: Omit<WorkerInit, 'engineId' | 'portIds' | 'stop' | 'counters'>[]): void {
     for (const i of inits) {
       this.workers.push({
         kind: 'worker',
         portName,
+        coalesceUs,
         alive: false,
         exited: false,
         stopping: false,
@@ -107,11 +112,13 @@ export class HandlerSet {
       m.consumers = [];
       for (let q = 0; q < m.queues; q++) {
         const where = { port: m.portName, queue: q };
+        attached.setCoalesce?.(m.port, q, m.coalesceUs * 1000);
         const c = new ChannelConsumer(attached.channelBuffer(m.port, q), pool, info, ids, m.handler, (e) => this.error(e, where));
         attached.setDoorbell(m.port, q, c.wake);
         m.consumers.push(c);
       }
     }
+    for (const w of this.workers) if (w.init.mode === 'pipeline') attached.setCoalesce?.(w.init.port, w.init.queue, w.coalesceUs * 1000);
     const script = workerScript();
     await Promise.all(
       this.workers.map(async (w) => {

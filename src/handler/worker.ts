@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadAddon } from '../native.js';
-import { ChannelConsumer, type Handler } from './channel-consumer.js';
+import { ChannelConsumer, WORKER_TURN_BURSTS, type Handler } from './channel-consumer.js';
 import { InlineRunner, type NativeInlineQueue } from './inline-runner.js';
 
 /** @internal */
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const consumer = new ChannelConsumer(attached.channelBuffer(init.port, init.queue), pool, info, portIds, handler, reportError);
+  const consumer = new ChannelConsumer(attached.channelBuffer(init.port, init.queue), pool, info, portIds, handler, reportError, WORKER_TURN_BURSTS);
   attached.setDoorbell(init.port, init.queue, consumer.wake);
   parentPort!.on('message', (m: { type: string }) => {
     if (m.type === 'stop') {
