@@ -60,6 +60,11 @@ void Lcore::stop() {
 constexpr uint32_t kSpinPolls = 1024;
 constexpr uint32_t kPausePolls = 4096;
 
+static void sleep_us(uint32_t us) {
+  timespec ts{time_t(us / 1000000), long(us % 1000000) * 1000};
+  nanosleep(&ts, nullptr);
+}
+
 void Lcore::idle(uint32_t& streak) {
   if (opts_.idle == IdleMode::Busy) return;
   // The first poll that finds packets resets the streak, so full speed returns at once.
@@ -82,9 +87,7 @@ void Lcore::idle(uint32_t& streak) {
     return;
   }
   // No wake-up fds: sleep with a growing interval capped at max_sleep_us.
-  const uint32_t us = std::min<uint32_t>(opts_.max_sleep_us, 1 + (streak - kPausePolls) / 64);
-  timespec ts{0, long(us) * 1000};
-  nanosleep(&ts, nullptr);
+  sleep_us(std::min<uint32_t>(opts_.max_sleep_us, 1 + (streak - kPausePolls) / 64));
   counters_.sleeps.add(1);
 }
 
@@ -113,6 +116,12 @@ void Lcore::block() {
   disarm();
   if (r == WakeWait::Result::Woken) counters_.wakeups.add(1);
   if (r == WakeWait::Result::Timeout) counters_.wait_timeouts.add(1);
+  if (r == WakeWait::Result::Faulted) {
+    // An fd in an error state would end every wait at once: sleep a step
+    // instead, so the lcore polls on (the driver counts the error) without spinning.
+    sleep_us(opts_.max_sleep_us);
+    counters_.sleeps.add(1);
+  }
 }
 
 void Lcore::disarm() {

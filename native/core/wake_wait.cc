@@ -29,7 +29,9 @@ WakeWait::Result WakeWait::wait(uint32_t timeout_us) {
   } while (n < 0 && errno == EINTR);
   if (n <= 0) return Result::Timeout;  // an error (none expected with valid fds) counts as a timeout: the lcore polls again
   if (fds_[0].revents) return Result::Stopped;
-  return Result::Woken;
+  for (size_t i = 1; i < fds_.size(); i++)
+    if (fds_[i].revents & POLLIN) return Result::Woken;
+  return Result::Faulted;
 }
 
 void WakeWait::notify() {

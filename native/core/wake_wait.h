@@ -16,7 +16,9 @@ namespace lr {
 
 class WakeWait {
  public:
-  enum class Result { Woken, Timeout, Stopped };
+  // Faulted: only error conditions (POLLERR, POLLHUP, POLLNVAL: an interface
+  // gone down under a socket), which stay set and would end every wait at once.
+  enum class Result { Woken, Timeout, Stopped, Faulted };
 
   WakeWait();
   ~WakeWait();

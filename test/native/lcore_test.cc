@@ -175,6 +175,31 @@ TEST_CASE("one task without a wake-up fd: the lcore sleeps in steps, never block
   CHECK(a.arms.load() == 0);
 }
 
+TEST_CASE("a wake-up fd stuck in an error state (POLLHUP) makes the lcore sleep in steps, not spin") {
+  // A pipe whose write end is closed polls POLLHUP, never POLLIN: like a socket
+  // whose interface went away. Every wait would end at once.
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  ::close(p[1]);
+  struct HupTask final : lr::Task {
+    int fd;
+    explicit HupTask(int f) : fd(f) {}
+    uint32_t poll() override { return 0; }
+    bool wake_fds(std::vector<int>& fds) override {
+      fds.push_back(fd);
+      return true;
+    }
+  };
+  lr::Lcore l(0, cpu(), adaptive(30'000'000));
+  l.add_task(std::make_unique<HupTask>(p[0]));
+  l.start();
+  REQUIRE(wait_until([&] { return l.counters().sleeps.get() >= 20; }, 5000));
+  CHECK(l.counters().waits.get() >= 20);
+  CHECK(l.counters().wakeups.get() == 0);  // an error is not a packet
+  l.stop();
+  ::close(p[0]);
+}
+
 TEST_CASE("busy idle mode never blocks even with wake-up fds") {
   FakeQueue q;
   lr::LcoreOptions o = adaptive(30'000'000);
