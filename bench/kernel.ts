@@ -168,11 +168,34 @@ class Lines {
 
 // ------------------------------------------------------------ measurements
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '', macA: '', macB: '' };
-function sentPackets(): number {
-  const j = JSON.parse(execFileSync('ip', ['-n', bed.nsA, '-s', '-j', 'link', 'show', 'dev', bed.ifA], { encoding: 'utf8' })) as {
-    stats64: { tx: { packets: number; dropped: number } };
-  }[];
-  return j[0]!.stats64.tx.packets + j[0]!.stats64.tx.dropped;
+/**
+ * A process parked in namespace A (on the generator's CPU) whose /proc/PID/net/dev
+ * shows A's interfaces: reading a file costs microseconds and no CPU of the
+ * receiving side, where an `ip -n A -s link` per sample forked a process that
+ * ran on the receiving CPU (this process's affinity) at every window edge.
+ */
+let nsAWatcher: ChildProcess | undefined;
+
+/** What A's veth end has sent (tx_packets + tx_dropped), and of that what the veth dropped, at time t (s). */
+function sentPackets(): { sent: number; dropped: number; t: number } {
+  const t = now();
+  const dev = readFileSync(`/proc/${nsAWatcher!.pid}/net/dev`, 'utf8');
+  const line = dev.split('\n').find((l) => l.trim().startsWith(`${bed.ifA}:`));
+  if (!line) throw new Error(`${bed.ifA} not in /proc/${nsAWatcher!.pid}/net/dev (namespace ${bed.nsA})`);
+  // Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+  const f = line.slice(line.indexOf(':') + 1).trim().split(/\s+/).map(Number);
+  return { sent: f[9]! + f[11]!, dropped: f[11]!, t };
+}
+
+/**
+ * The sender's counters at the moment the receiver counted, interpolated between a
+ * reading just before and one just after. Reading both sides at once is not possible
+ * (a child process, an `ip` call); at 0.4 Mpps a 30-ms skew between the two readings
+ * is 12,000 packets, more than the loss being measured.
+ */
+function sentAt(before: { sent: number; dropped: number; t: number }, after: { sent: number; dropped: number; t: number }, t: number) {
+  const f = after.t > before.t ? Math.min(1, Math.max(0, (t - before.t) / (after.t - before.t))) : 0;
+  return { sent: before.sent + f * (after.sent - before.sent), dropped: before.dropped + f * (after.dropped - before.dropped) };
 }
 const HZ = 100; // USER_HZ
 function procCpuS(pid: number): number {
@@ -192,8 +215,8 @@ function softirqS(cpu: number): number {
 interface Receiver {
   /** PIDs whose CPU counts as the receiving side. */
   pids: number[];
-  /** Packets received so far, and when that count was taken (s). */
-  sample(): Promise<{ t: number; n: number }>;
+  /** Packets received so far, and when that count was taken (s); `drops`: what the receiver itself counted as dropped (linerate: socket counters). */
+  sample(): Promise<{ t: number; n: number; drops?: number }>;
   stop(): Promise<void>;
   note?: string;
 }
@@ -217,7 +240,14 @@ async function linerateReceiver(kind: string): Promise<Receiver> {
     return {
       pids: [process.pid],
       note: driver === 'af_xdp' ? `xsk mode ${String((p.info().details as { mode?: string }).mode)}` : undefined,
-      sample: async () => ({ t: now(), n: stage === 'js' ? js : e.stats().ports.b!.rxPackets }),
+      sample: async () => {
+        const st = e.stats();
+        const x = st.ports.b!.xstats;
+        // af_xdp: frames the socket could not take (fill ring empty: rx_dropped; rx ring full: rx_ring_full).
+        // af_packet: tp_drops of the rx ring.
+        const drops = driver === 'af_xdp' ? (x.rx_dropped ?? 0) + (x.rx_ring_full ?? 0) : (x.rx_kernel_drops ?? 0);
+        return { t: now(), n: stage === 'js' ? js : st.ports.b!.rxPackets, drops };
+      },
       stop: async () => {
         await e.stop();
         await e.close();
@@ -420,6 +450,9 @@ interface One {
   sentPps: number;
   rxPps: number;
   lossPct: number;
+  /** Of the loss: dropped by A's veth end (its peer's queue full), and counted by the receiver itself (null when it has no counter). */
+  vethDropPct: number;
+  receiverDropPct: number | null;
   procCpuSPerMpkt: number | null;
   softirqSPerMpkt: number | null;
   cpuSPerMpkt: number | null;
@@ -434,8 +467,10 @@ const stat = (xs: number[]) => {
 async function measure(recv: Receiver): Promise<One> {
   await sleep(warmup * 1000);
   const snap = async () => {
+    const before = sentPackets();
     const s = await recv.sample();
-    return { ...s, sent: sentPackets(), cpu: recv.pids.reduce((x, p) => x + procCpuS(p), 0), sirq: softirqS(rxCpu) };
+    const after = sentPackets();
+    return { ...s, ...sentAt(before, after, s.t), cpu: recv.pids.reduce((x, p) => x + procCpuS(p), 0), sirq: softirqS(rxCpu) };
   };
   const s0 = await snap();
   await sleep(seconds * 1000);
@@ -444,10 +479,13 @@ async function measure(recv: Receiver): Promise<One> {
   const rx = s1.n - s0.n;
   const sent = s1.sent - s0.sent;
   const perM = (v: number) => (rx > 0 ? Number(((v * 1e6) / rx).toFixed(4)) : null);
+  const pct = (v: number) => (sent > 0 ? Number(((100 * v) / sent).toFixed(2)) : 0);
   return {
     sentPps: Math.round(sent / dt),
     rxPps: Math.round(rx / dt),
-    lossPct: sent > 0 ? Number((100 * (1 - rx / sent)).toFixed(2)) : 0,
+    lossPct: pct(sent - rx),
+    vethDropPct: pct(s1.dropped - s0.dropped),
+    receiverDropPct: s0.drops === undefined || s1.drops === undefined ? null : pct(s1.drops - s0.drops),
     procCpuSPerMpkt: perM(s1.cpu - s0.cpu),
     softirqSPerMpkt: perM(s1.sirq - s0.sirq),
     cpuSPerMpkt: perM(s1.cpu - s0.cpu + s1.sirq - s0.sirq),
@@ -477,6 +515,8 @@ async function main(): Promise<void> {
   // RPS: B's kernel rx processing (backlog of netif_rx from the veth) runs on the receiving CPU,
   // not on the generator's CPU, which called veth_xmit.
   execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
+  nsAWatcher = track(spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sleep', '86400'], { stdio: 'ignore' }));
+  for (let i = 0; i < 100 && !readFileSync(`/proc/${nsAWatcher.pid}/net/dev`, 'utf8').includes(`${bed.ifA}:`); i++) await sleep(10);
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`bench/kernel: ${size}-byte UDP, ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} runs x ${seconds} s; load ${load0}`);
 
@@ -519,7 +559,7 @@ async function main(): Promise<void> {
           }
           ((results[g] ??= {})[k] ??= []).push(r);
           console.log(
-            `  run ${run + 1} ${g.padEnd(8)} ${k.padEnd(12)} sent ${(r.sentPps / 1e6).toFixed(3)} Mpps  rx ${(r.rxPps / 1e6).toFixed(3)} Mpps  loss ${r.lossPct.toFixed(1)}%  ` +
+            `  run ${run + 1} ${g.padEnd(8)} ${k.padEnd(12)} sent ${(r.sentPps / 1e6).toFixed(3)} Mpps  rx ${(r.rxPps / 1e6).toFixed(3)} Mpps  loss ${r.lossPct.toFixed(1)}% (veth ${r.vethDropPct.toFixed(1)}%, receiver ${r.receiverDropPct === null ? '-' : r.receiverDropPct.toFixed(1) + '%'})  ` +
               `cpu ${r.procCpuSPerMpkt ?? '-'} + softirq ${r.softirqSPerMpkt ?? '-'} s/Mpkt`,
           );
         }
@@ -539,6 +579,8 @@ async function main(): Promise<void> {
         sentPps: col((x) => x.sentPps),
         rxPps: col((x) => x.rxPps),
         lossPct: col((x) => x.lossPct),
+        vethDropPct: col((x) => x.vethDropPct),
+        receiverDropPct: col((x) => x.receiverDropPct),
         procCpuSPerMpkt: col((x) => x.procCpuSPerMpkt),
         softirqSPerMpkt: col((x) => x.softirqSPerMpkt),
         cpuSPerMpkt: col((x) => x.cpuSPerMpkt),
