@@ -4,7 +4,7 @@
  * (198.18.0.1:9 -> 198.18.0.2:9) as fast as it can; in namespace B one receiver
  * at a time, interleaved (run 1: every receiver, run 2: every receiver, ...):
  *
- *   lr-xdp-echo / lr-xdp-sink / lr-xdp-js   linerate af_xdp port: echo stage, forward to a null sink, JS handler (main thread) counting + dropping
+ *   lr-xdp-echo / lr-xdp-sink / lr-xdp-js   linerate af_xdp port: echo stage, forward to a null sink, JS handler (inline worker on the receiving CPU) dropping
  *   lr-pkt-echo / lr-pkt-sink / lr-pkt-js   the same with an af_packet port
  *   dpdk-xdp / dpdk-pkt                     dpdk-testpmd --forward-mode=rxonly with --vdev net_af_xdp0 / net_af_packet0 on B's veth end
  *   kernel                                  a C recvmmsg() loop on a SO_REUSEPORT UDP socket (compiled at start with cc into a temp dir)
@@ -228,14 +228,11 @@ async function linerateReceiver(kind: string): Promise<Receiver> {
   const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 16384 } });
   try {
     const p = e.addPort('b', { driver, interface: bed.ifB, netns: bed.nsB } as Parameters<Engine['addPort']>[1]);
-    let js = 0;
     if (stage === 'echo') e.echo(p);
     else if (stage === 'sink') e.forward(p, e.addPort('sink', { driver: 'null' }));
-    else {
-      e.handle(p, (batch) => {
-        js += batch.count; // no verdict: every packet is dropped
-      });
-    }
+    // One thread on the receiving CPU does everything, as the other receivers do: an inline
+    // worker polls the port itself and runs the handler (no lcore polls it).
+    else e.handleInWorkers(p, { module: new URL('./kernel-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
     await e.start();
     return {
       pids: [process.pid],
@@ -246,7 +243,7 @@ async function linerateReceiver(kind: string): Promise<Receiver> {
         // af_xdp: frames the socket could not take (fill ring empty: rx_dropped; rx ring full: rx_ring_full).
         // af_packet: tp_drops of the rx ring.
         const drops = driver === 'af_xdp' ? (x.rx_dropped ?? 0) + (x.rx_ring_full ?? 0) : (x.rx_kernel_drops ?? 0);
-        return { t: now(), n: stage === 'js' ? js : st.ports.b!.rxPackets, drops };
+        return { t: now(), n: stage === 'js' ? (st.ports.b!.handler?.packets ?? 0) : st.ports.b!.rxPackets, drops };
       },
       stop: async () => {
         await e.stop();
@@ -515,6 +512,11 @@ async function main(): Promise<void> {
   // RPS: B's kernel rx processing (backlog of netif_rx from the veth) runs on the receiving CPU,
   // not on the generator's CPU, which called veth_xmit.
   execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
+  // The same on A's end, for the echo runs: A's kernel receiving the echoed frames (IP input,
+  // no socket on the port, an ICMP error) would otherwise run in the softirq of the CPU that
+  // called veth_xmit, i.e. inside the receiver's transmit call on the receiving CPU. That is the
+  // peer's work, not the receiver's: it goes to the generator's CPU.
+  execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
   nsAWatcher = track(spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sleep', '86400'], { stdio: 'ignore' }));
   for (let i = 0; i < 100 && !readFileSync(`/proc/${nsAWatcher.pid}/net/dev`, 'utf8').includes(`${bed.ifA}:`); i++) await sleep(10);
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
