@@ -59,7 +59,11 @@ export interface RssOptions {
    * `RSS_KEY_UNSUPPORTED` rather than ignore it.
    */
   key?: Uint8Array;
-  /** Hash both directions of a flow alike (so they land on the same lcore). Default false. */
+  /**
+   * Hash both directions of a flow alike (so they land on the same lcore). Default false. Software RSS only, and
+   * af_packet, whose fanout hash is symmetric anyway; elsewhere `INVALID_OPTION` (vfio NICs: give `key` as 0x6d,0x5a
+   * repeated, a symmetric Toeplitz key).
+   */
   symmetric?: boolean;
 }
 

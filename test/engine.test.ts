@@ -199,6 +199,14 @@ describe('Engine lifecycle', () => {
     e.addPort('r', { driver: 'ring', wire: 'w', rxQueues: 2, rss: { key: new Uint8Array(40).fill(7) } });
     expect(e.info().ports.map((p) => p.name)).toEqual(['r']);
   });
+
+  it('rss.symmetric on a port that spreads its queues itself -> INVALID_OPTION, not silently ignored', async () => {
+    const e = await engines.create();
+    await expectError(() => e.addPort('n', { driver: 'null', rxQueues: 2, rss: { symmetric: true } }), 'INVALID_OPTION', 'rss.symmetric', 'null');
+    // Software RSS hashes symmetrically itself.
+    e.addPort('r', { driver: 'ring', wire: 'w', rxQueues: 2, rss: { symmetric: true } });
+    expect(e.info().ports.map((p) => p.name)).toEqual(['r']);
+  });
 });
 
 describe('mempool memory', () => {

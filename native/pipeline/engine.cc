@@ -80,6 +80,19 @@ uint16_t Engine::add_port(const std::string& name, const std::string& driver, Co
              "linerate programs (af_packet: the kernel's fanout hash; af_xdp: the NIC's kernel driver; null: " +
              "independent sources). Leave rss.key out" +
              (driver == "af_xdp" ? "; set the NIC's own key with: ethtool -X <interface> hkey <aa:bb:...>" : ""));
+  // Symmetric hashing is a property of the hash the queues are spread by. The
+  // engine's software RSS has it (pipeline/toeplitz.cc); af_packet's fanout hash
+  // has it already (the kernel's flow hash orders the two endpoints before
+  // hashing: __flow_hash_consistentify); on any other hardware-RSS port it would
+  // silently do nothing, so it is refused with the way to get it.
+  if (info.hw_rss && rss.symmetric && driver != "af_packet")
+    fail("INVALID_OPTION",
+         cfg.scope + ": rss.symmetric applies to software RSS, and the " + driver + " driver spreads its queues itself. " +
+             (driver == "vfio"
+                  ? "For a symmetric hash on the NIC, give rss.key as the 40-byte key 0x6d,0x5a repeated (a Toeplitz key "
+                    "whose halves repeat every 16 bits hashes both directions of an IPv4/TCP/UDP flow alike) and leave "
+                    "rss.symmetric out"
+                  : "Leave rss.symmetric out"));
   ports_.push_back(std::make_unique<Port>(id, name, driver, std::move(d), rx_queues, uint32_t(lcores_.size()), std::move(rss)));
   return id;
 }
