@@ -437,7 +437,11 @@ async function startGenerator(g: string): Promise<Generator> {
     const conf = join(tmp, 'udp.trafgen');
     writeFileSync(conf, `{ ${Array.from(frame, (b) => '0x' + b.toString(16).padStart(2, '0')).join(', ')} }\n`);
     // -P 1: one process; -Q: do not touch IRQ affinity; -q: through the qdisc; pinned to the generator CPU.
-    c = spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sh', '-c', `echo ready; exec ${bin} -i ${conf} -o ${bed.ifA} -P 1 -Q -q 2>&1`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // -b 10Mpps: a rate above what one CPU reaches on a veth (~0.3 Mpps here), so it sends flat out.
+    // Without -b, trafgen's TX_RING fast path aborts on the first EAGAIN from its ring flush
+    // ("Flushing TX_RING failed"), which the veth returns once RPS on B's end has its backlog
+    // full; the rate-limited path goes on.
+    c = spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sh', '-c', `echo ready; exec ${bin} -i ${conf} -o ${bed.ifA} -P 1 -Q -q -b 10000000pps 2>&1`], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
   track(c);
   const lines = new Lines(c);
