@@ -100,25 +100,21 @@ export function pinOtherThreads(cpus: string, keep: ReadonlySet<string> = new Se
   return moved;
 }
 
-/** Nanoseconds a thread of this process has run on a CPU (schedstat, first field); NaN when unknown. */
-export function threadCpuNs(tid: string | undefined): number {
+/** Field `i` of a thread's /proc schedstat (0: ns on a CPU, 1: ns runnable but waiting for one), or NaN. */
+function schedstat(tid: string | undefined, i: number): number {
   if (tid === undefined || tid === '') return NaN;
   try {
-    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[i]);
   } catch {
     return NaN;
   }
 }
 
-/** Nanoseconds the thread spent runnable but waiting for a CPU (schedstat field 2): time it was descheduled. */
-export function threadWaitNs(tid: string | undefined): number {
-  if (tid === undefined || tid === '') return NaN;
-  try {
-    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
-  } catch {
-    return NaN;
-  }
-}
+/** Nanoseconds of CPU time of a thread of this process (schedstat), NaN when it is gone. */
+export const threadCpuNs = (tid: string | undefined): number => schedstat(tid, 0);
+
+/** Nanoseconds the thread spent runnable but waiting for a CPU: the time it was descheduled. */
+export const threadWaitNs = (tid: string | undefined): number => schedstat(tid, 1);
 
 /** The thread of this process named `name`, or undefined. */
 export function findThread(name: string): string | undefined {

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { PciBinder } from '../../src/cli/bind.js';
 import { Engine } from '../../src/index.js';
+import { waitFor } from '../helpers/engine.js';
 
 export const GUEST = process.env.LINERATE_VM_GUEST === '1';
 /** e1000e (82574L), wired to V through a QEMU socket backend. */
@@ -48,4 +49,16 @@ export function threadTicks(name: string): number {
     }
   }
   throw new Error(`no thread named ${name}`);
+}
+
+/** Waits (up to ms) until the rx counters of ports E and V stop moving: what an earlier test left on the wire has arrived. */
+export async function rxSettled(e: Engine, ms = 3000): Promise<void> {
+  let prev = -1;
+  await waitFor(() => {
+    const t = e.stats();
+    const now = t.ports.E!.rxPackets + t.ports.V!.rxPackets;
+    const settled = now === prev;
+    prev = now;
+    return settled;
+  }, ms);
 }

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/index.js';
 import { EngineTracker, waitFor } from '../helpers/engine.js';
 import { readPcap, tempDir, udp4Frame } from '../helpers/pcap.js';
-import { bindNics, E, GUEST, lastCpu, MAC, restoreNics, threadTicks, V } from './nics.js';
+import { bindNics, E, GUEST, lastCpu, MAC, restoreNics, rxSettled, threadTicks, V } from './nics.js';
 
 const engines = new EngineTracker();
 const tmp = GUEST ? tempDir('lrvm-idle-') : undefined;
@@ -72,14 +72,7 @@ describe.skipIf(!GUEST)('adaptive idle on vfio ports: MSI-X interrupts wake the 
     expect(s.ports.E!.xstats.rx_wakeup_vectors).toBe(1);
     expect(s.ports.V!.xstats.rx_wakeup_vectors).toBe(1);
     // Let what an earlier test left on the wire arrive first.
-    let prev = -1;
-    await waitFor(() => {
-      const t = e.stats();
-      const now = t.ports.E!.rxPackets + t.ports.V!.rxPackets;
-      const settled = now === prev;
-      prev = now;
-      return settled;
-    }, 3000);
+    await rxSettled(e);
 
     // Idle: blocked in interrupt waits (each ends by an interrupt or by maxWaitUs, 10 ms), never nanosleeping.
     const idle = await measureIdle(e, 3000);

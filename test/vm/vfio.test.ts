@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type PacketBatch } from '../../src/index.js';
 import { PciBinder } from '../../src/cli/bind.js';
 import { EngineTracker, expectError, waitFor } from '../helpers/engine.js';
+import { rxSettled } from './nics.js';
 import { layout, readPcap, tempDir, udp4Frame, udpChecksumOk, udpPorts, ipv4ChecksumOk, type PcapFile } from '../helpers/pcap.js';
 
 const GUEST = process.env.LINERATE_VM_GUEST === '1';
@@ -87,14 +88,7 @@ async function wireRoundTrip(nEV: number, nVE: number): Promise<void> {
   await e.start();
   expect(await waitFor(() => e.stats().ports.E!.linkUp && e.stats().ports.V!.linkUp, 10_000), 'links up').toBe(true);
   // Let what an earlier test left on the wire arrive, then count from here.
-  let prev = -1;
-  await waitFor(() => {
-    const t = e.stats();
-    const now = t.ports.E!.rxPackets + t.ports.V!.rxPackets;
-    const settled = now === prev;
-    prev = now;
-    return settled;
-  }, 3000);
+  await rxSettled(e);
   await new Promise((r) => setTimeout(r, 300));
   const b = e.stats();
   const base = { eRx: b.ports.E!.rxPackets, vRx: b.ports.V!.rxPackets, capV: b.ports.capV!.txPackets, capE: b.ports.capE!.txPackets, xRx: b.ports.E!.xstats.rx_good_packets!, xRxB: b.ports.E!.xstats.rx_good_bytes!, xTx: b.ports.E!.xstats.tx_good_packets! };
