@@ -98,9 +98,19 @@ class AfPacketDriver final : public Driver {
     promisc_ = cfg.get_bool("promiscuous", true);
     bypass_ = cfg.get_bool("qdiscBypass", true);
     const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-    rc_.block_size = uint32_t(cfg.get_uint("blockSize", 1u << 18, page, 1u << 26));
-    rc_.block_count = uint32_t(cfg.get_uint("blockCount", 16, 1, 1u << 16));
+    // Ring shape: what a TPACKET_V3 ring absorbs while the poller is away is
+    // counted in blocks, not bytes. Below the rate that fills a block within
+    // blockTimeoutMs, the kernel retires each block part-filled when that timer
+    // runs out (packet_mmap.rst, "TPACKET_V3"), so a ring lasts about
+    // blockCount x blockTimeoutMs. 16 blocks of 256 KiB lasted 16 ms, and a
+    // descheduled poller lost up to 0.9% (docs/bench.md, bench/kernel); 64 blocks
+    // of 64 KiB use the same 4 MiB and last 64 ms. A frameSize above 64 KiB
+    // gets blocks that hold it.
     rc_.frame_size = uint32_t(cfg.get_uint("frameSize", 2048, 128, 1u << 18));
+    uint32_t default_block = 1u << 16;
+    while (default_block < rc_.frame_size) default_block <<= 1;
+    rc_.block_size = uint32_t(cfg.get_uint("blockSize", default_block, page, 1u << 26));
+    rc_.block_count = uint32_t(cfg.get_uint("blockCount", 64, 1, 1u << 16));
     rc_.retire_tov_ms = uint32_t(cfg.get_uint("blockTimeoutMs", 1, 1, 1000));
     tx_frames_ = uint32_t(cfg.get_uint("txFrames", 512, 16, 1u << 16));
     if (!is_pow2(rc_.block_size) || rc_.block_size % page)
