@@ -115,8 +115,22 @@ const name = `lrt-${process.pid}-kbench`;
 let bedUp = false;
 const children = new Set<ChildProcess>();
 const tmp = mkdtempSync(join(tmpdir(), 'lrt-kbench-'));
+/**
+ * Signals a child and, when it leads its own process group (spawned `detached`),
+ * everything in that group: trafgen forks its sender, which outlives a signal to
+ * the parent alone (found as leftover trafgen processes after a run).
+ */
 function killChild(c: ChildProcess, sig: NodeJS.Signals = 'SIGKILL'): void {
-  if (c.pid && c.exitCode === null && c.signalCode === null) {
+  if (!c.pid) return;
+  if (groupLeaders.has(c)) {
+    try {
+      process.kill(-c.pid, sig);
+    } catch {
+      /* the group is gone */
+    }
+    return;
+  }
+  if (c.exitCode === null && c.signalCode === null) {
     try {
       process.kill(c.pid, sig);
     } catch {
@@ -124,6 +138,7 @@ function killChild(c: ChildProcess, sig: NodeJS.Signals = 'SIGKILL'): void {
     }
   }
 }
+const groupLeaders = new WeakSet<ChildProcess>();
 function cleanup(): void {
   for (const c of children) killChild(c);
   children.clear();
@@ -441,7 +456,11 @@ async function startGenerator(g: string): Promise<Generator> {
     // Without -b, trafgen's TX_RING fast path aborts on the first EAGAIN from its ring flush
     // ("Flushing TX_RING failed"), which the veth returns once RPS on B's end has its backlog
     // full; the rate-limited path goes on.
-    c = spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sh', '-c', `echo ready; exec ${bin} -i ${conf} -o ${bed.ifA} -P 1 -Q -q -b 10000000pps 2>&1`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    c = spawn('ip', ['netns', 'exec', bed.nsA, 'taskset', '-c', String(genCpu), 'sh', '-c', `echo ready; exec ${bin} -i ${conf} -o ${bed.ifA} -P 1 -Q -q -b 10000000pps 2>&1`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    groupLeaders.add(c);
   }
   track(c);
   const lines = new Lines(c);
