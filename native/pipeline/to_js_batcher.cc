@@ -9,6 +9,7 @@ void ToJsBatcher::drop_all(Mempool& pool) {
   for (uint32_t i = 0; i < n_; i++) m[i] = pool.mbuf(idx_[i]);
   pool.free_bulk(nullptr, m, n_);
   n_ = 0;
+  held_.store(0, std::memory_order_relaxed);
 }
 
 void ToJsBatcher::publish(JsChannel& ch, Mempool& pool, Mempool::Cache* cache, const uint32_t* idx, uint32_t n) {

@@ -13,6 +13,7 @@
 // Only the lcore that polls the channel's queue touches this (HandlerStage
 // adds, ChannelReturnTask checks the deadline every loop), so there is no lock.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include "core/cycles.h"
@@ -31,7 +32,8 @@ class ToJsBatcher {
     window_ = window_cycles;
   }
   uint64_t window() const { return window_; }
-  uint32_t held() const { return n_; }
+  // Any thread (the pool accounting of engine.stats()): mbufs staged right now.
+  uint32_t held() const { return held_.load(std::memory_order_relaxed); }
 
   // Matched mbuf indices of one rx burst (n <= 64).
   void add(JsChannel& ch, Mempool& pool, Mempool::Cache* cache, const uint32_t* idx, uint32_t n) {
@@ -41,6 +43,7 @@ class ToJsBatcher {
     }
     if (!n_) since_ = rdtsc();
     for (uint32_t i = 0; i < n; i++) idx_[n_++] = idx[i];
+    held_.store(n_, std::memory_order_relaxed);
     if (n_ >= burst_) flush(ch, pool, cache);
   }
 
@@ -53,6 +56,7 @@ class ToJsBatcher {
     if (!n_) return;
     const uint32_t n = n_;
     n_ = 0;
+    held_.store(0, std::memory_order_relaxed);
     publish(ch, pool, cache, idx_, n);
   }
 
@@ -64,7 +68,8 @@ class ToJsBatcher {
   static void publish(JsChannel& ch, Mempool& pool, Mempool::Cache* cache, const uint32_t* idx, uint32_t n);
 
   uint32_t idx_[kMax];
-  uint32_t n_ = 0;
+  uint32_t n_ = 0;                       // the lcore's own count
+  std::atomic<uint32_t> held_{0};        // n_ as other threads may read it
   uint32_t burst_ = 32;
   uint64_t window_ = 0;
   uint64_t since_ = 0;
