@@ -50,107 +50,103 @@ uint32_t drain_to_js(JsChannel& ch, Mempool& pool) {
 
 constexpr uint64_t kForever = uint64_t(1) << 62;  // a window that never runs out in a test
 
+// A pool and a channel (to_js of `ring` slots, bursts of 32) with the given window.
+struct Bed {
+  Mempool pool;
+  JsChannel ch;
+  explicit Bed(uint64_t window, uint32_t ring = 256, uint32_t mbufs = 256) : pool(opts(mbufs)), ch(0, 0, ring, 32) {
+    ch.batcher.configure(32, window);
+  }
+  // Stages n fresh mbufs as one rx burst; returns their indices.
+  std::vector<uint32_t> stage(uint32_t n) {
+    auto idx = take(pool, n);
+    ch.batcher.add(ch, pool, nullptr, idx.data(), n);
+    return idx;
+  }
+  bool pool_whole() const { return pool.available() == pool.size(); }
+};
+
 }  // namespace
 
 TEST_CASE("without a window every rx burst goes to to_js as it comes") {
-  Mempool pool(opts(256));
-  JsChannel ch(0, 0, 256, 32);
-  auto idx = take(pool, 3);
-  ch.batcher.add(ch, pool, nullptr, idx.data(), 3);
-  CHECK(ch.to_js().count() == 3);
-  CHECK(ch.batcher.held() == 0);
-  CHECK(drain_to_js(ch, pool) == 3);
-  CHECK(pool.available() == pool.size());
+  Bed b(0);
+  b.stage(3);
+  CHECK(b.ch.to_js().count() == 3);
+  CHECK(b.ch.batcher.held() == 0);
+  CHECK(drain_to_js(b.ch, b.pool) == 3);
+  CHECK(b.pool_whole());
 }
 
 TEST_CASE("with a window a partial burst waits; a full one goes at once") {
-  Mempool pool(opts(256));
-  JsChannel ch(0, 0, 256, 32);
-  ch.batcher.configure(32, kForever);
-  auto a = take(pool, 10);
-  ch.batcher.add(ch, pool, nullptr, a.data(), 10);
-  ch.batcher.publish_due(ch, pool, nullptr);  // the window has not run out
-  CHECK(ch.to_js().count() == 0);
-  CHECK(ch.batcher.held() == 10);
-  CHECK(ch.held() == 10);  // counted where the pool accounting looks
-  auto b = take(pool, 25);
-  ch.batcher.add(ch, pool, nullptr, b.data(), 25);  // 35 >= 32: all of it goes, in order
-  CHECK(ch.to_js().count() == 35);
-  CHECK(ch.batcher.held() == 0);
+  Bed b(kForever);
+  auto first = b.stage(10);
+  b.ch.batcher.publish_due(b.ch, b.pool, nullptr);  // the window has not run out
+  CHECK(b.ch.to_js().count() == 0);
+  CHECK(b.ch.batcher.held() == 10);
+  CHECK(b.ch.held() == 10);  // counted where the pool accounting looks
+  auto second = b.stage(25);  // 35 >= 32: all of it goes, in order
+  CHECK(b.ch.to_js().count() == 35);
+  CHECK(b.ch.batcher.held() == 0);
   uint32_t got[64];
-  REQUIRE(ch.to_js().dequeue_burst(got, 64) == 35);
-  for (uint32_t i = 0; i < 10; i++) CHECK(got[i] == a[i]);
-  for (uint32_t i = 0; i < 25; i++) CHECK(got[10 + i] == b[i]);
+  REQUIRE(b.ch.to_js().dequeue_burst(got, 64) == 35);
+  for (uint32_t i = 0; i < 10; i++) CHECK(got[i] == first[i]);
+  for (uint32_t i = 0; i < 25; i++) CHECK(got[10 + i] == second[i]);
   for (uint32_t i = 0; i < 35; i++) {
-    Mbuf* m = pool.mbuf(got[i]);
-    pool.free_bulk(nullptr, &m, 1);
+    Mbuf* m = b.pool.mbuf(got[i]);
+    b.pool.free_bulk(nullptr, &m, 1);
   }
-  CHECK(pool.available() == pool.size());
+  CHECK(b.pool_whole());
 }
 
 TEST_CASE("a partial burst goes when its window has run out") {
-  Mempool pool(opts(256));
-  JsChannel ch(0, 0, 256, 32);
-  ch.batcher.configure(32, 1);  // one TSC cycle
-  auto a = take(pool, 5);
-  ch.batcher.add(ch, pool, nullptr, a.data(), 5);
+  Bed b(1);  // one TSC cycle
+  b.stage(5);
   std::this_thread::sleep_for(std::chrono::microseconds(10));
-  ch.batcher.publish_due(ch, pool, nullptr);
-  CHECK(ch.to_js().count() == 5);
-  CHECK(ch.batcher.held() == 0);
-  CHECK(drain_to_js(ch, pool) == 5);
-  CHECK(pool.available() == pool.size());
+  b.ch.batcher.publish_due(b.ch, b.pool, nullptr);
+  CHECK(b.ch.to_js().count() == 5);
+  CHECK(b.ch.batcher.held() == 0);
+  CHECK(drain_to_js(b.ch, b.pool) == 5);
+  CHECK(b.pool_whole());
 }
 
 TEST_CASE("a full to_js ring is a counted drop, and the dropped mbufs go back to the pool") {
-  Mempool pool(opts(256));
-  JsChannel ch(0, 0, 64, 32);  // to_js holds 64
-  ch.batcher.configure(32, kForever);
-  for (int i = 0; i < 3; i++) {
-    auto b = take(pool, 32);
-    ch.batcher.add(ch, pool, nullptr, b.data(), 32);
-  }
-  CHECK(ch.to_js().count() == 64);
-  CHECK(ch.full.get() == 32);
-  CHECK(pool.available() == pool.size() - 64);
-  CHECK(drain_to_js(ch, pool) == 64);
-  CHECK(pool.available() == pool.size());
+  Bed b(kForever, 64);  // to_js holds 64
+  for (int i = 0; i < 3; i++) b.stage(32);
+  CHECK(b.ch.to_js().count() == 64);
+  CHECK(b.ch.full.get() == 32);
+  CHECK(b.pool.available() == b.pool.size() - 64);
+  CHECK(drain_to_js(b.ch, b.pool) == 64);
+  CHECK(b.pool_whole());
 }
 
 TEST_CASE("stop: what the batcher holds goes back to the pool") {
-  Mempool pool(opts(256));
-  JsChannel ch(0, 0, 256, 32);
-  ch.batcher.configure(32, kForever);
-  auto a = take(pool, 20);
-  ch.batcher.add(ch, pool, nullptr, a.data(), 20);
-  ch.drain(pool);
-  CHECK(ch.batcher.held() == 0);
-  CHECK(ch.held() == 0);
-  CHECK(pool.available() == pool.size());
+  Bed b(kForever);
+  b.stage(20);
+  b.ch.drain(b.pool);
+  CHECK(b.ch.batcher.held() == 0);
+  CHECK(b.ch.held() == 0);
+  CHECK(b.pool_whole());
 }
 
 TEST_CASE("held() read by another thread while the lcore stages and publishes (TSan)") {
-  Mempool pool(opts(4096));
-  JsChannel ch(0, 0, 1024, 32);
-  ch.batcher.configure(32, kForever);
+  Bed b(kForever, 1024, 4096);
   std::atomic<bool> done{false};
   std::thread reader([&] {
     uint64_t seen = 0;
-    while (!done.load(std::memory_order_acquire)) seen += ch.held();
+    while (!done.load(std::memory_order_acquire)) seen += b.ch.held();
     (void)seen;
   });
   for (int round = 0; round < 2000; round++) {
-    auto b = take(pool, 7);
-    ch.batcher.add(ch, pool, nullptr, b.data(), 7);
-    CHECK(ch.batcher.held() < 32);
-    if (round % 50 == 0) drain_to_js(ch, pool);
+    b.stage(7);
+    CHECK(b.ch.batcher.held() < 32);
+    if (round % 50 == 0) drain_to_js(b.ch, b.pool);
   }
-  ch.batcher.flush(ch, pool, nullptr);
-  drain_to_js(ch, pool);
+  b.ch.batcher.flush(b.ch, b.pool, nullptr);
+  drain_to_js(b.ch, b.pool);
   done.store(true, std::memory_order_release);
   reader.join();
-  CHECK(ch.full.get() == 0);
-  CHECK(pool.available() == pool.size());
+  CHECK(b.ch.full.get() == 0);
+  CHECK(b.pool_whole());
 }
 
 TEST_MAIN()
