@@ -56,7 +56,9 @@ const usage = `usage: node dist/bench/handler-latency.js [options]
   --warmup S         seconds at the level before the histogram is reset (default 1)
   --probe-seconds S  measurement of each mode's maximum rate (default 3)
   --size B           frame size (default 64)
-  --coalesce-us N    pipeline modes: HandleOptions.coalesceUs (default: the library's, DEFAULT_COALESCE_US)`;
+  --coalesce-us N    pipeline modes: HandleOptions.coalesceUs (default: the library's, DEFAULT_COALESCE_US)
+  --max-mpps N       skip the probe and take N Mpps as every mode's maximum, so that the offered rates
+                     are the same across runs (for A/B comparisons)`;
 
 interface Config {
   seconds: number;
@@ -69,6 +71,7 @@ interface Config {
   probeSeconds: number;
   size: number;
   coalesceUs: number | undefined;
+  maxMpps: number | undefined;
 }
 
 function parseConfig(): Config {
@@ -86,6 +89,7 @@ function parseConfig(): Config {
         'probe-seconds': { type: 'string', default: '3' },
         size: { type: 'string', default: '64' },
         'coalesce-us': { type: 'string' },
+        'max-mpps': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -117,6 +121,7 @@ function parseConfig(): Config {
     probeSeconds: num('probe-seconds', values['probe-seconds'], 0.5, 600, false),
     size: num('size', values.size, 60, 2048, true),
     coalesceUs: values['coalesce-us'] === undefined ? undefined : num('coalesce-us', values['coalesce-us'], 0, 1000, false),
+    maxMpps: values['max-mpps'] === undefined ? undefined : num('max-mpps', values['max-mpps'], 0.01, 1000, false),
   };
 }
 
@@ -263,8 +268,8 @@ async function main(): Promise<number> {
   const load0 = loadAvg();
   const max: Record<string, { mpps: number; cpuShare: number }> = {};
   for (const m of cfg.modes) {
-    max[m] = await probe(cfg, m, otherCpus, allCpus);
-    console.log(`maximum rate ${m}: ${max[m].mpps.toFixed(2)} Mpps (${Math.round(max[m].cpuShare * 100)}% CPU)`);
+    max[m] = cfg.maxMpps !== undefined ? { mpps: cfg.maxMpps, cpuShare: NaN } : await probe(cfg, m, otherCpus, allCpus);
+    console.log(`maximum rate ${m}: ${max[m].mpps.toFixed(2)} Mpps (${cfg.maxMpps !== undefined ? 'given with --max-mpps' : `${Math.round(max[m].cpuShare * 100)}% CPU`})`);
   }
   // configs: each JS mode, then native forwarding at the same offered rates
   const configs: { name: string; mode: Mode; of: JsMode }[] = cfg.modes.flatMap((m) => [
@@ -342,6 +347,8 @@ async function main(): Promise<number> {
       seconds: cfg.seconds,
       warmup: cfg.warmup,
       levels: cfg.levels,
+      coalesceUs: cfg.coalesceUs ?? null,
+      maxMppsGiven: cfg.maxMpps ?? null,
       loadAverage: [load0, load1],
       maxRate: Object.fromEntries(Object.entries(max).map(([k, v]) => [k, { mpps: round(v.mpps), cpuShare: round(v.cpuShare) }])),
       results: summary,
