@@ -486,10 +486,10 @@ export interface HandleOptions {
   ringSize?: number;
   /**
    * Pipeline mode: how long, in microseconds, matched packets may wait on the lcore for a fuller burst before
-   * they go to the handler (0..1000; 0 hands over every rx burst as it comes). Each burst handed over costs the
-   * same whatever its size, so at moderate rates small bursts make the consumer fall behind and the ring fill,
-   * which costs far more latency than this wait (docs/handlers.md, "Batching"). Default
-   * {@link DEFAULT_COALESCE_US}. Inline mode takes what each rx burst brings and ignores it.
+   * they go to the handler (0..1000; 0 hands over every rx burst as it comes). Each burst handed over has a fixed
+   * cost on both threads, so small bursts cost more per packet; whether a window pays for its wait depends on
+   * where the pipeline is limited (docs/handlers.md, "Batching"). Default {@link DEFAULT_COALESCE_US}. Inline mode
+   * takes what each rx burst brings and ignores it.
    */
   coalesceUs?: number;
 }

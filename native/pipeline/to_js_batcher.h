@@ -2,13 +2,13 @@
 //
 // Every burst handed to JavaScript costs a fixed amount on both sides: the
 // consumer's ring reads and hand record, the handler call, and a handful of
-// cache lines that move between the lcore's core and the consumer's. With a
-// source that delivers a few packets per poll (a paced generator, a NIC at a
-// moderate rate) those costs dominate, the consumer falls behind at half its
-// full-burst rate, and the to_js ring fills: the latency of a full ring
-// (docs/bench.md, "latency"). So matched packets wait here, on the lcore, until
-// a burst is full or the oldest has waited `window` TSC cycles, and go to to_js
-// as one burst. Set window to 0 to publish every rx burst as it comes.
+// cache lines that move between the lcore's core and the consumer's. A source
+// that delivers a few packets per poll (a paced generator, a NIC at a moderate
+// rate) pays that per few packets. With a window, matched packets wait here, on
+// the lcore, until a burst is full or the oldest has waited `window` TSC
+// cycles, and go to to_js as one burst. A window of 0 (the default,
+// HandleOptions.coalesceUs) publishes every rx burst as it comes; the A/B
+// behind that default is in docs/bench.md ("Latency").
 //
 // Only the lcore that polls the channel's queue touches this (HandlerStage
 // adds, ChannelReturnTask checks the deadline every loop), so there is no lock.
