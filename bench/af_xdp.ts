@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Engine, type EngineStats } from '../src/index.js';
+import { udpFrame } from './frames.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const netnsSh = [join(root, 'scripts', 'netns.sh'), join(root, '..', 'scripts', 'netns.sh')].find((p) => {
@@ -57,36 +58,6 @@ const size = Number(a.size);
 const cpus = Engine.hostInfo().allowedCpus;
 const genCpu = a['gen-lcore'] !== undefined ? Number(a['gen-lcore']) : cpus[0]!;
 const rxCpu = a['rx-lcore'] !== undefined ? Number(a['rx-lcore']) : cpus[cpus.length - 1]!;
-
-/** Ethernet + IPv4 + UDP, 198.18.0.1:9 -> 198.18.0.2:9, IPv4 header checksum set, UDP checksum 0 (none). */
-function udpFrame(len: number, src: string, dst: string): Uint8Array {
-  const f = new Uint8Array(len);
-  const mac = (s: string) => s.split(':').map((h) => parseInt(h, 16));
-  f.set(mac(dst), 0);
-  f.set(mac(src), 6);
-  f[12] = 0x08;
-  const ip = 14;
-  f[ip] = 0x45;
-  const ipLen = len - 14;
-  f[ip + 2] = ipLen >> 8;
-  f[ip + 3] = ipLen & 0xff;
-  f[ip + 8] = 64;
-  f[ip + 9] = 17;
-  f.set([198, 18, 0, 1], ip + 12);
-  f.set([198, 18, 0, 2], ip + 16);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (f[ip + i]! << 8) | f[ip + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  const ck = ~sum & 0xffff;
-  f[ip + 10] = ck >> 8;
-  f[ip + 11] = ck & 0xff;
-  const udp = ip + 20;
-  f[udp + 1] = 9;
-  f[udp + 3] = 9;
-  f[udp + 4] = (ipLen - 20) >> 8;
-  f[udp + 5] = (ipLen - 20) & 0xff;
-  return f;
-}
 
 const name = `lrt-bench-${process.pid}`;
 let up = false;

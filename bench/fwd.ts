@@ -15,14 +15,14 @@
  * Exit status: 0, or 1 when the leak check finds missing mbufs (or fails to
  * finish), 2 on bad arguments or when the engine cannot run at all.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Engine, type EngineStats } from '../src/index.js';
-import { allowedCpuList, expandCpuList, loadAvg, median, onPath, round, type Spread } from './handler-common.js';
+import { allowedCpuList, expandCpuList, loadAvg, median, onPath, pinOtherThreads, round, type Spread } from './handler-common.js';
 
 const BURST = 32;
 const TARGET_RATIO = 0.8;
@@ -118,22 +118,6 @@ function spread(xs: number[]): Spread {
 
 const fmt = (x: number) => x.toFixed(2);
 
-function pinNonLcoreThreads(cpus: string): number {
-  if (!cpus || !taskset) return 0;
-  let moved = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    let comm = '';
-    try {
-      comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-    } catch {
-      continue; // the thread ended
-    }
-    if (comm.startsWith('lr-lcore')) continue;
-    if (spawnSync(taskset, ['-p', '-c', cpus, tid], { stdio: 'ignore' }).status === 0) moved++;
-  }
-  return moved;
-}
-
 /** Nanoseconds a thread has run on a CPU (/proc/PID/task/TID/schedstat, first field); NaN when unknown. */
 function threadCpuNs(pid: number | 'self', tid: string | undefined): number {
   if (tid === undefined) return NaN;
@@ -214,7 +198,7 @@ async function runLinerate(cfg: Config, otherCpus: string, allCpus: string): Pro
     engine.forward(b, a, { mode: 'io' });
     const hugepages = engine.info().mempool.hugepages;
     await engine.start();
-    pinNonLcoreThreads(otherCpus);
+    pinOtherThreads(otherCpus);
     await sleep(cfg.warmup * 1000);
     const lcoreTid = findThread('self', (c) => c === 'lr-lcore-0');
     const cpu0 = threadCpuNs('self', lcoreTid);
@@ -254,7 +238,7 @@ async function runLinerate(cfg: Config, otherCpus: string, allCpus: string): Pro
       hugepages,
     };
   } finally {
-    pinNonLcoreThreads(allCpus);
+    pinOtherThreads(allCpus);
     if (engine.state !== 'closed') await engine.close();
   }
 }
@@ -441,7 +425,7 @@ async function runTestpmd(cfg: Config, bin: string, mainCpu: number, run: number
     });
   });
   // Keep Node's own threads off the forwarding CPU while testpmd runs, as for linerate.
-  pinNonLcoreThreads(otherCpus);
+  pinOtherThreads(otherCpus);
   const why = () => {
     const cause = log.filter((l) => /Cause:|EAL: Error|FATAL|cannot|failed/i.test(l)).slice(-3).join(' | ');
     return cause || log.slice(-5).join(' | ') || 'no output';
@@ -500,7 +484,7 @@ async function runTestpmd(cfg: Config, bin: string, mainCpu: number, run: number
     cleanupDpdk(prefix);
     currentChild = undefined;
     currentPrefix = undefined;
-    pinNonLcoreThreads(allCpus);
+    pinOtherThreads(allCpus);
   }
 }
 
@@ -532,7 +516,7 @@ async function leakCheck(cfg: Config, otherCpus: string, allCpus: string): Promi
     const b = engine.addPort('b', { driver: 'null', packetSize: cfg.size, copy: cfg.copy });
     engine.forward(a, b, { mode: 'io' });
     await engine.start();
-    pinNonLcoreThreads(otherCpus);
+    pinOtherThreads(otherCpus);
     // A guard against a hang, not a target: at least 1 Mpps.
     const deadline = performance.now() + Math.max(60_000, P / 1e3);
     let done = false;
@@ -564,7 +548,7 @@ async function leakCheck(cfg: Config, otherCpus: string, allCpus: string): Promi
     if (!done) r.error = `the source did not finish within ${Math.round(Math.max(60_000, P / 1e3) / 1000)} s`;
     return r;
   } finally {
-    pinNonLcoreThreads(allCpus);
+    pinOtherThreads(allCpus);
     if (engine.state !== 'closed') await engine.close();
   }
 }

@@ -29,6 +29,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/index.js';
+import { udpFrame } from './frames.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const netnsSh = join(root, 'scripts', 'netns.sh');
@@ -78,36 +79,6 @@ const now = () => performance.now() / 1000;
 function onPath(bin: string): string | undefined {
   for (const d of (process.env.PATH ?? '').split(':')) if (d && existsSync(join(d, bin))) return join(d, bin);
   return undefined;
-}
-
-/** Ethernet + IPv4 + UDP, 198.18.0.1:9 -> 198.18.0.2:9, IPv4 checksum set, UDP checksum 0. */
-function udpFrame(len: number, src: string, dst: string): Uint8Array {
-  const f = new Uint8Array(len);
-  const mac = (s: string) => s.split(':').map((h) => parseInt(h, 16));
-  f.set(mac(dst), 0);
-  f.set(mac(src), 6);
-  f[12] = 0x08;
-  const ip = 14;
-  f[ip] = 0x45;
-  const ipLen = len - 14;
-  f[ip + 2] = ipLen >> 8;
-  f[ip + 3] = ipLen & 0xff;
-  f[ip + 8] = 64;
-  f[ip + 9] = 17;
-  f.set([198, 18, 0, 1], ip + 12);
-  f.set([198, 18, 0, 2], ip + 16);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (f[ip + i]! << 8) | f[ip + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  const ck = ~sum & 0xffff;
-  f[ip + 10] = ck >> 8;
-  f[ip + 11] = ck & 0xff;
-  const udp = ip + 20;
-  f[udp + 1] = PORT;
-  f[udp + 3] = PORT;
-  f[udp + 4] = (ipLen - 20) >> 8;
-  f[udp + 5] = (ipLen - 20) & 0xff;
-  return f;
 }
 
 // ------------------------------------------------------------ state and cleanup
@@ -441,7 +412,7 @@ setInterval(() => {}, 1 << 30);
 `;
 async function startGenerator(g: string): Promise<Generator> {
   let c: ChildProcess;
-  const frame = udpFrame(size, bed.macA, bed.macB);
+  const frame = udpFrame(size, bed.macA, bed.macB, PORT);
   if (g === 'linerate') {
     c = spawn('taskset', ['-c', String(genCpu), process.execPath, '--input-type=module', '-e', GEN_SCRIPT, indexJs, bed.nsA, bed.ifA, String(size), String(genCpu), Buffer.from(frame).toString('hex')], {
       stdio: ['ignore', 'pipe', 'pipe'],
