@@ -66,18 +66,29 @@ EngineWrap::~EngineWrap() {
 
 Napi::Value EngineWrap::Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
 
+namespace {
+
+// { ethertype?, ipProto?, udpDstPort?, tcpDstPort?, dstPort? } -> Match (-1: any); `scope` names it in errors.
+Match to_match(const Napi::Object& o, const char* scope) {
+  Config c = to_config(o);
+  c.scope = scope;
+  c.allow_only({"ethertype", "ipProto", "udpDstPort", "tcpDstPort", "dstPort"});
+  const auto field = [&](const char* key, uint32_t max) { return c.has(key) ? int32_t(c.get_uint(key, 0, 0, max)) : -1; };
+  Match m;
+  m.ethertype = field("ethertype", 0xffff);
+  m.ip_proto = field("ipProto", 255);
+  m.udp_dst_port = field("udpDstPort", 0xffff);
+  m.tcp_dst_port = field("tcpDstPort", 0xffff);
+  m.dst_port = field("dstPort", 0xffff);
+  return m;
+}
+
+}  // namespace
+
 // handle(port, { ethertype?, ipProto?, udpDstPort?, tcpDstPort?, dstPort? }, inline, ringSize)
 Napi::Value EngineWrap::Handle(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
-    Config c = to_config(info[1].As<Napi::Object>());
-    c.scope = "handler match";
-    c.allow_only({"ethertype", "ipProto", "udpDstPort", "tcpDstPort", "dstPort"});
-    Match m;
-    m.ethertype = c.has("ethertype") ? int32_t(c.get_uint("ethertype", 0, 0, 0xffff)) : -1;
-    m.ip_proto = c.has("ipProto") ? int32_t(c.get_uint("ipProto", 0, 0, 255)) : -1;
-    m.udp_dst_port = c.has("udpDstPort") ? int32_t(c.get_uint("udpDstPort", 0, 0, 0xffff)) : -1;
-    m.tcp_dst_port = c.has("tcpDstPort") ? int32_t(c.get_uint("tcpDstPort", 0, 0, 0xffff)) : -1;
-    m.dst_port = c.has("dstPort") ? int32_t(c.get_uint("dstPort", 0, 0, 0xffff)) : -1;
+    const Match m = to_match(info[1].As<Napi::Object>(), "handler match");
     engine().handle(uint16_t(info[0].As<Napi::Number>().Uint32Value()), m, info[2].ToBoolean().Value(),
                     info[3].As<Napi::Number>().Uint32Value());
   });
@@ -87,15 +98,7 @@ Napi::Value EngineWrap::Handle(const Napi::CallbackInfo& info) {
 // exceptionPath(port, tap, { ethertype?, ipProto?, udpDstPort?, tcpDstPort?, dstPort? }: what the data path keeps)
 Napi::Value EngineWrap::ExceptionPath(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
-    Config c = to_config(info[2].As<Napi::Object>());
-    c.scope = "exception path match";
-    c.allow_only({"ethertype", "ipProto", "udpDstPort", "tcpDstPort", "dstPort"});
-    Match m;
-    m.ethertype = c.has("ethertype") ? int32_t(c.get_uint("ethertype", 0, 0, 0xffff)) : -1;
-    m.ip_proto = c.has("ipProto") ? int32_t(c.get_uint("ipProto", 0, 0, 255)) : -1;
-    m.udp_dst_port = c.has("udpDstPort") ? int32_t(c.get_uint("udpDstPort", 0, 0, 0xffff)) : -1;
-    m.tcp_dst_port = c.has("tcpDstPort") ? int32_t(c.get_uint("tcpDstPort", 0, 0, 0xffff)) : -1;
-    m.dst_port = c.has("dstPort") ? int32_t(c.get_uint("dstPort", 0, 0, 0xffff)) : -1;
+    const Match m = to_match(info[2].As<Napi::Object>(), "exception path match");
     engine().exception_path(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()), m);
   });
   return info.Env().Undefined();
