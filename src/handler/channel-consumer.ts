@@ -9,6 +9,7 @@ import { LinerateError } from '../errors.js';
 import { PacketBatch, type MbufSource } from './batch.js';
 import { CHANNEL, RING } from './layout.js';
 import { createPump, type Pump, type PumpFactory } from './pump.js';
+import { runHandler } from './run-handler.js';
 
 /** A packet handler: called once per burst. */
 export type Handler = (batch: PacketBatch) => void;
@@ -201,18 +202,7 @@ export class ChannelConsumer implements MbufSource {
     const idx = batch.idx, slots = this.toJs.slots, mask = this.toJs.mask;
     for (let i = 0; i < n; i++) idx[i] = u32[slots + ((consTail + i) & mask)];
     batch.load(n, this.port, this.queue, this);
-    try {
-      this.handler(batch);
-    } catch (e) {
-      // The burst is dropped and counted; the engine goes on.
-      batch.dropAll();
-      this.counters[2]++;
-      this.counters[3] += batch.count;
-      this.onError(e);
-    }
-    batch.store();
-    this.counters[0]++;
-    this.counters[1] += n;
+    runHandler(this.handler, batch, this.counters, this.onError);
     this.pending = true;
     this.pendingN = n;
     return this.commit() ? n : -1;

@@ -8,6 +8,7 @@
  */
 import { PacketBatch, type MbufSource } from './batch.js';
 import type { Handler } from './channel-consumer.js';
+import { runHandler } from './run-handler.js';
 
 /** @internal */
 export interface NativeInlineQueue {
@@ -59,18 +60,8 @@ export class InlineRunner implements MbufSource {
     const n = this.fused ? this.q.txRx!(burst) : this.q.rx(batch.idx, burst);
     if (n === 0) return 0;
     batch.load(n, this.port, this.queue, this);
-    try {
-      this.handler(batch);
-    } catch (e) {
-      batch.dropAll();
-      this.counters[2]++;
-      this.counters[3] += batch.count;
-      this.onError(e);
-    }
-    batch.store();
+    runHandler(this.handler, batch, this.counters, this.onError);
     if (!this.fused) this.q.tx();
-    this.counters[0]++;
-    this.counters[1] += n;
     return n;
   }
 
