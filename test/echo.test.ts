@@ -2,8 +2,8 @@
 // replies into its own txFile. Expected outputs are computed independently
 // (helpers/pcap.ts expectedEcho) and compared byte for byte.
 import { writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EngineTracker, readPcapFile, runToCompletion } from './helpers/engine.js';
+import { describe, expect, it } from 'vitest';
+import { perTestBed, readPcapFile, runToCompletion } from './helpers/engine.js';
 import {
   arpFrame,
   expectedEcho,
@@ -11,7 +11,6 @@ import {
   ipv4ChecksumOk,
   layout,
   macString,
-  tempDir,
   udp4Frame,
   udp6Frame,
   udpChecksumOk,
@@ -19,15 +18,7 @@ import {
   writePcap,
 } from './helpers/pcap.js';
 
-const engines = new EngineTracker();
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await engines.closeAll();
-  tmp.cleanup();
-});
+const { engines, tmp } = perTestBed();
 
 const A = '02:aa:aa:aa:aa:01';
 const B = '02:bb:bb:bb:bb:02';

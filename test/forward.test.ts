@@ -2,21 +2,13 @@
 // the ring wire moves mbufs zero-copy, a full wire is a counted drop, and
 // software RSS spreads flows over rx queues exactly as the Toeplitz model says.
 import { writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine, type Engine as EngineT, type EngineStats } from '../src/index.js';
-import { EngineTracker, readPcapFile, runToCompletion, stopAndCheckPool, waitFor } from './helpers/engine.js';
-import { hex, ipv4ChecksumOk, ipv6, ipv4, macString, tempDir, udp4Frame, udp6Frame, udpChecksumOk, writePcap } from './helpers/pcap.js';
+import { perTestBed, readPcapFile, runToCompletion, stopAndCheckPool, waitFor } from './helpers/engine.js';
+import { hex, ipv4ChecksumOk, ipv6, ipv4, macString, udp4Frame, udp6Frame, udpChecksumOk, writePcap } from './helpers/pcap.js';
 import { MS_RSS_KEY, rssQueue, toeplitz } from './helpers/toeplitz.js';
 
-const engines = new EngineTracker();
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await engines.closeAll();
-  tmp.cleanup();
-});
+const { engines, tmp } = perTestBed();
 
 const FRAME100 = udp4Frame({ src: '198.19.1.1', dst: '198.18.2.2', sport: 1234, dport: 5678, payload: 100 - 42, srcMac: '02:aa:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
 

@@ -2,20 +2,12 @@
 // drop (never a stall or a crash), every mbuf is in exactly one place, and a
 // stop gives every one of them back.
 import { writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Engine } from '../src/index.js';
-import { EngineTracker, readPcapFile, stopAndCheckPool, waitFor } from './helpers/engine.js';
-import { hex, tempDir, udp4Frame, writePcap } from './helpers/pcap.js';
+import { perTestBed, readPcapFile, stopAndCheckPool, waitFor } from './helpers/engine.js';
+import { hex, udp4Frame, writePcap } from './helpers/pcap.js';
 
-const engines = new EngineTracker();
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await engines.closeAll();
-  tmp.cleanup();
-});
+const { engines, tmp } = perTestBed();
 
 /** null a (endless) -> forward -> ring x ~wire~ ring y, which nobody polls: the wire fills up with the whole pool. */
 async function drainless(mbufs: number, cacheSize?: number): Promise<Engine> {

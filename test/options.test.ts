@@ -1,20 +1,12 @@
 // Every bad input gets a LinerateError with a stable code, and the message names
 // the option (or the thing) that is wrong.
 import { writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions, type PortOptions } from '../src/index.js';
-import { EngineTracker, expectError, lastCpu, testOptions } from './helpers/engine.js';
-import { tempDir, udp4Frame, writePcap } from './helpers/pcap.js';
+import { expectError, lastCpu, perTestBed, testOptions } from './helpers/engine.js';
+import { udp4Frame, writePcap } from './helpers/pcap.js';
 
-const engines = new EngineTracker();
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await engines.closeAll();
-  tmp.cleanup();
-});
+const { engines, tmp } = perTestBed();
 
 /** Engine.create with the test defaults plus `o` (o's mempool fields merged in). */
 const create = (o: EngineOptions) => () => Engine.create(testOptions(o));

@@ -3,20 +3,12 @@
 // output read back by tshark.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Engine } from '../src/index.js';
-import { EngineTracker, expectError, readPcapFile, runToCompletion, stopAndCheckPool, waitFor } from './helpers/engine.js';
-import { PCAP_MAGIC_NANO, hex, readPcap, tempDir, udp4Frame, udp6Frame, writePcap, type WritePcapOptions } from './helpers/pcap.js';
+import { expectError, perTestBed, readPcapFile, runToCompletion, stopAndCheckPool, waitFor } from './helpers/engine.js';
+import { PCAP_MAGIC_NANO, hex, readPcap, udp4Frame, udp6Frame, writePcap, type WritePcapOptions } from './helpers/pcap.js';
 
-const engines = new EngineTracker();
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await engines.closeAll();
-  tmp.cleanup();
-});
+const { engines, tmp } = perTestBed();
 
 /** Frames of many sizes, 14 bytes (bare Ethernet header) up to the data room (2048). */
 function sampleFrames(): Uint8Array[] {

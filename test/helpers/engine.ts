@@ -1,9 +1,9 @@
 // Test helpers around Engine: small pools, one lcore on the last allowed CPU,
 // adaptive idle, and cleanup that always stops and closes.
 import { readFileSync } from 'node:fs';
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { Engine, LinerateError, type EngineOptions, type EngineStats } from '../../src/index.js';
-import { readPcap, type PcapFile } from './pcap.js';
+import { readPcap, tempDir, type PcapFile } from './pcap.js';
 
 /** The last CPU this process may run on (the one tests pin their lcore to). */
 export function lastCpu(): number {
@@ -103,4 +103,28 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<b
 
 export function readPcapFile(path: string): PcapFile {
   return readPcap(new Uint8Array(readFileSync(path)));
+}
+
+/**
+ * The hooks most test files need: a fresh temp dir before each test; after it,
+ * every engine the tracker made closed and the dir removed. `tmp` always names
+ * the current test's dir. Call once at the top level of a test file.
+ */
+export function perTestBed(): { engines: EngineTracker; tmp: { readonly dir: string; path(name: string): string } } {
+  const engines = new EngineTracker();
+  let current: ReturnType<typeof tempDir> | undefined;
+  beforeEach(() => {
+    current = tempDir();
+  });
+  afterEach(async () => {
+    await engines.closeAll();
+    current?.cleanup();
+  });
+  const tmp = {
+    get dir(): string {
+      return current!.dir;
+    },
+    path: (name: string): string => current!.path(name),
+  };
+  return { engines, tmp };
 }

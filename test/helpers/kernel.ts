@@ -7,14 +7,12 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
-import { Engine, LinerateError, type EngineOptions, type EngineStats } from '../../src/index.js';
+import { Engine, LinerateError, type EngineOptions } from '../../src/index.js';
 import { repoRoot } from './netns.js';
 
-/** The last CPU this process may run on. */
-export function lastCpu(): number {
-  const cpus = Engine.hostInfo().allowedCpus;
-  return cpus[cpus.length - 1]!;
-}
+// The same checks as the other tests: one definition in helpers/engine.ts.
+export { lastCpu, stopAndCheckPool } from './engine.js';
+import { lastCpu } from './engine.js';
 
 /** Tracks engines so each test closes what it made, even when it fails. */
 export class Engines {
@@ -42,16 +40,6 @@ export class Engines {
       }
     }
   }
-}
-
-/** Stops the engine and asserts every mbuf is back in the pool. */
-export async function stopAndCheckPool(e: Engine): Promise<EngineStats> {
-  await e.stop();
-  const s = e.stats();
-  expect(s.mempool.inUse.inFlight, 'mbufs in flight after stop').toBe(0);
-  expect(s.mempool.inUse.driver, 'mbufs held by drivers after stop').toBe(0);
-  expect(s.mempool.free.total, 'free mbufs after stop (a smaller number is a leak)').toBe(s.mempool.size);
-  return s;
 }
 
 /** Expects fn to throw a LinerateError with that code and these fragments in its message. */
