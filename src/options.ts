@@ -4,6 +4,9 @@
  * (The native side checks again: it never trusts its caller.)
  */
 import { LinerateError } from './errors.js';
+import { check, describe, isPow2, type Rule } from './option-check.js';
+// The handler options live next to the handlers; exported here too, with the rest.
+export * from './handler/options.js';
 
 /** Mempool configuration. */
 export interface MempoolOptions {
@@ -225,14 +228,6 @@ export interface ForwardOptions {
   dstMac?: string;
 }
 
-type Rule =
-  | { type: 'int'; min: number; max: number }
-  | { type: 'bool' }
-  | { type: 'string'; nonEmpty?: boolean }
-  | { type: 'enum'; values: readonly string[] }
-  | { type: 'bytes'; minLength?: number }
-  | { type: 'object' };
-
 const common: Record<string, Rule> = {
   driver: { type: 'string' },
   rxQueues: { type: 'int', min: 1, max: 64 },
@@ -314,53 +309,6 @@ const mempoolRules: Record<string, Rule> = {
   hugepages: { type: 'enum', values: ['auto', 'require', 'off'] },
   hugepageSize: { type: 'enum', values: ['2M', '1G'] },
 };
-
-function check(scope: string, obj: unknown, rules: Record<string, Rule>): void {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-    throw new LinerateError('INVALID_OPTION', `${scope} must be an object`);
-  }
-  for (const [key, value] of Object.entries(obj)) {
-    if (value === undefined) continue;
-    const rule = rules[key];
-    if (!rule) {
-      throw new LinerateError('UNKNOWN_OPTION', `${scope}: option '${key}' is not known (known: ${Object.keys(rules).join(', ')})`);
-    }
-    const bad = (what: string) => new LinerateError('INVALID_OPTION', `${scope}: option '${key}' must be ${what}, got ${describe(value)}`);
-    switch (rule.type) {
-      case 'int':
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
-          throw bad(`an integer in [${rule.min}, ${rule.max}]`);
-        }
-        break;
-      case 'bool':
-        if (typeof value !== 'boolean') throw bad('a boolean');
-        break;
-      case 'string':
-        if (typeof value !== 'string' || (rule.nonEmpty && value.length === 0)) throw bad('a non-empty string');
-        break;
-      case 'enum':
-        if (typeof value !== 'string' || !rule.values.includes(value)) throw bad(`one of ${rule.values.map((v) => `'${v}'`).join(', ')}`);
-        break;
-      case 'bytes':
-        if (!(value instanceof Uint8Array) || value.length < (rule.minLength ?? 0)) throw bad(`a Uint8Array of at least ${rule.minLength ?? 0} bytes`);
-        break;
-      case 'object':
-        if (value === null || typeof value !== 'object') throw bad('an object');
-        break;
-    }
-  }
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
-  if (Array.isArray(v)) return 'an array';
-  return String(v);
-}
-
-function isPow2(n: number): boolean {
-  return n >= 2 && (n & (n - 1)) === 0;
-}
 
 /** Validated, defaulted engine options. @internal */
 export interface ResolvedEngineOptions {
@@ -455,77 +403,6 @@ export function parseMac(s: string, what: string): Uint8Array {
   const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
   if (!m) throw new LinerateError('INVALID_OPTION', `${what} must be a MAC address like 02:00:00:00:00:01, got ${describe(s)}`);
   return Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
-}
-
-/** Which packets a handler gets. Every field is optional; all that are set must hold. */
-export interface HandlerMatch {
-  /** Ethernet type (after one VLAN tag), e.g. 0x0800 for IPv4. */
-  ethertype?: number;
-  /** IP protocol (IPv4 protocol / IPv6 next header), e.g. 17 for UDP. */
-  ipProto?: number;
-  udpDstPort?: number;
-  tcpDstPort?: number;
-  /** UDP or TCP destination port. */
-  dstPort?: number;
-}
-
-/** Options of {@link Engine.exceptionPath}. */
-export interface ExceptionPathOptions {
-  /**
-   * What the data path keeps. ARP, ICMP and ICMPv6 always go to the kernel; with a match, every other packet that
-   * does not match it goes there too (e.g. `{ udpDstPort: 7777 }`: only that port stays in user space, SSH and the
-   * rest reach the kernel). Without one, everything but ARP/ICMP/ICMPv6 stays on the data path.
-   */
-  match?: HandlerMatch;
-}
-
-/** Options of {@link Engine.handle}. */
-export interface HandleOptions {
-  match?: HandlerMatch;
-  /** Slots of the ring to the handler (power of two). A full ring is a counted drop. Default 1024. */
-  ringSize?: number;
-  /**
-   * Pipeline mode: how long, in microseconds, matched packets may wait on the lcore for a fuller burst before
-   * they go to the handler (0..1000; 0 hands over every rx burst as it comes). Each burst handed over has a fixed
-   * cost on both threads, so small bursts cost more per packet; whether a window pays for its wait depends on
-   * where the pipeline is limited (docs/handlers.md, "Batching"). Default {@link DEFAULT_COALESCE_US}. Inline mode
-   * takes what each rx burst brings and ignores it.
-   */
-  coalesceUs?: number;
-}
-
-/** Default {@link HandleOptions.coalesceUs}. */
-export const DEFAULT_COALESCE_US = 0;
-
-/** Checks the options common to handle() and handleInWorkers(). @internal */
-export function validateHandleOptions(scope: string, o: HandleOptions): { ringSize: number; coalesceUs: number } {
-  if (o.ringSize !== undefined && (!Number.isInteger(o.ringSize) || o.ringSize < 2 || o.ringSize > 1 << 20 || !isPow2(o.ringSize))) {
-    throw new LinerateError('INVALID_OPTION', `${scope}: ringSize must be a power of two from 2 to 1048576, got ${describe(o.ringSize)}`);
-  }
-  if (o.coalesceUs !== undefined && (typeof o.coalesceUs !== 'number' || !Number.isFinite(o.coalesceUs) || o.coalesceUs < 0 || o.coalesceUs > 1000)) {
-    throw new LinerateError('INVALID_OPTION', `${scope}: coalesceUs must be a number of microseconds from 0 to 1000, got ${describe(o.coalesceUs)}`);
-  }
-  return { ringSize: o.ringSize ?? 1024, coalesceUs: o.coalesceUs ?? DEFAULT_COALESCE_US };
-}
-
-/** Options of {@link Engine.handleInWorkers}. */
-export interface HandleInWorkersOptions extends HandleOptions {
-  /** The handler module (URL or path); its default export is `(batch) => void`. */
-  module: URL | string;
-  /** Named export to use instead of the default export. */
-  export?: string;
-  /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
-  mode?: 'pipeline' | 'inline';
-  /** Inline mode: CPUs to pin the workers to, round-robin over queues. Default: the engine's lcores. */
-  cpus?: number[];
-}
-
-/** @internal */
-export function validateMatch(m: HandlerMatch | undefined): Record<string, number | undefined> {
-  if (m === undefined) return {};
-  const limits: Record<string, number> = { ethertype: 0xffff, ipProto: 255, udpDstPort: 0xffff, tcpDstPort: 0xffff, dstPort: 0xffff };
-  check('handler match', m, Object.fromEntries(Object.entries(limits).map(([k, max]) => [k, { type: 'int', min: 0, max } as Rule])));
-  return { ...m };
 }
 
 const protocolNumbers: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 };

@@ -1,0 +1,79 @@
+/**
+ * The options of engine.handle(), handleInWorkers() and exceptionPath(): which
+ * packets go where, the handler channel's ring, batching. Checked here before
+ * any native code runs.
+ * @module
+ */
+import { LinerateError } from '../errors.js';
+import { check, describe, isPow2, type Rule } from '../option-check.js';
+
+/** Which packets a handler gets. Every field is optional; all that are set must hold. */
+export interface HandlerMatch {
+  /** Ethernet type (after one VLAN tag), e.g. 0x0800 for IPv4. */
+  ethertype?: number;
+  /** IP protocol (IPv4 protocol / IPv6 next header), e.g. 17 for UDP. */
+  ipProto?: number;
+  udpDstPort?: number;
+  tcpDstPort?: number;
+  /** UDP or TCP destination port. */
+  dstPort?: number;
+}
+
+/** Options of {@link Engine.exceptionPath}. */
+export interface ExceptionPathOptions {
+  /**
+   * What the data path keeps. ARP, ICMP and ICMPv6 always go to the kernel; with a match, every other packet that
+   * does not match it goes there too (e.g. `{ udpDstPort: 7777 }`: only that port stays in user space, SSH and the
+   * rest reach the kernel). Without one, everything but ARP/ICMP/ICMPv6 stays on the data path.
+   */
+  match?: HandlerMatch;
+}
+
+/** Options of {@link Engine.handle}. */
+export interface HandleOptions {
+  match?: HandlerMatch;
+  /** Slots of the ring to the handler (power of two). A full ring is a counted drop. Default 1024. */
+  ringSize?: number;
+  /**
+   * Pipeline mode: how long, in microseconds, matched packets may wait on the lcore for a fuller burst before
+   * they go to the handler (0..1000; 0 hands over every rx burst as it comes). Each burst handed over has a fixed
+   * cost on both threads, so small bursts cost more per packet; whether a window pays for its wait depends on
+   * where the pipeline is limited (docs/handlers.md, "Batching"). Default {@link DEFAULT_COALESCE_US}. Inline mode
+   * takes what each rx burst brings and ignores it.
+   */
+  coalesceUs?: number;
+}
+
+/** Default {@link HandleOptions.coalesceUs}. */
+export const DEFAULT_COALESCE_US = 0;
+
+/** Checks the options common to handle() and handleInWorkers(). @internal */
+export function validateHandleOptions(scope: string, o: HandleOptions): { ringSize: number; coalesceUs: number } {
+  if (o.ringSize !== undefined && (!Number.isInteger(o.ringSize) || o.ringSize < 2 || o.ringSize > 1 << 20 || !isPow2(o.ringSize))) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: ringSize must be a power of two from 2 to 1048576, got ${describe(o.ringSize)}`);
+  }
+  if (o.coalesceUs !== undefined && (typeof o.coalesceUs !== 'number' || !Number.isFinite(o.coalesceUs) || o.coalesceUs < 0 || o.coalesceUs > 1000)) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: coalesceUs must be a number of microseconds from 0 to 1000, got ${describe(o.coalesceUs)}`);
+  }
+  return { ringSize: o.ringSize ?? 1024, coalesceUs: o.coalesceUs ?? DEFAULT_COALESCE_US };
+}
+
+/** Options of {@link Engine.handleInWorkers}. */
+export interface HandleInWorkersOptions extends HandleOptions {
+  /** The handler module (URL or path); its default export is `(batch) => void`. */
+  module: URL | string;
+  /** Named export to use instead of the default export. */
+  export?: string;
+  /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
+  mode?: 'pipeline' | 'inline';
+  /** Inline mode: CPUs to pin the workers to, round-robin over queues. Default: the engine's lcores. */
+  cpus?: number[];
+}
+
+/** @internal */
+export function validateMatch(m: HandlerMatch | undefined): Record<string, number | undefined> {
+  if (m === undefined) return {};
+  const limits: Record<string, number> = { ethertype: 0xffff, ipProto: 255, udpDstPort: 0xffff, tcpDstPort: 0xffff, dstPort: 0xffff };
+  check('handler match', m, Object.fromEntries(Object.entries(limits).map(([k, max]) => [k, { type: 'int', min: 0, max } as Rule])));
+  return { ...m };
+}
