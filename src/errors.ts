@@ -17,6 +17,7 @@
  *   `TAP_OPEN`: kernel-facing drivers (af_packet, af_xdp, tap) and their interfaces.
  * - `XDP_ATTACH_REFUSED`: the XDP program of an af_xdp port was refused (verifier log in the message) or another
  *   XDP program is attached to the interface.
+ * - `TCX_UNSUPPORTED`: an af_packet port's `consume` option needs tcx (Linux 6.6+), which this kernel lacks.
  * - `VFIO_UNAVAILABLE`, `IOMMU_OFF`, `DEVICE_NOT_FOUND`, `DEVICE_BOUND_TO_KERNEL`, `GROUP_NOT_VIABLE`, `MEMLOCK_LIMIT`,
  *   `DEVICE_IN_USE`, `BIND_FAILED`, `VFIO_SETUP`, `DEVICE_UNSUPPORTED`, `DEVICE_TIMEOUT`: the vfio drivers and `linerate bind`.
  * - `RSS_KEY_UNSUPPORTED`: `rss.key` given to a port whose hardware RSS cannot take it (a driver whose queues are spread
@@ -50,6 +51,7 @@ export type LinerateErrorCode =
   | 'MISSING_CAPABILITY'
   | 'MTU_TOO_LARGE'
   | 'XDP_ATTACH_REFUSED'
+  | 'TCX_UNSUPPORTED'
   | 'SOCKET_SETUP'
   | 'TAP_OPEN'
   | 'VFIO_UNAVAILABLE'

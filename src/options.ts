@@ -137,9 +137,9 @@ export interface AfPacketPortOptions extends CommonPortOptions {
   netns?: string;
   /** Receive frames for any destination MAC (PACKET_MR_PROMISC). Default true. */
   promiscuous?: boolean;
-  /** Bytes per rx ring block: a power of two, a multiple of the page size. Default 262144. */
+  /** Bytes per rx ring block: a power of two, a multiple of the page size. Default 65536 (more if `frameSize` needs). */
   blockSize?: number;
-  /** Rx ring blocks per queue. Default 16. */
+  /** Rx ring blocks per queue. Default 64: below the rate that fills a block, a ring lasts `blockCount` x `blockTimeoutMs`. */
   blockCount?: number;
   /** Ring slot size; the largest frame is min(frameSize - 96, mempool.dataRoom). Multiple of 16. Default 2048. */
   frameSize?: number;
@@ -149,6 +149,17 @@ export interface AfPacketPortOptions extends CommonPortOptions {
   txFrames?: number;
   /** Transmit without the kernel's qdisc layer (PACKET_QDISC_BYPASS). Default true. */
   qdiscBypass?: boolean;
+  /**
+   * Take received frames away from the kernel's own stack while the port is started: a tcx ingress BPF program drops
+   * each frame after the port's packet sockets have their copy, so the kernel neither processes nor answers what
+   * linerate handles (no ICMP port unreachable for a UDP port only linerate serves, no second ARP reply, no IP input
+   * cost on the receiving CPU). Frames the kernel should still see (ARP, ping, SSH) go to it through the exception
+   * path ({@link Engine.exceptionPath}), as with af_xdp. The program is linked with a BPF link, so it goes away when
+   * the port stops, closes, or the process dies. Needs Linux 6.6+ (tcx) and CAP_BPF + CAP_NET_ADMIN: `TCX_UNSUPPORTED`
+   * or `MISSING_CAPABILITY` at `addPort` otherwise. Default false: a packet socket is a tap, and the interface keeps
+   * working for the host as before. See docs/drivers/af_packet.md.
+   */
+  consume?: boolean;
 }
 
 /**
@@ -264,6 +275,7 @@ const driverRules: Record<string, Record<string, Rule>> = {
     blockTimeoutMs: { type: 'int', min: 1, max: 1000 },
     txFrames: { type: 'int', min: 16, max: 65536 },
     qdiscBypass: { type: 'bool' },
+    consume: { type: 'bool' },
   },
   tap: {
     ...common,

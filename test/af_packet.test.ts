@@ -78,6 +78,61 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     await stopAndCheckPool(e);
   });
 
+  it('consume: the kernel stack gets none of the frames while the port is started, and all of them again after stop', async () => {
+    // B's end keeps its addresses and its stack here: without `consume` B's kernel would also take in every frame
+    // (and answer the UDP with ICMP port unreachable). A knows B's MAC statically: B's kernel answers no ARP meanwhile.
+    const b = await TestBed.create();
+    beds.push(b);
+    await b.setNeighbor('a', b.ipB, b.macB);
+    const e = await engines.create();
+    const p = e.addPort('p', { driver: 'af_packet', interface: b.ifB, netns: b.nsB, consume: true });
+    expect(e.info().ports[0]!.details).toMatchObject({ consume: 'tcx' });
+    e.echo(p);
+    // Added but not started: the program is not attached, the stack sees frames.
+    const before = await b.ipInReceives('b');
+    await b.udpExchange({ port: 7000, payloads: payloads(5, 'idle'), expect: 0, timeoutMs: 300 });
+    expect(await waitFor(async () => (await b.ipInReceives('b')) - before >= 5, 2000)).toBe(true);
+
+    await e.start();
+    const s0 = await b.ipInReceives('b');
+    const sent = payloads(40, 'consumed');
+    const r = await b.udpExchange({ port: 7001, payloads: sent });
+    expect(r.map((x) => x.data.toString())).toEqual(sent.map((x) => x.toString()));
+    expect((await b.ipInReceives('b')) - s0, 'B\'s kernel took in frames the port consumed').toBe(0);
+    const st = await stopAndCheckPool(e);
+    expect(st.ports.p!.rxPackets).toBeGreaterThanOrEqual(40);
+
+    // Stopped: the link is closed and B's stack takes in frames again.
+    const s1 = await b.ipInReceives('b');
+    await b.udpExchange({ port: 7002, payloads: payloads(5, 'back'), expect: 0, timeoutMs: 300 });
+    expect(await waitFor(async () => (await b.ipInReceives('b')) - s1 >= 5, 2000)).toBe(true);
+
+    // Restart attaches it again.
+    await e.start();
+    const s2 = await b.ipInReceives('b');
+    const again = await b.udpExchange({ port: 7003, payloads: [Buffer.from('again')] });
+    expect(again.map((x) => x.data.toString())).toEqual(['again']);
+    expect((await b.ipInReceives('b')) - s2).toBe(0);
+    await stopAndCheckPool(e);
+  });
+
+  it('consume without CAP_BPF and CAP_SYS_ADMIN, or CAP_NET_ADMIN: MISSING_CAPABILITY naming them and the setcap fix', async () => {
+    const b = await bed();
+    // The child starts inside B's namespace, so it needs no CAP_SYS_ADMIN to reach the interface. CAP_SYS_ADMIN
+    // stands in for CAP_BPF (bpf_capable()) and for CAP_NET_ADMIN (bpf_net_capable()), so it goes too.
+    const opts = { interface: b.ifB, consume: true };
+    const [noBpf, plain] = await withoutCapabilities(['bpf', 'sys_admin'], [['af_packet', opts], ['af_packet', { interface: b.ifB }]], b.nsB);
+    const [noAdmin] = await withoutCapabilities(['net_admin', 'sys_admin'], [['af_packet', opts]], b.nsB);
+    for (const x of [noBpf!, noAdmin!]) {
+      expect(x.code, JSON.stringify(x)).toBe('MISSING_CAPABILITY');
+      expect(x.message).toContain('CAP_BPF and CAP_NET_ADMIN');
+      expect(x.message).toContain("option 'consume'");
+      expect(x.message).toContain('setcap cap_bpf,cap_net_raw,cap_net_admin+ep');
+    }
+    // Without `consume` the same port opens: af_packet itself needs only CAP_NET_RAW.
+    expect(plain!.code, JSON.stringify(plain)).toBe('opened');
+  });
+
   it('spreads flows over several queues with PACKET_FANOUT: per-queue rx counters', async () => {
     const b = await bed({ queues: 2 });
     const e = await engines.create();
@@ -272,13 +327,14 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     await stopAndCheckPool(e);
   });
 
-  it('leaves no socket, promiscuous flag or veth behind after SIGKILL of the process holding the port', async () => {
+  it('leaves no socket, promiscuous flag, tcx program or veth behind after SIGKILL of the process holding the port', async () => {
     const b = await TestBed.create({ isolateB: true });
     try {
+      await b.setNeighbor('a', b.ipB, b.macB);
       const script = `
         const a = require(${JSON.stringify(addonPath())});
         const e = new a.NativeEngine([${lastCpu()}], { mbufs: 1024, hugepages: 'off', idle: 'adaptive' });
-        const id = e.addPort('p', 'af_packet', { interface: ${JSON.stringify(b.ifB)}, netns: ${JSON.stringify(b.nsB)} }, 2, undefined, false);
+        const id = e.addPort('p', 'af_packet', { interface: ${JSON.stringify(b.ifB)}, netns: ${JSON.stringify(b.nsB)}, consume: true }, 2, undefined, false);
         e.echo(id);
         e.start();
         console.log('ready');
@@ -293,11 +349,20 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
       expect(ready, err).toBe(true);
       expect((await b.packetSockets('b')).length).toBeGreaterThanOrEqual(3); // two fanout rx sockets, tx, control
       expect(await b.sh('b', ['ip', '-d', 'link', 'show', b.ifB])).toMatch(/promiscuity [1-9]/);
+      // `consume`: B's stack takes in none of the frames while the process runs ...
+      const k0 = await b.ipInReceives('b');
+      const echoed = await b.udpExchange({ port: 7100, payloads: payloads(5, 'held') });
+      expect(echoed.length).toBe(5);
+      expect((await b.ipInReceives('b')) - k0).toBe(0);
       const exited = new Promise((r) => child.on('exit', r));
       child.kill('SIGKILL');
       await exited;
       expect(await waitFor(async () => (await b.packetSockets('b')).length === 0, 3000)).toBe(true);
       expect(await b.sh('b', ['ip', '-d', 'link', 'show', b.ifB])).toMatch(/promiscuity 0/);
+      // ... and all of them once it is gone: the BPF link died with it, no tcx program is left on the interface.
+      const k1 = await b.ipInReceives('b');
+      await b.udpExchange({ port: 7101, payloads: payloads(5, 'freed'), expect: 0, timeoutMs: 300 });
+      expect(await waitFor(async () => (await b.ipInReceives('b')) - k1 >= 5, 3000)).toBe(true);
     } finally {
       await b.destroy();
     }

@@ -20,9 +20,9 @@ std::string netns_cmd_prefix(const std::string& netns) { return netns.empty() ? 
 [[noreturn]] void fail_syscall(const char* code, const std::string& what, int err, const std::string& caps) {
   if (err == EPERM || err == EACCES) {
     const bool sys_admin = caps.find("SYS_ADMIN") != std::string::npos;
-    fail("MISSING_CAPABILITY", what + ": " + errno_text(err) + "; this needs " + caps +
-                                   ": run as root, or grant them with: sudo setcap " +
-                                   (sys_admin ? "cap_sys_admin,cap_net_raw,cap_net_admin+ep" : "cap_net_raw,cap_net_admin+ep") +
+    const bool bpf = caps.find("CAP_BPF") != std::string::npos;
+    fail("MISSING_CAPABILITY", what + ": " + errno_text(err) + "; this needs " + caps + ": run as root, or grant them with: sudo setcap " +
+                                   (sys_admin ? "cap_sys_admin," : "") + (bpf ? "cap_bpf," : "") + "cap_net_raw,cap_net_admin+ep" +
                                    " $(command -v node)");
   }
   fail(code, what + ": " + errno_text(err));

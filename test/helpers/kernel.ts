@@ -142,6 +142,7 @@ export function udp4Frame(o: { dst: string; src: string; sport: number; dport: n
 export async function withoutCapabilities(
   drop: string[],
   ports: [driver: string, options: Record<string, unknown>][],
+  inNetns?: string,
 ): Promise<{ code: string; message: string }[]> {
   const script = `
     const a = require(${JSON.stringify(addonPath())});
@@ -155,7 +156,10 @@ export async function withoutCapabilities(
     console.log(JSON.stringify(out));`;
   const caps = drop.map((c) => `-${c}`).join(',');
   const text = await new Promise<string>((resolve) => {
-    const c = spawn('setpriv', [`--bounding-set=${caps}`, `--inh-caps=${caps}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = ['setpriv', `--bounding-set=${caps}`, `--inh-caps=${caps}`, process.execPath, '-e', script];
+    // inNetns: the child starts inside that namespace (entered with all capabilities, before they are dropped).
+    const full = inNetns ? ['ip', 'netns', 'exec', inNetns, ...argv] : argv;
+    const c = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let s = '';
     c.stdout.on('data', (d) => (s += d));
     c.stderr.on('data', (d) => (s += d));

@@ -219,6 +219,19 @@ export class TestBed {
     return out.split('\n').slice(1).filter((l) => l.trim() !== '');
   }
 
+  /**
+   * IPv4 datagrams a side's kernel stack took in: `Ip: InReceives` of /proc/net/snmp in its namespace (RFC 4293
+   * ipSystemStatsInReceives, counted in ip_rcv before any check). Counts whether the stack saw a frame at all.
+   */
+  async ipInReceives(side: Side): Promise<number> {
+    const lines = (await this.sh(side, ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Ip: '));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/);
+    const i = names.indexOf('InReceives');
+    if (i < 0 || values[i] === undefined) throw new Error(`no Ip InReceives in /proc/net/snmp: ${lines.join(' | ')}`);
+    return Number(values[i]);
+  }
+
   /** Link names in a side's namespace (from `ip -o link`). */
   async links(side: Side): Promise<string[]> {
     const out = await this.sh(side, ['ip', '-o', 'link', 'show']);

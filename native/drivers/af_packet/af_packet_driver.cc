@@ -15,6 +15,8 @@
 //    PACKET_QDISC_BYPASS (packet_mmap.rst "PACKET_QDISC_BYPASS": frames go to the
 //    driver's xmit directly, without the qdisc layer).
 //  - a control socket for ioctls (link state, MTU), in the interface's namespace.
+//  - with `consume`, a tcx ingress program that keeps received frames out of
+//    the kernel's stack while the port is started (stack_drop.h says why).
 //
 // netns: sockets are created inside the named namespace (drivers/netns.h) and
 // keep working there from the lcores, which stay in the original namespace.
@@ -32,6 +34,7 @@
 #include <mutex>
 
 #include "drivers/af_packet/packet_socket.h"
+#include "drivers/af_packet/stack_drop.h"
 #include "drivers/driver.h"
 #include "drivers/netns.h"
 
@@ -89,7 +92,7 @@ class AfPacketDriver final : public Driver {
  public:
   AfPacketDriver(const Config& cfg, Mempool& pool, uint16_t port_id) : pool_(pool), port_id_(port_id) {
     cfg.allow_only({"interface", "netns", "promiscuous", "rxQueues", "blockSize", "blockCount", "frameSize", "qdiscBypass",
-                    "blockTimeoutMs", "txFrames"});
+                    "blockTimeoutMs", "txFrames", "consume"});
     scope_ = cfg.scope.empty() ? "af_packet port" : cfg.scope;
     ctx_.scope = scope_;
     ctx_.ifname = cfg.get_string("interface", "");
@@ -97,6 +100,7 @@ class AfPacketDriver final : public Driver {
     ctx_.netns = cfg.get_string("netns", "");
     promisc_ = cfg.get_bool("promiscuous", true);
     bypass_ = cfg.get_bool("qdiscBypass", true);
+    consume_ = cfg.get_bool("consume", false);
     const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
     // Ring shape: what a TPACKET_V3 ring absorbs while the poller is away is
     // counted in blocks, not bytes. Below the rate that fills a block within
@@ -143,6 +147,14 @@ class AfPacketDriver final : public Driver {
     // The first rx queue now: permission, ring and bind errors show at addPort.
     rx_.push_back(open_rx());
     if (promisc_) membership(*rx_[0], true);
+    if (consume_) {
+      // Load and attach once now, so a kernel without tcx or a missing
+      // capability fails at addPort; the program stays attached only while the
+      // port is started (a stopped port gives the interface back to the kernel).
+      stack_.load(scope_, ctx_.ifname, ctx_.netns);
+      stack_.attach(nif_.index);
+      stack_.detach();
+    }
   }
 
   ~AfPacketDriver() override { close(); }
@@ -164,6 +176,7 @@ class AfPacketDriver final : public Driver {
                  {"maxFrame", std::to_string(capacity_)},
                  {"fanout", "hash,defrag"},
                  {"qdiscBypass", bypass_ ? "true" : "false"},
+                 {"consume", consume_ ? "tcx" : "false"},
                  {"promiscuous", promisc_ ? "true" : "false"}};
     return i;
   }
@@ -184,15 +197,21 @@ class AfPacketDriver final : public Driver {
   void setup_tx_queue(const QueueSetup& q) override { tx_.at(q.queue_id)->cache = q.cache; }
 
   void start() override {
+    if (consume_) {
+      NetnsScope in(ns_, scope_);
+      stack_.attach(nif_.index);
+    }
     // What arrived while the port was not polled is stale: hand it back.
     for (auto& r : rx_) discarded_ += r->ring.discard();
   }
-  // Nothing to give back: frames are copied, no mbuf stays with the driver.
-  void stop() override {}
+  // No mbuf to give back (frames are copied, none stays with the driver); the
+  // kernel gets the interface's frames again.
+  void stop() override { stack_.detach(); }
 
   void close() override {
     if (closed_) return;
     closed_ = true;
+    stack_.detach();
     rx_.clear();  // closes the sockets (leaving the fanout group and dropping promiscuous membership) and unmaps
     tx_.clear();
     ctl_.reset();
@@ -337,7 +356,8 @@ class AfPacketDriver final : public Driver {
   std::string scope_;
   SockCtx ctx_;
   Netns ns_;
-  bool promisc_ = true, bypass_ = true, fanout_ = false, closed_ = false;
+  bool promisc_ = true, bypass_ = true, consume_ = false, fanout_ = false, closed_ = false;
+  afp::StackDrop stack_;
   RxRingConfig rc_;
   uint32_t tx_frames_ = 512;
   uint32_t capacity_ = 0;

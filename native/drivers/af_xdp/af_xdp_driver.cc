@@ -51,7 +51,7 @@
 
 #include "core/counter.h"
 #include "core/cycles.h"
-#include "drivers/af_xdp/bpf_sys.h"
+#include "drivers/bpf/sys.h"
 #include "drivers/af_xdp/drop_rules.h"
 #include "drivers/af_xdp/host.h"
 #include "drivers/af_xdp/netlink_xdp.h"

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "drivers/af_xdp/bpf_asm.h"
+#include "drivers/bpf/asm.h"
 
 namespace lr::xdp {
 

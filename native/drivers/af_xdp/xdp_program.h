@@ -20,7 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "drivers/af_xdp/bpf_sys.h"
+#include "drivers/af_xdp/uapi.h"
+#include "drivers/bpf/sys.h"
 #include "drivers/af_xdp/drop_rules.h"
 
 namespace lr::xdp {

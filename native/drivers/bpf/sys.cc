@@ -1,4 +1,4 @@
-#include "drivers/af_xdp/bpf_sys.h"
+#include "drivers/bpf/sys.h"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace lr::xdp {
+namespace lr::bpf {
 
 void Fd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);
@@ -61,14 +61,15 @@ int bpf_map_lookup(int map_fd, const void* key, void* value) {
   return sys_bpf(BPF_MAP_LOOKUP_ELEM, a);
 }
 
-int bpf_prog_load_xdp(const std::vector<bpf_insn>& insns, const char* name, std::string* log) {
+int bpf_prog_load(uint32_t prog_type, uint32_t expected_attach_type, const std::vector<bpf_insn>& insns, const char* name,
+                  std::string* log) {
   static const char license[] = "Dual MIT/GPL";  // the project's MIT, GPL-compatible for the kernel
   bpf_prog_load_attr a{};
-  a.prog_type = BPF_PROG_TYPE_XDP;
+  a.prog_type = prog_type;
   a.insn_cnt = uint32_t(insns.size());
   a.insns = uint64_t(uintptr_t(insns.data()));
   a.license = uint64_t(uintptr_t(license));
-  a.expected_attach_type = BPF_XDP;
+  a.expected_attach_type = expected_attach_type;
   copy_name(a.prog_name, name);
   int fd = sys_bpf(BPF_PROG_LOAD, a);
   if (fd >= 0 || !log) return fd;
@@ -83,12 +84,12 @@ int bpf_prog_load_xdp(const std::vector<bpf_insn>& insns, const char* name, std:
   return fd;
 }
 
-int bpf_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags) {
+int bpf_link_create(int prog_fd, int ifindex, uint32_t attach_type, uint32_t flags) {
   bpf_link_create_attr a{};
   a.prog_fd = uint32_t(prog_fd);
   a.target_ifindex = uint32_t(ifindex);
-  a.attach_type = BPF_XDP;
-  a.flags = xdp_flags;
+  a.attach_type = attach_type;
+  a.flags = flags;
   return sys_bpf(BPF_LINK_CREATE, a);
 }
 
@@ -121,4 +122,4 @@ int possible_cpus() {
   return max + 1;
 }
 
-}  // namespace lr::xdp
+}  // namespace lr::bpf

@@ -1,4 +1,5 @@
-// A tiny eBPF assembler: enough to write the XDP program of this driver as C++
+// A tiny eBPF assembler: enough to write the drivers' BPF programs (af_xdp's XDP
+// program, af_packet's tcx program) as C++
 // calls, with named labels for jumps. Encodings from include/uapi/linux/bpf.h
 // and bpf_common.h (instruction classes, sizes, modes, ALU and JMP opcodes) and
 // Documentation/bpf/standardization/instruction-set.rst.
@@ -10,9 +11,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "drivers/af_xdp/uapi.h"
+#include "drivers/bpf/uapi.h"
 
-namespace lr::xdp {
+namespace lr::bpf {
 
 enum Reg : uint8_t { R0 = 0, R1, R2, R3, R4, R5, R6, R7, R8, R9, FP = 10 };
 
@@ -113,4 +114,4 @@ class Asm {
   std::vector<std::pair<int, std::string>> fixups_;
 };
 
-}  // namespace lr::xdp
+}  // namespace lr::bpf

@@ -1,4 +1,4 @@
-// The bpf() system call, for the few commands this driver needs
+// The bpf() system call, for the few commands the kernel-facing drivers need
 // (include/uapi/linux/bpf.h: BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM,
 // BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_LINK_CREATE). No libbpf.
 #pragma once
@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "drivers/af_xdp/uapi.h"
+#include "drivers/bpf/uapi.h"
 
-namespace lr::xdp {
+namespace lr::bpf {
 
 // An owned file descriptor.
 class Fd {
@@ -40,14 +40,23 @@ class Fd {
 int bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char* name);
 int bpf_map_update(int map_fd, const void* key, const void* value, uint64_t flags = BPF_ANY);
 int bpf_map_lookup(int map_fd, const void* key, void* value);
-// Loads an XDP program; on failure the verifier log lands in *log.
-int bpf_prog_load_xdp(const std::vector<bpf_insn>& insns, const char* name, std::string* log);
-// BPF_LINK_CREATE with attach type BPF_XDP: the program stays attached while the
-// returned fd (or a copy of it) is open, so it goes away when the process dies.
-int bpf_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags);
+// Loads a program of prog_type for expected_attach_type; on failure the
+// verifier log lands in *log.
+int bpf_prog_load(uint32_t prog_type, uint32_t expected_attach_type, const std::vector<bpf_insn>& insns, const char* name,
+                  std::string* log);
+inline int bpf_prog_load_xdp(const std::vector<bpf_insn>& insns, const char* name, std::string* log) {
+  return bpf_prog_load(BPF_PROG_TYPE_XDP, BPF_XDP, insns, name, log);
+}
+// BPF_LINK_CREATE of prog_fd to interface ifindex at attach_type (BPF_XDP,
+// BPF_TCX_INGRESS): the program stays attached while the returned fd (or a copy
+// of it) is open, so it goes away when the process dies.
+int bpf_link_create(int prog_fd, int ifindex, uint32_t attach_type, uint32_t flags);
+inline int bpf_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags) {
+  return bpf_link_create(prog_fd, ifindex, BPF_XDP, xdp_flags);
+}
 
 // CPUs the kernel may bring up (/sys/devices/system/cpu/possible): the number of
 // values a per-CPU map lookup returns.
 int possible_cpus();
 
-}  // namespace lr::xdp
+}  // namespace lr::bpf

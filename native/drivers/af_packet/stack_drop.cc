@@ -1,0 +1,56 @@
+#include "drivers/af_packet/stack_drop.h"
+
+#include <cerrno>
+
+#include "core/error.h"
+#include "drivers/bpf/asm.h"
+#include "drivers/netns.h"
+
+namespace lr::afp {
+
+namespace {
+constexpr const char* kCaps = "CAP_BPF and CAP_NET_ADMIN (option 'consume' loads and attaches a tcx program)";
+// The kernel's internal ENOTSUPP (include/linux/errno.h), which some paths leak to user space.
+constexpr int kEnotsupp = 524;
+}
+
+void StackDrop::load(const std::string& scope, const std::string& ifname, const std::string& netns) {
+  scope_ = scope;
+  ifname_ = ifname;
+  netns_ = netns;
+  // r0 = TCX_DROP; exit. The skb is the context (r1); nothing of it is read.
+  bpf::Asm a;
+  a.mov(bpf::R0, bpf::TCX_DROP);
+  a.exit();
+  std::string log;
+  const int fd = bpf::bpf_prog_load(bpf::BPF_PROG_TYPE_SCHED_CLS, bpf::BPF_TCX_INGRESS, a.finish(), "lr_consume", &log);
+  if (fd < 0) {
+    const int err = -fd;
+    if (err == EINVAL)
+      fail("TCX_UNSUPPORTED", scope_ + ": option 'consume' needs a kernel with tcx (Linux 6.6+, CONFIG_NET_XGRESS); this one refused the "
+                                     "tc program (" + errno_text(err) + (log.empty() ? "" : ", verifier: " + log) +
+                                     "). Drop 'consume', or use an af_xdp port, which takes frames out of the stack by itself");
+    fail_syscall("SOCKET_SETUP", scope_ + ": loading the tcx program for option 'consume'", err, kCaps);
+  }
+  prog_.reset(fd);
+}
+
+void StackDrop::attach(int ifindex) {
+  if (link_ || !prog_) return;
+  // flags 0: appended after the programs already attached (no BPF_F_BEFORE/AFTER),
+  // no expected revision.
+  const int fd = bpf::bpf_link_create(prog_.get(), ifindex, bpf::BPF_TCX_INGRESS, 0);
+  if (fd >= 0) {
+    link_.reset(fd);
+    return;
+  }
+  const int err = -fd;
+  if (err == EINVAL || err == EOPNOTSUPP || err == kEnotsupp)
+    fail("TCX_UNSUPPORTED", scope_ + ": option 'consume': attaching a tcx ingress program to '" + ifname_ + "' failed (" + errno_text(err) +
+                                   "); it needs Linux 6.6+ with CONFIG_NET_XGRESS. Drop 'consume', or use an af_xdp port");
+  if (err == ENODEV)
+    fail("INTERFACE_NOT_FOUND", scope_ + ": interface '" + ifname_ + "' is gone; list interfaces with: " + netns_cmd_prefix(netns_) + "ip link");
+  fail_syscall("SOCKET_SETUP", scope_ + ": attaching the tcx program of option 'consume' to '" + ifname_ + "'", err, kCaps);
+}
+
+}  // namespace lr::afp
