@@ -5,7 +5,8 @@
  * at a time, interleaved (run 1: every receiver, run 2: every receiver, ...):
  *
  *   lr-xdp-echo / lr-xdp-sink / lr-xdp-js   linerate af_xdp port: echo stage, forward to a null sink, JS handler (inline worker on the receiving CPU) dropping
- *   lr-pkt-echo / lr-pkt-sink / lr-pkt-js   the same with an af_packet port
+ *   lr-pkt-echo / lr-pkt-sink / lr-pkt-js   the same with an af_packet port with `consume` (B's stack gets no copy)
+ *   lr-pkt-echo-stack                       the af_packet echo without `consume`: B's kernel also runs every frame through IP input
  *   dpdk-xdp / dpdk-pkt                     dpdk-testpmd --forward-mode=rxonly with --vdev net_af_xdp0 / net_af_packet0 on B's veth end
  *   kernel                                  a C recvmmsg() loop on a SO_REUSEPORT UDP socket (compiled at start with cc into a temp dir)
  *   dgram                                   a Node dgram socket counting 'message' events
@@ -35,7 +36,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const netnsSh = join(root, 'scripts', 'netns.sh');
 const indexJs = join(root, 'dist', 'src', 'index.js');
 
-const ALL_RECEIVERS = ['lr-xdp-echo', 'lr-xdp-sink', 'lr-xdp-js', 'lr-pkt-echo', 'lr-pkt-sink', 'lr-pkt-js', 'dpdk-xdp', 'dpdk-pkt', 'kernel', 'dgram'];
+const ALL_RECEIVERS = ['lr-xdp-echo', 'lr-xdp-sink', 'lr-xdp-js', 'lr-pkt-echo', 'lr-pkt-echo-stack', 'lr-pkt-sink', 'lr-pkt-js', 'dpdk-xdp', 'dpdk-pkt', 'kernel', 'dgram'];
 const { values: a } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
@@ -228,7 +229,10 @@ async function linerateReceiver(kind: string): Promise<Receiver> {
   const stage = kind.split('-')[2]!;
   const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: poolMbufs } });
   try {
-    const p = e.addPort('b', { driver, interface: bed.ifB, netns: bed.nsB, ...(driver === 'af_xdp' ? { ringSize: ring } : {}) } as Parameters<Engine['addPort']>[1]);
+    // af_packet with `consume` (a tcx drop after the packet sockets), except the -stack row, which shows what
+    // the kernel's own input of every frame costs the receiving CPU.
+    const extra = driver === 'af_xdp' ? { ringSize: ring } : { consume: !kind.endsWith('-stack') };
+    const p = e.addPort('b', { driver, interface: bed.ifB, netns: bed.nsB, ...extra } as Parameters<Engine['addPort']>[1]);
     if (stage === 'echo') e.echo(p);
     else if (stage === 'sink') e.forward(p, e.addPort('sink', { driver: 'null' }));
     // One thread on the receiving CPU does everything, as the other receivers do: an inline

@@ -41,7 +41,9 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     expect(info.driver).toBe('af_packet');
     expect(info.mac).toBe(b.macB);
     expect(info.mtu).toBe(1500);
-    expect(info.details).toMatchObject({ interface: b.ifB, netns: b.nsB, rxRing: 'TPACKET_V3', txRing: 'TPACKET_V2', qdiscBypass: 'true' });
+    expect(info.details).toMatchObject({ interface: b.ifB, netns: b.nsB, rxRing: 'TPACKET_V3', txRing: 'TPACKET_V2', qdiscBypass: 'true', consume: 'false' });
+    // Linux 5.0+: frames leave as linear skbs through PACKET_VNET_HDR (the echoes below check every byte).
+    expect(info.details.txSkb).toBe('linear');
     e.echo(p);
     await e.start();
 
@@ -329,6 +331,7 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
 
   it('leaves no socket, promiscuous flag, tcx program or veth behind after SIGKILL of the process holding the port', async () => {
     const b = await TestBed.create({ isolateB: true });
+    let child: ReturnType<typeof spawn> | undefined;
     try {
       await b.setNeighbor('a', b.ipB, b.macB);
       const script = `
@@ -339,12 +342,13 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
         e.start();
         console.log('ready');
         setInterval(() => {}, 1000);`;
-      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
       let err = '';
-      child.stderr.on('data', (d) => (err += d));
+      c.stderr.on('data', (d) => (err += d));
       const ready = await new Promise<boolean>((resolve) => {
-        child.stdout.on('data', (d) => String(d).includes('ready') && resolve(true));
-        child.on('exit', () => resolve(false));
+        c.stdout.on('data', (d) => String(d).includes('ready') && resolve(true));
+        c.on('exit', () => resolve(false));
       });
       expect(ready, err).toBe(true);
       expect((await b.packetSockets('b')).length).toBeGreaterThanOrEqual(3); // two fanout rx sockets, tx, control
@@ -354,8 +358,8 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
       const echoed = await b.udpExchange({ port: 7100, payloads: payloads(5, 'held') });
       expect(echoed.length).toBe(5);
       expect((await b.ipInReceives('b')) - k0).toBe(0);
-      const exited = new Promise((r) => child.on('exit', r));
-      child.kill('SIGKILL');
+      const exited = new Promise((r) => c.on('exit', r));
+      c.kill('SIGKILL');
       await exited;
       expect(await waitFor(async () => (await b.packetSockets('b')).length === 0, 3000)).toBe(true);
       expect(await b.sh('b', ['ip', '-d', 'link', 'show', b.ifB])).toMatch(/promiscuity 0/);
@@ -364,6 +368,8 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
       await b.udpExchange({ port: 7101, payloads: payloads(5, 'freed'), expect: 0, timeoutMs: 300 });
       expect(await waitFor(async () => (await b.ipInReceives('b')) - k1 >= 5, 3000)).toBe(true);
     } finally {
+      // A failed expectation before the SIGKILL must not leave the child spinning.
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await b.destroy();
     }
     expect(namespacesWithPrefix(b.name)).toEqual([]);

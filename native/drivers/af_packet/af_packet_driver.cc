@@ -177,6 +177,8 @@ class AfPacketDriver final : public Driver {
                  {"fanout", "hash,defrag"},
                  {"qdiscBypass", bypass_ ? "true" : "false"},
                  {"consume", consume_ ? "tcx" : "false"},
+                 // Frames leave as linear skbs (PACKET_VNET_HDR), or with a fragment pointing into the tx ring.
+                 {"txSkb", (tx_.empty() ? afp::tpacket_snd_knows_vnet() : tx_[0]->ring.linear()) ? "linear" : "fragments"},
                  {"promiscuous", promisc_ ? "true" : "false"}};
     return i;
   }

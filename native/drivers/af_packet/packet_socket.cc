@@ -5,10 +5,12 @@
 #include <linux/if_ether.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
@@ -25,7 +27,29 @@ std::string where(const SockCtx& c) {
 // (packet_mmap.rst's examples use __sync_synchronize / smp barriers around them).
 inline uint32_t load_status(const volatile uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 inline void store_status(volatile uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+// struct virtio_net_hdr (include/uapi/linux/virtio_net.h). A packet socket
+// reads its 16-bit fields in the legacy virtio byte order, the host's
+// (vio_le() in af_packet.c is virtio_legacy_is_little_endian()).
+struct VnetHdr {
+  uint8_t flags;     // 0: no VIRTIO_NET_HDR_F_NEEDS_CSUM, the frame's checksums are final
+  uint8_t gso_type;  // VIRTIO_NET_HDR_GSO_NONE
+  uint16_t hdr_len;  // bytes tpacket_snd copies into the skb head: the whole frame
+  uint16_t gso_size, csum_start, csum_offset;
+};
+static_assert(sizeof(VnetHdr) == 10, "virtio_net.h: struct virtio_net_hdr");
+
 }  // namespace
+
+// Kernels before 4.11 accept PACKET_VNET_HDR on a tx ring socket but send the
+// header as frame bytes; the gate leaves a margin below 5.0.
+bool tpacket_snd_knows_vnet() {
+  struct utsname u;
+  if (::uname(&u) != 0) return false;
+  int major = 0, minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major >= 5;
+}
 
 int packet_socket(const SockCtx& c) {
   const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -206,6 +230,11 @@ void TxRing::setup(int fd, uint32_t frame_size, uint32_t frames, const SockCtx& 
   // instead of stopping the ring with TP_STATUS_WRONG_FORMAT ("Transmission process").
   const int loss = 1;
   set_packet_opt(fd, PACKET_LOSS, &loss, sizeof loss, "PACKET_LOSS", c);
+  // Linear skbs (see the class comment). Before PACKET_TX_RING: the kernel
+  // refuses it on a socket with a ring (EBUSY). Optional: without it frames go
+  // out the fragment way.
+  const int one = 1;
+  vnet_ = tpacket_snd_knows_vnet() && ::setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) == 0 ? sizeof(VnetHdr) : 0;
   // Blocks of at least one page holding whole frames.
   const uint32_t page = uint32_t(::sysconf(_SC_PAGESIZE));
   uint32_t block = page;
@@ -260,8 +289,13 @@ uint16_t TxRing::burst(int fd, Mempool& pool, Mempool::Cache* cache, Mbuf** mbuf
       cnt.bad_length.add(1);  // accepted and dropped: it can never be sent
       continue;
     }
-    std::memcpy(reinterpret_cast<uint8_t*>(h) + data_off_, m->data(), m->data_len);
-    h->tp_len = m->data_len;
+    uint8_t* d = reinterpret_cast<uint8_t*>(h) + data_off_;
+    if (vnet_) {
+      const VnetHdr v{0, 0, m->data_len, 0, 0, 0};
+      std::memcpy(d, &v, sizeof v);
+    }
+    std::memcpy(d + vnet_, m->data(), m->data_len);
+    h->tp_len = m->data_len + vnet_;
     store_status(&h->tp_status, TP_STATUS_SEND_REQUEST);
     head_ = head_ + 1 == frames_ ? 0 : head_ + 1;
     queued++;

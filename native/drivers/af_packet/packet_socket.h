@@ -103,6 +103,22 @@ struct TxCounters {
 // here are separate from the fanout rx sockets anyway (one per lcore, bound with
 // protocol 0 so they receive nothing), so each can use the version that suits
 // its ring: V2's tx path is the long-standing, documented one.
+//
+// Each frame is sent as one linear skb, through PACKET_VNET_HDR: the slot
+// starts with a struct virtio_net_hdr (include/uapi/linux/virtio_net.h, 10
+// bytes; no checksum or GSO request) whose hdr_len is the whole frame, and
+// tpacket_snd() (net/packet/af_packet.c) copies hdr_len bytes into the skb's
+// head. Without it the kernel copies only the link-layer header and hangs the
+// rest of the frame off the skb as a fragment pointing into this ring, marked
+// zero-copy so the slot stays busy until the skb dies. A veth then must copy
+// every such fragment into a freshly allocated page before handing the skb to
+// its peer (__dev_forward_skb -> skb_copy_ubufs), and the peer's IP input pulls
+// the headers out of it again: perf of the af_packet echo showed skb_copy_ubufs
+// and its page allocations at about 10% of the echoing CPU. Kernels before 5.0
+// (tpacket_snd learned vnet headers in 4.11) keep the fragment path.
+// Whether this kernel's tpacket_snd() reads PACKET_VNET_HDR (see TxRing).
+bool tpacket_snd_knows_vnet();
+
 class TxRing {
  public:
   TxRing() = default;
@@ -113,7 +129,9 @@ class TxRing {
   // PACKET_VERSION TPACKET_V2, PACKET_LOSS, PACKET_TX_RING, mmap. Before bind().
   void setup(int fd, uint32_t frame_size, uint32_t frames, const SockCtx& c);
   void unmap();
-  uint32_t capacity() const { return frame_size_ - data_off_; }
+  uint32_t capacity() const { return frame_size_ - data_off_ - vnet_; }
+  // Whether frames go out linear (PACKET_VNET_HDR took).
+  bool linear() const { return vnet_ != 0; }
 
   // Copies mbufs into free slots and frees them; stops at the first busy slot
   // (the rest stay with the caller). Kicks the kernel once.
@@ -125,6 +143,7 @@ class TxRing {
   uint8_t* map_ = nullptr;
   size_t map_len_ = 0;
   uint32_t frame_size_ = 0, frames_ = 0, data_off_ = 0, per_block_ = 1, block_size_ = 0;
+  uint32_t vnet_ = 0;  // bytes of virtio_net_hdr in front of each frame: 0 or 10
   uint32_t head_ = 0;
 };
 
