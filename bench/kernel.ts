@@ -48,13 +48,15 @@ const { values: a } = parseArgs({
     'gen-cpu': { type: 'string' },
     'rx-cpu': { type: 'string' },
     ring: { type: 'string', default: '8192' },
+    'pkt-blocks': { type: 'string', default: '64' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (a.help) {
   console.log(`usage: node dist/bench/kernel.js [--seconds 5] [--runs 3] [--size 64] [--warmup 1] [--generators linerate,trafgen]
     [--receivers ${ALL_RECEIVERS.join(',')}] [--gen-cpu N] [--rx-cpu N] [--ring 8192]
-  --ring N   rx ring depth of the poll-mode receivers: linerate af_xdp ringSize, testpmd --rxd (power of two)`);
+  --ring N         rx ring depth of the poll-mode receivers: linerate af_xdp ringSize, testpmd --rxd (power of two)
+  --pkt-blocks N   blockCount of the linerate af_packet receivers (64 KiB blocks; 64, the driver's default, holds about 27,000 64-byte frames)`);
   process.exit(0);
 }
 const seconds = Number(a.seconds);
@@ -68,6 +70,8 @@ const warmup = Number(a.warmup);
 const ring = Number(a.ring);
 if (!Number.isInteger(ring) || ring < 64 || ring > 16384 || ring & (ring - 1)) throw new Error(`--ring must be a power of two in 64..16384, got ${a.ring}`);
 const poolMbufs = Math.max(16384, 4 * ring);
+const pktBlocks = Number(a['pkt-blocks']);
+if (!Number.isInteger(pktBlocks) || pktBlocks < 1 || pktBlocks > 65536) throw new Error(`--pkt-blocks must be an integer in 1..65536, got ${a['pkt-blocks']}`);
 const cpus = Engine.hostInfo().allowedCpus;
 const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
 const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
@@ -231,7 +235,7 @@ async function linerateReceiver(kind: string): Promise<Receiver> {
   try {
     // af_packet with `consume` (a tcx drop after the packet sockets), except the -stack row, which shows what
     // the kernel's own input of every frame costs the receiving CPU.
-    const extra = driver === 'af_xdp' ? { ringSize: ring } : { consume: !kind.endsWith('-stack') };
+    const extra = driver === 'af_xdp' ? { ringSize: ring } : { consume: !kind.endsWith('-stack'), blockCount: pktBlocks };
     const p = e.addPort('b', { driver, interface: bed.ifB, netns: bed.nsB, ...extra } as Parameters<Engine['addPort']>[1]);
     if (stage === 'echo') e.echo(p);
     else if (stage === 'sink') e.forward(p, e.addPort('sink', { driver: 'null' }));
@@ -613,6 +617,7 @@ async function main(): Promise<void> {
       genCpu,
       rxCpu,
       ring,
+      pktBlocks,
       poolMbufs,
       loadavg: { start: load0, end: load1 },
       testpmd: testpmdCommand,
