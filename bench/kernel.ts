@@ -222,8 +222,14 @@ interface Receiver {
   /** PIDs whose CPU counts as the receiving side. */
   pids: number[];
   /** Packets received so far, and when that count was taken (s); `drops`: what the receiver itself counted as dropped (linerate: socket counters). */
-  sample(): Promise<{ t: number; n: number; drops?: number }>;
-  stop(): Promise<void>;
+  sample(): Promise<{ t: number; n: number; drops?: number; busy?: { cycles: number; packets: number } }>;
+  /**
+   * Busy TSC cycles and packets of the polling loop, counting only iterations that moved packets, so pollers compare
+   * by the work they do rather than by 1 CPU-second / rate: linerate's lcore (cumulative, read in `sample`, so the
+   * window's share is exact) and testpmd's `--record-core-cycles` (printed once, at exit: returned by `stop`, over
+   * the whole run including the warm-up).
+   */
+  stop(): Promise<{ cycles: number; packets: number } | void>;
   note?: string;
 }
 
@@ -252,7 +258,10 @@ async function linerateReceiver(kind: string): Promise<Receiver> {
         // af_xdp: frames the socket could not take (fill ring empty: rx_dropped; rx ring full: rx_ring_full).
         // af_packet: tp_drops of the rx ring.
         const drops = driver === 'af_xdp' ? (x.rx_dropped ?? 0) + (x.rx_ring_full ?? 0) : (x.rx_kernel_drops ?? 0);
-        return { t: now(), n: stage === 'js' ? (st.ports.b!.handler?.packets ?? 0) : st.ports.b!.rxPackets, drops };
+        // The JS receiver has no lcore (the inline worker polls): no busy cycles.
+        const l = st.lcores[0];
+        const busy = stage !== 'js' && l ? { cycles: l.cyclesPerPacket * l.packets, packets: l.packets } : undefined;
+        return { t: now(), n: stage === 'js' ? (st.ports.b!.handler?.packets ?? 0) : st.ports.b!.rxPackets, drops, busy };
       },
       stop: async () => {
         await e.stop();
@@ -361,7 +370,7 @@ async function dpdkReceiver(kind: string): Promise<Receiver> {
     '-l', `${genCpu},${rxCpu}`, '--main-lcore', String(genCpu),
     ...(huge ? ['--in-memory'] : ['--no-huge']), '-m', '256',
     '--iova-mode=va', '--no-telemetry', '--no-pci', '--vdev', vdev, '--file-prefix', `lrtk${process.pid}`,
-    '--', '--forward-mode=rxonly', '--nb-cores=1', `--total-num-mbufs=${poolMbufs}`, `--rxd=${ring}`, '--stats-period', '1',
+    '--', '--forward-mode=rxonly', '--nb-cores=1', `--total-num-mbufs=${poolMbufs}`, `--rxd=${ring}`, '--stats-period', '1', '--record-core-cycles',
   ];
   testpmdCommand ??= ['dpdk-testpmd', ...args].join(' ').replace(bed.ifB, '<veth>').replace(`lrtk${process.pid}`, 'lrtk<pid>');
   const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'stdbuf', '-oL', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -396,6 +405,13 @@ async function dpdkReceiver(kind: string): Promise<Receiver> {
       killChild(c, 'SIGINT');
       await Promise.race([new Promise((r) => c.once('exit', r)), sleep(5000)]);
       killChild(c);
+      // At exit testpmd prints its forward statistics; with --record-core-cycles (testpmd.rst) a line
+      // "CPU cycles/packet=X (total cycles=C / total rxonly packets=N) at F MHz Clock" (22.11; later
+      // versions say "busy cycles"). Its rxonly loop adds a burst's cycles only when it received packets.
+      for (const l of lines.log) {
+        const m = /(?:total|busy) cycles=(\d+) \/ total \w+ packets=(\d+)/.exec(l);
+        if (m) return { cycles: Number(m[1]), packets: Number(m[2]) };
+      }
     },
   };
 }
@@ -470,6 +486,8 @@ interface One {
   procCpuSPerMpkt: number | null;
   softirqSPerMpkt: number | null;
   cpuSPerMpkt: number | null;
+  /** Busy TSC cycles of the polling loop per packet (see Receiver.stop); null for receivers that do not poll. */
+  busyCyclesPerPkt: number | null;
 }
 const stat = (xs: number[]) => {
   const s = [...xs].sort((x, y) => x - y);
@@ -503,6 +521,10 @@ async function measure(recv: Receiver): Promise<One> {
     procCpuSPerMpkt: perM(s1.cpu - s0.cpu),
     softirqSPerMpkt: perM(s1.sirq - s0.sirq),
     cpuSPerMpkt: perM(s1.cpu - s0.cpu + s1.sirq - s0.sirq),
+    busyCyclesPerPkt:
+      s0.busy && s1.busy && s1.busy.packets > s0.busy.packets
+        ? Math.round((s1.busy.cycles - s0.busy.cycles) / (s1.busy.packets - s0.busy.packets))
+        : null,
   };
 }
 
@@ -570,16 +592,19 @@ async function main(): Promise<void> {
             continue;
           }
           if (recv.note) notes[k] = recv.note;
-          let r: One;
+          let measured: One | undefined;
           try {
-            r = await measure(recv);
+            measured = await measure(recv);
           } finally {
-            await recv.stop();
+            const busy = await recv.stop();
+            // testpmd's figure comes at exit, over its whole run.
+            if (measured && measured.busyCyclesPerPkt === null && busy && busy.packets > 0) measured.busyCyclesPerPkt = Math.round(busy.cycles / busy.packets);
           }
+          const r = measured;
           ((results[g] ??= {})[k] ??= []).push(r);
           console.log(
             `  run ${run + 1} ${g.padEnd(8)} ${k.padEnd(12)} sent ${(r.sentPps / 1e6).toFixed(3)} Mpps  rx ${(r.rxPps / 1e6).toFixed(3)} Mpps  loss ${r.lossPct.toFixed(1)}% (veth ${r.vethDropPct.toFixed(1)}%, receiver ${r.receiverDropPct === null ? '-' : r.receiverDropPct.toFixed(1) + '%'})  ` +
-              `cpu ${r.procCpuSPerMpkt ?? '-'} + softirq ${r.softirqSPerMpkt ?? '-'} s/Mpkt`,
+              `cpu ${r.procCpuSPerMpkt ?? '-'} + softirq ${r.softirqSPerMpkt ?? '-'} s/Mpkt  busy ${r.busyCyclesPerPkt ?? '-'} cycles/pkt`,
           );
         }
       } finally {
@@ -603,6 +628,7 @@ async function main(): Promise<void> {
         procCpuSPerMpkt: col((x) => x.procCpuSPerMpkt),
         softirqSPerMpkt: col((x) => x.softirqSPerMpkt),
         cpuSPerMpkt: col((x) => x.cpuSPerMpkt),
+        busyCyclesPerPkt: col((x) => x.busyCyclesPerPkt),
       };
     }
   }
