@@ -26,35 +26,30 @@
 // (ifindex, queue), kernel >= 5.10). That pins the region once per port instead
 // of once per queue. If sharing is refused, a socket registers its own UMEM.
 //
-// Mbuf accounting: every mbuf posted to a fill ring or a tx ring has its bit
-// set in that socket's rx or tx bitmap until it comes back on the rx or
-// completion ring. held_mbufs() counts them. stop() detaches the program,
-// drains the rx and completion rings, closes the sockets (the kernel lets go
-// of everything it held for them) and frees every mbuf whose bit is still set.
-// An address from the kernel that is not ours (a bit not set) is counted and
-// never touched.
+// Files: this one opens the sockets and runs the port's life cycle; queue.h is
+// the data path of one socket and its mbuf accounting; attach.h attaches the
+// program; xdp_program.h generates it; xsk.h maps one socket's rings.
 //
-// Threads: a socket's rx side (rx ring, fill ring) belongs to the lcore that
-// polls its queue; its tx side (tx ring, completion ring) to the lcore whose
-// tx queue maps to it: tx queue t uses socket t % sockets. Tx queues beyond the
-// socket count share a socket under a spinlock (only those do).
+// stop() detaches the program, drains the rx and completion rings, closes the
+// sockets (the kernel lets go of everything it held for them) and frees every
+// mbuf the kernel still held (XskQueue::reclaim).
+//
+// Threads: tx queue t uses socket t % sockets; tx queues beyond the socket
+// count share a socket under its spinlock (only those do).
 #include <net/if.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
-#include "core/counter.h"
-#include "core/cycles.h"
-#include "drivers/bpf/sys.h"
+#include "drivers/af_xdp/attach.h"
 #include "drivers/af_xdp/drop_rules.h"
 #include "drivers/af_xdp/host.h"
-#include "drivers/af_xdp/netlink_xdp.h"
+#include "drivers/af_xdp/queue.h"
 #include "drivers/af_xdp/xdp_program.h"
 #include "drivers/af_xdp/xsk.h"
 #include "drivers/driver.h"
@@ -66,57 +61,9 @@ namespace {
 
 using namespace xdp;
 
-class SpinLock {
- public:
-  void lock() {
-    while (f_.test_and_set(std::memory_order_acquire)) cpu_pause();
-  }
-  void unlock() { f_.clear(std::memory_order_release); }
-
- private:
-  std::atomic_flag f_ = ATOMIC_FLAG_INIT;
-};
-
-struct Bitmap {
-  std::vector<uint64_t> w;
-  void init(uint32_t n) { w.assign((n + 63) / 64, 0); }
-  bool test(uint32_t i) const { return (w[i >> 6] >> (i & 63)) & 1; }
-  void set(uint32_t i) { w[i >> 6] |= 1ull << (i & 63); }
-  void clear(uint32_t i) { w[i >> 6] &= ~(1ull << (i & 63)); }
-};
-
-struct alignas(64) RxSide {
-  Mempool::Cache* cache = nullptr;
-  Counter* nombuf = nullptr;
-  uint32_t fill_target = 0;
-  Counter posted, received;  // mbufs given to the fill ring / taken back from the rx ring
-  Counter bad_desc;          // rx descriptors that did not name an mbuf we gave, or a bad length
-  Counter kicks;
-  Bitmap owned;
-};
-
-struct alignas(64) TxSide {
-  SpinLock lock;
-  bool shared = false;
-  Counter posted, completed;
-  Counter invalid;  // frames refused before the ring (length), freed and counted
-  Counter bad_completion;
-  Counter kicks, kick_errors;
-  Bitmap owned;
-};
-
-struct Sock {
-  XskSocket xsk;
-  RxSide rx;
-  TxSide tx;
-};
-
-constexpr const char* kCapFix =
-    "run as root, or: sudo setcap cap_net_raw,cap_net_admin,cap_bpf,cap_sys_admin,cap_ipc_lock+ep \"$(readlink -f \"$(which node)\")\"";
-
 class AfXdpDriver final : public Driver {
  public:
-  AfXdpDriver(const Config& cfg, Mempool& pool, uint16_t port_id) : pool_(pool), port_id_(port_id), scope_(cfg.scope) {
+  AfXdpDriver(const Config& cfg, Mempool& pool, uint16_t port_id) : pool_(pool), port_id_(port_id), scope_(cfg.scope), umem_{pool, 0, 0} {
     cfg.allow_only({"interface", "netns", "mode", "ringSize", "dropRules", "rxQueues"});
     ifname_ = cfg.get_string("interface", "");
     if (ifname_.empty()) fail("INVALID_OPTION", scope_ + ": option 'interface' (the network interface to attach to) is required");
@@ -174,11 +121,7 @@ class AfXdpDriver final : public Driver {
                                  std::to_string(rx_queues_) + " rx queues; raise them (ethtool -L " + ifname_ +
                                  " combined N, or a veth created with numrxqueues N numtxqueues N) or lower rxQueues");
     socks_.clear();
-    for (uint16_t q = 0; q < rxq; q++) {
-      socks_.push_back(std::make_unique<Sock>());
-      socks_.back()->rx.owned.init(pool_.size());
-      socks_.back()->tx.owned.init(pool_.size());
-    }
+    for (uint16_t q = 0; q < rxq; q++) socks_.push_back(std::make_unique<XskQueue>(pool_.size()));
     txq_.assign(txq, {});
     std::vector<uint32_t> users(rxq, 0);
     for (uint16_t t = 0; t < txq; t++) {
@@ -236,21 +179,16 @@ class AfXdpDriver final : public Driver {
 
   uint32_t held_mbufs() const override {
     uint64_t held = 0;
-    for (auto& s : socks_) {
-      // Read what comes back before what went out: both only grow, so the
-      // difference never goes negative.
-      const uint64_t rx_back = s->rx.received.get(), tx_back = s->tx.completed.get();
-      held += s->rx.posted.get() - rx_back + s->tx.posted.get() - tx_back;
-    }
+    for (auto& s : socks_) held += s->held();
     return uint32_t(held);
   }
 
   void xstats(XStats& out) const override {
-    xdp_statistics k = closed_stats_;
+    xdp_statistics k = lost_.kernel;
     uint64_t bad_rx = 0, tx_invalid = 0, bad_comp = 0, rx_kicks = 0, tx_kicks = 0, kick_err = 0;
     for (auto& s : socks_) {
       xdp_statistics st;
-      if (s->xsk.statistics(st)) add(k, st);
+      if (s->xsk.statistics(st)) add_stats(k, st);
       bad_rx += s->rx.bad_desc.get();
       rx_kicks += s->rx.kicks.get();
       tx_invalid += s->tx.invalid.get();
@@ -278,8 +216,8 @@ class AfXdpDriver final : public Driver {
     out.push_back({"tx_wakeup_errors", kick_err});
     out.push_back({"zerocopy", zerocopy_ ? 1 : 0});
     out.push_back({"xdp_attached", running_ ? 1 : 0});
-    out.push_back({"xdp_native", xdp_native_ ? 1 : 0});
-    out.push_back({"xdp_link", attached_by_link_ ? 1 : 0});
+    out.push_back({"xdp_native", attachment_ && attachment_->native() ? 1 : 0});
+    out.push_back({"xdp_link", attachment_ && attachment_->by_link() ? 1 : 0});
     out.push_back({"fill_target", socks_.empty() ? 0 : socks_[0]->rx.fill_target});
     if (program_) {
       const auto drops = program_->drop_counts();
@@ -302,47 +240,7 @@ class AfXdpDriver final : public Driver {
   // Hot path ---------------------------------------------------------------
 
   uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
-    Sock& s = *socks_[queue];
-    auto& ring = s.xsk.rx;
-    const uint32_t got = ring.peek(n);
-    uint16_t out = 0;
-    if (got) {
-      uint32_t back = 0;
-      for (uint32_t i = 0; i < got; i++) {
-        const xdp_desc& d = ring.at(ring.cached_cons + i);
-        const uint64_t base = d.addr & XSK_UNALIGNED_BUF_ADDR_MASK;
-        const uint64_t off = d.addr >> XSK_UNALIGNED_BUF_OFFSET_SHIFT;
-        const uint64_t idx = base / slot_;
-        if (idx >= n_ || idx * slot_ != base || !s.rx.owned.test(uint32_t(idx))) {
-          s.rx.bad_desc.add(1);
-          continue;
-        }
-        s.rx.owned.clear(uint32_t(idx));
-        back++;
-        Mbuf* m = pool_.mbuf(uint32_t(idx));
-        if (off < kMbufHeaderSize || off + d.len > slot_ || d.len == 0) {
-          pool_.free_one(s.rx.cache, m);
-          s.rx.bad_desc.add(1);
-          continue;
-        }
-        m->data_off = uint16_t(off);
-        m->data_len = uint16_t(d.len);
-        m->port = port_id_;
-        m->queue = queue;
-        m->flags = 0;
-        mbufs[out++] = m;
-      }
-      ring.release(got);
-      s.rx.received.add(back);
-    }
-    refill(s);
-    // af_xdp.rst "XDP_USE_NEED_WAKEUP": the driver stopped fetching from the
-    // fill ring and needs a syscall to look again.
-    if (!got && s.xsk.fill.needs_wakeup()) {
-      recvfrom(s.xsk.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
-      s.rx.kicks.add(1);
-    }
-    return out;
+    return socks_[queue]->rx_burst(umem_, port_id_, queue, mbufs, n);
   }
 
   // Adaptive idle (driver.h): an XDP socket polls readable (POLLIN) while its rx
@@ -353,58 +251,21 @@ class AfXdpDriver final : public Driver {
 
   uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
     TxQ& t = txq_[queue];
-    Sock& s = *t.sock;
-    if (s.tx.shared) s.tx.lock.lock();
-    reap(s, t.cache);
-    auto& ring = s.xsk.tx;
-    const uint32_t room = ring.free_slots(n);
-    uint16_t k = 0;
-    uint32_t posted = 0;
-    for (; k < n && posted < room; k++) {
-      Mbuf* m = mbufs[k];
-      if (m->data_len < 14 || m->data_len > max_tx_len_ || uint32_t(m->data_off) + m->data_len > slot_) {
-        pool_.free_one(t.cache, m);  // accepted and dropped: counted, never lost
-        s.tx.invalid.add(1);
-        continue;
-      }
-      xdp_desc& d = ring.at(ring.cached_prod + posted);
-      d.addr = uint64_t(m->index) * slot_ + m->data_off;
-      d.len = m->data_len;
-      d.options = 0;
-      s.tx.owned.set(m->index);
-      posted++;
-    }
-    if (posted) {
-      ring.submit(posted);
-      s.tx.posted.add(posted);
-    }
-    kick_tx(s);
-    if (s.tx.shared) s.tx.lock.unlock();
-    return k;
+    return t.sock->tx_burst(umem_, t.cache, max_tx_len_, mbufs, n);
   }
 
  private:
   struct TxQ {
-    Sock* sock = nullptr;
+    XskQueue* sock = nullptr;
     Mempool::Cache* cache = nullptr;
   };
-  struct Lost {
-    uint64_t bad_rx = 0, rx_kicks = 0, tx_invalid = 0, bad_comp = 0, tx_kicks = 0, kick_err = 0;
-  };
-
-  static void add(xdp_statistics& a, const xdp_statistics& b) {
-    a.rx_dropped += b.rx_dropped;
-    a.rx_invalid_descs += b.rx_invalid_descs;
-    a.tx_invalid_descs += b.tx_invalid_descs;
-    a.rx_ring_full += b.rx_ring_full;
-    a.rx_fill_ring_empty_descs += b.rx_fill_ring_empty_descs;
-    a.tx_ring_empty_descs += b.tx_ring_empty_descs;
-  }
 
   // UMEM geometry from the mempool (see the top of this file).
   void layout() {
     slot_ = pool_.slot_size();
     n_ = pool_.size();
+    umem_.slot = slot_;
+    umem_.n = n_;
     rx_data_off_ = std::max<uint32_t>(XDP_PACKET_HEADROOM, kMbufHeaderSize + pool_.headroom());
     umem_headroom_ = rx_data_off_ - XDP_PACKET_HEADROOM;
     frame_room_ = slot_ > rx_data_off_ ? slot_ - rx_data_off_ : 0;
@@ -563,178 +424,23 @@ class AfXdpDriver final : public Driver {
   }
 
   void fill_all() {
-    for (auto& s : socks_) refill(*s, nullptr, true);
-  }
-
-  void refill(Sock& s) { refill(s, s.rx.cache, false); }
-
-  void refill(Sock& s, Mempool::Cache* cache, bool initial) {
-    auto& fill = s.xsk.fill;
-    const uint64_t out = s.rx.posted.get() - s.rx.received.get();
-    if (out >= s.rx.fill_target) return;
-    uint32_t want = uint32_t(s.rx.fill_target - out);
-    if (!initial && want < 32) return;  // top up in batches
-    want = std::min(want, fill.free_slots(want));
-    Mbuf* m[64];
-    while (want) {
-      const uint32_t k = std::min<uint32_t>(want, 64);
-      if (!pool_.alloc_bulk(cache, m, k)) break;
-      for (uint32_t j = 0; j < k; j++) {
-        fill.at(fill.cached_prod + j) = uint64_t(m[j]->index) * slot_;
-        s.rx.owned.set(m[j]->index);
-      }
-      fill.submit(k);
-      s.rx.posted.add(k);
-      want -= k;
-    }
-  }
-
-  // Completion ring -> pool. Caller holds the tx side.
-  void reap(Sock& s, Mempool::Cache* cache) {
-    auto& comp = s.xsk.comp;
-    const uint32_t got = comp.peek(comp.size);
-    if (!got) return;
-    Mbuf* m[64];
-    uint32_t k = 0, back = 0;
-    for (uint32_t i = 0; i < got; i++) {
-      const uint64_t addr = comp.at(comp.cached_cons + i) & XSK_UNALIGNED_BUF_ADDR_MASK;
-      const uint64_t idx = addr / slot_;
-      if (idx >= n_ || !s.tx.owned.test(uint32_t(idx))) {
-        s.tx.bad_completion.add(1);
-        continue;
-      }
-      s.tx.owned.clear(uint32_t(idx));
-      m[k++] = pool_.mbuf(uint32_t(idx));
-      back++;
-      if (k == 64) {
-        pool_.free_bulk(cache, m, k);
-        k = 0;
-      }
-    }
-    if (k) pool_.free_bulk(cache, m, k);
-    comp.release(got);
-    s.tx.completed.add(back);
-  }
-
-  // af_xdp.rst "XDP_USE_NEED_WAKEUP": a sendto() only when the kernel asks for
-  // one. In copy mode it always does, and each call sends at most 32 frames
-  // (net/xdp/xsk.c TX_BATCH_SIZE), so kick until the ring is empty or stuck.
-  void kick_tx(Sock& s) {
-    auto& tx = s.xsk.tx;
-    for (int tries = 0; tries < 8 && tx.pending() && tx.needs_wakeup(); tries++) {
-      s.tx.kicks.add(1);
-      if (sendto(s.xsk.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) continue;
-      const int e = errno;
-      if (e == EAGAIN || e == EBUSY) continue;  // more to send, or the kernel is busy: again
-      s.tx.kick_errors.add(1);  // ENOBUFS, ENETDOWN (interface gone), ENXIO: give up this round
-      break;
-    }
+    for (auto& s : socks_) s->refill(umem_, nullptr, true);
   }
 
   void attach() {
-    const int prog = program_->prog_fd();
-    const uint32_t modes[2] = {kXdpFlagsDrvMode, kXdpFlagsSkbMode};
-    int err = 0;
-    if (!force_netlink_) {
-      for (uint32_t mode : modes) {
-        if (force_skb_ && mode == kXdpFlagsDrvMode) continue;
-        const int fd = bpf_xdp_link_create(prog, nif_.index, mode);
-        if (fd >= 0) {
-          link_.reset(fd);
-          attached_by_link_ = true;
-          xdp_native_ = mode == kXdpFlagsDrvMode;
-          return;
-        }
-        err = fd;
-        if (err == -EBUSY || err == -EEXIST || err == -EPERM) break;
-      }
-      if (err == -EBUSY || err == -EEXIST) attach_busy();
-      if (err == -EPERM || err == -EACCES)
-        fail("MISSING_CAPABILITY", scope_ + ": attaching XDP to '" + ifname_ + "' needs CAP_NET_ADMIN: " + kCapFix);
-      // Only a kernel without XDP links (before 5.9) falls through to netlink.
-      if (err != -EINVAL && err != -ENOSYS && err != -EOPNOTSUPP)
-        fail("XDP_ATTACH_REFUSED", scope_ + ": attaching the XDP program to '" + ifname_ + "' failed: " + errno_text(-err));
-    }
-    for (uint32_t mode : modes) {
-      if (force_skb_ && mode == kXdpFlagsDrvMode) continue;
-      err = netlink_xdp_attach(nif_.index, prog, mode);
-      if (err == 0) {
-        netlink_mode_ = mode;
-        attached_by_link_ = false;
-        xdp_native_ = mode == kXdpFlagsDrvMode;
-        return;
-      }
-      if (err == -EBUSY || err == -EEXIST) attach_busy();
-    }
-    fail("XDP_ATTACH_REFUSED", scope_ + ": attaching the XDP program to '" + ifname_ + "' failed: " + errno_text(-err));
-  }
-
-  [[noreturn]] void attach_busy() const {
-    const std::string ns = netns_cmd_prefix(netns_);
-    fail("XDP_ATTACH_REFUSED", scope_ + ": interface '" + ifname_ + "' already has an XDP program attached. See which with: " + ns +
-                                   "ip -d link show dev " + ifname_ + " (prog/xdp). If ip or another tool attached it, remove it with: " +
-                                   ns + "ip link set dev " + ifname_ + " xdp off; if a running process holds it through a BPF link "
-                                   "(another linerate engine, a libxdp program), stop that process");
+    attachment_ = std::make_unique<XdpAttachment>(scope_, ifname_, netns_);
+    attachment_->attach(program_->prog_fd(), nif_.index, force_netlink_, force_skb_);
   }
 
   void detach() {
-    link_.reset();  // closing the BPF link detaches the program
-    if (netlink_mode_) {
-      try {
-        NetnsScope ns(netns_, scope_);
-        netlink_xdp_detach(nif_.index, program_ ? program_->prog_fd() : -1, netlink_mode_);
-      } catch (...) {
-        // The namespace is gone, and the interface and its program with it.
-      }
-      netlink_mode_ = 0;
-    }
+    if (attachment_) attachment_->detach(program_ ? program_->prog_fd() : -1);
+    attachment_.reset();
   }
 
   // Everything back: program detached, rings drained, sockets closed, mbufs home.
   void teardown() {
     detach();
-    for (auto& sp : socks_) {
-      Sock& s = *sp;
-      if (s.xsk.fd() >= 0) {
-        reap(s, nullptr);
-        // Received but never polled: ours again.
-        auto& ring = s.xsk.rx;
-        for (uint32_t got; (got = ring.peek(ring.size)) != 0;) {
-          for (uint32_t i = 0; i < got; i++) {
-            const uint64_t base = ring.at(ring.cached_cons + i).addr & XSK_UNALIGNED_BUF_ADDR_MASK;
-            const uint64_t idx = base / slot_;
-            if (idx < n_ && idx * slot_ == base && s.rx.owned.test(uint32_t(idx))) {
-              s.rx.owned.clear(uint32_t(idx));
-              pool_.free_one(nullptr, pool_.mbuf(uint32_t(idx)));
-            }
-          }
-          ring.release(got);
-        }
-        xdp_statistics st;
-        if (s.xsk.statistics(st)) add(closed_stats_, st);
-      }
-      s.xsk.close();
-      // The socket is gone: whatever is still marked sat in the fill ring, in
-      // the kernel's hands, or on the tx side. All of it is ours now.
-      for (Bitmap* b : {&s.rx.owned, &s.tx.owned}) {
-        for (size_t w = 0; w < b->w.size(); w++) {
-          while (uint64_t bits = b->w[w]) {
-            const uint32_t idx = uint32_t(w * 64 + size_t(__builtin_ctzll(bits)));
-            b->w[w] &= bits - 1;
-            pool_.free_one(nullptr, pool_.mbuf(idx));
-          }
-        }
-      }
-      lost_.bad_rx += s.rx.bad_desc.get();
-      lost_.rx_kicks += s.rx.kicks.get();
-      lost_.tx_invalid += s.tx.invalid.get();
-      lost_.bad_comp += s.tx.bad_completion.get();
-      lost_.tx_kicks += s.tx.kicks.get();
-      lost_.kick_err += s.tx.kick_errors.get();
-      for (Counter* c : {&s.rx.posted, &s.rx.received, &s.rx.bad_desc, &s.rx.kicks, &s.tx.posted, &s.tx.completed, &s.tx.invalid,
-                         &s.tx.bad_completion, &s.tx.kicks, &s.tx.kick_errors})
-        c->set(0);
-    }
+    for (auto& s : socks_) s->reclaim(umem_, lost_);
     running_ = false;
   }
 
@@ -750,15 +456,14 @@ class AfXdpDriver final : public Driver {
   Fd ctl_;
   bool zerocopy_ = false;
   std::unique_ptr<XdpProgram> program_;
-  Fd link_;
-  uint32_t netlink_mode_ = 0;
-  bool attached_by_link_ = false, xdp_native_ = false, umem_shared_ = true;
+  std::unique_ptr<XdpAttachment> attachment_;  // while started
+  bool umem_shared_ = true;
   bool running_ = false, closed_ = false;
 
-  std::vector<std::unique_ptr<Sock>> socks_;
+  Umem umem_;
+  std::vector<std::unique_ptr<XskQueue>> socks_;
   std::vector<TxQ> txq_;
-  xdp_statistics closed_stats_{};
-  Lost lost_;
+  QueueTotals lost_;  // counters of closed sockets
 };
 
 }  // namespace

@@ -15,4 +15,8 @@ bool interface_queues(int ctl_fd, const std::string& ifname, uint32_t& rx, uint3
 bool has_capability(int cap);
 constexpr int kCapNetAdmin = 12, kCapNetRaw = 13, kCapIpcLock = 14, kCapSysAdmin = 21, kCapBpf = 39;
 
+// What to run to give this process every capability an af_xdp port needs.
+constexpr const char* kCapFix =
+    "run as root, or: sudo setcap cap_net_raw,cap_net_admin,cap_bpf,cap_sys_admin,cap_ipc_lock+ep \"$(readlink -f \"$(which node)\")\"";
+
 }  // namespace lr::xdp
