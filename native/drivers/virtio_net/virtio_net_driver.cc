@@ -28,6 +28,10 @@
 //
 // Ownership: every rx descriptor holds an mbuf while started; a tx mbuf is held
 // until the device returns its descriptor in the used ring.
+//
+// Files: the PCI transport (§4.1: capabilities, reset, features, queue setup,
+// notifications) is transport.h, one split virtqueue (§2.7) virtqueue.h; this
+// file is the network device (§5.1).
 #include <algorithm>
 #include <cstring>
 #include <mutex>
@@ -35,7 +39,7 @@
 
 #include "core/net.h"
 #include "drivers/vfio/nic.h"
-#include "drivers/vfio/pci_regs.h"
+#include "drivers/virtio_net/transport.h"
 #include "drivers/virtio_net/virtio_regs.h"
 
 namespace lr::vfio {
@@ -51,74 +55,17 @@ constexpr uint8_t kRssKey[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2,
 
 inline bool has(uint64_t f, int bit) { return (f >> bit) & 1; }
 
-// A structure found through a virtio PCI capability: BAR + offset.
-struct Window {
-  const Bar* bar = nullptr;
-  uint32_t off = 0, len = 0;
-  uint8_t r8(uint32_t o) const { return bar->read8(off + o); }
-  uint16_t r16(uint32_t o) const { return bar->read16(off + o); }
-  uint32_t r32(uint32_t o) const { return bar->read32(off + o); }
-  void w8(uint32_t o, uint8_t v) const { bar->write8(off + o, v); }
-  void w16(uint32_t o, uint16_t v) const { bar->write16(off + o, v); }
-  void w32(uint32_t o, uint32_t v) const { bar->write32(off + o, v); }
-  // §4.1.3.1: 64-bit fields as two 32-bit writes, low then high.
-  void w64(uint32_t o, uint64_t v) const {
-    w32(o, uint32_t(v));
-    w32(o + 4, uint32_t(v >> 32));
-  }
-};
-
-// One split virtqueue (§2.7) in DMA memory.
-struct alignas(64) Vq {
-  uint16_t index = 0;
-  uint16_t size = 0;  // power of two
-  volatile Desc* desc = nullptr;
-  volatile uint16_t* avail = nullptr;   // [0] flags, [1] idx, [2 + i] ring
-  volatile uint16_t* used_hdr = nullptr;  // [0] flags, [1] idx
-  volatile UsedElem* used = nullptr;
-  uint16_t avail_idx = 0, last_used = 0;
-  uint32_t notify_off = 0;  // byte offset in the notify window
-  std::vector<Mbuf*> sw;    // by descriptor id
-  std::vector<uint16_t> free_ids;
-  // rx
-  Mempool::Cache* cache = nullptr;
-  Counter* nombuf = nullptr;
-  bool wakeup = false;  // an idle lcore may block on this queue's MSI-X vector
-  int irq_fd = -1;      // that vector's eventfd while started (owned by the Device)
-  Counter held, kicks, errors, csum_fixed, csum_valid;
-  TxLock lock;
-
-  static size_t bytes(uint16_t n) { return page(16u * n) + page(6u + 2u * n) + page(6u + 8u * n); }
-  static size_t page(size_t v) { return (v + 4095) & ~size_t(4095); }
-  void place(uint8_t* mem, uint16_t n) {
-    size = n;
-    desc = reinterpret_cast<volatile Desc*>(mem);
-    avail = reinterpret_cast<volatile uint16_t*>(mem + page(16u * n));
-    used_hdr = reinterpret_cast<volatile uint16_t*>(mem + page(16u * n) + page(6u + 2u * n));
-    used = reinterpret_cast<volatile UsedElem*>(reinterpret_cast<volatile uint8_t*>(used_hdr) + 4);
-    sw.assign(n, nullptr);
-  }
-  void clear() {
-    memset(const_cast<Desc*>(desc), 0, 16u * size);
-    memset(const_cast<uint16_t*>(avail), 0, 6u + 2u * size);
-    memset(const_cast<uint16_t*>(used_hdr), 0, 6u + 8u * size);
-    avail_idx = last_used = 0;
-    free_ids.clear();
-    for (uint16_t i = size; i-- > 0;) free_ids.push_back(i);
-  }
-};
-
 class VirtioNet final : public Driver {
  public:
   explicit VirtioNet(NicParams&& p)
       : dev_(std::move(p.dev)), pool_(*p.pool), port_id_(p.port_id), scope_(p.scope), promisc_(p.promiscuous) {
-    find_structures();
+    t_.find(*dev_, scope_);
     // A first handshake to learn what the device offers, its queue sizes and its
     // configuration; start() does the real one. (§3.1.1 steps 1-3.)
-    reset_device();
-    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE);
-    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-    offered_ = read_features();
+    t_.reset(scope_);
+    t_.set_status(STATUS_ACKNOWLEDGE);
+    t_.set_status(STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    offered_ = t_.read_features();
     if (!has(offered_, F_VERSION_1))
       fail("DEVICE_UNSUPPORTED", scope_ + ": " + dev_->pci() + " is a legacy-only virtio device (no VIRTIO_F_VERSION_1); linerate speaks virtio 1.x");
     if (!has(offered_, F_ACCESS_PLATFORM) && !dev_->no_iommu())
@@ -131,12 +78,12 @@ class VirtioNet final : public Driver {
     features_ = offered_ & want;
     // MQ, RSS and CTRL_RX need the control queue (§5.1.3.1).
     if (!has(features_, F_CTRL_VQ)) features_ &= ~(bit(F_MQ) | bit(F_RSS) | bit(F_CTRL_RX));
-    max_pairs_ = has(features_, F_MQ) || has(features_, F_RSS) ? std::max<uint16_t>(1, cfg16(NET_CFG_MAX_PAIRS)) : 1;
+    max_pairs_ = has(features_, F_MQ) || has(features_, F_RSS) ? std::max<uint16_t>(1, t_.cfg16(NET_CFG_MAX_PAIRS)) : 1;
     max_pairs_ = std::min<uint16_t>(max_pairs_, 64);
     if (has(features_, F_RSS)) {
-      rss_key_max_ = device_.r8(NET_CFG_RSS_MAX_KEY);
-      rss_table_max_ = cfg16(NET_CFG_RSS_MAX_TABLE);
-      rss_hash_types_ = cfg32(NET_CFG_SUPPORTED_HASH);
+      rss_key_max_ = t_.device.r8(NET_CFG_RSS_MAX_KEY);
+      rss_table_max_ = t_.cfg16(NET_CFG_RSS_MAX_TABLE);
+      rss_hash_types_ = t_.cfg32(NET_CFG_SUPPORTED_HASH);
       if (rss_key_max_ < 40 || rss_table_max_ == 0) features_ &= ~(bit(F_RSS) | bit(F_HASH_REPORT));
     }
     if (has(features_, F_HASH_REPORT) && !has(features_, F_RSS)) features_ &= ~bit(F_HASH_REPORT);
@@ -144,18 +91,18 @@ class VirtioNet final : public Driver {
     if (pool_.headroom() < hdr_)
       fail("INVALID_OPTION", scope_ + ": virtio-net writes a " + std::to_string(hdr_) + "-byte header in front of each frame: mempool.headroom must be at least that");
     if (has(features_, F_MAC))
-      for (uint32_t i = 0; i < 6; i++) mac_[i] = device_.r8(NET_CFG_MAC + i);
+      for (uint32_t i = 0; i < 6; i++) mac_[i] = t_.device.r8(NET_CFG_MAC + i);
     else
       mac_ = virtual_mac(port_id_);
-    mtu_ = has(features_, F_MTU) ? cfg16(NET_CFG_MTU) : 1500;
-    negotiate();
+    mtu_ = has(features_, F_MTU) ? t_.cfg16(NET_CFG_MTU) : 1500;
+    t_.negotiate(features_, scope_);
     // Queue sizes: the device's maximum (queue_size), capped by the options (§4.1.5.1.3).
-    const uint16_t rx_max = queue_max(0), tx_max = queue_max(1);
+    const uint16_t rx_max = t_.queue_max(0), tx_max = t_.queue_max(1);
     rx_n_ = pick_size(p.rx_ring, rx_max, "rxRingSize");
     tx_n_ = pick_size(p.tx_ring, tx_max, "txRingSize");
-    ctrl_n_ = has(features_, F_CTRL_VQ) ? std::min<uint16_t>(queue_max(uint16_t(2 * max_pairs_)), 64) : 0;
+    ctrl_n_ = has(features_, F_CTRL_VQ) ? std::min<uint16_t>(t_.queue_max(uint16_t(2 * max_pairs_)), 64) : 0;
     if (ctrl_n_ && !is_pow2(ctrl_n_)) ctrl_n_ = 16;
-    reset_device();
+    t_.reset(scope_);
     // DMA memory for every queue pair the device has, the control queue and its buffers.
     const size_t per_pair = Vq::bytes(rx_n_) + Vq::bytes(tx_n_);
     const size_t total = per_pair * max_pairs_ + (ctrl_n_ ? Vq::bytes(ctrl_n_) + 4096 : 0);
@@ -241,13 +188,13 @@ class VirtioNet final : public Driver {
     std::lock_guard<std::mutex> g(ctl_);
     dev_->set_bus_master(true);
     // §3.1.1
-    reset_device();
-    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE);
-    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-    (void)read_features();
-    negotiate();
+    t_.reset(scope_);
+    t_.set_status(STATUS_ACKNOWLEDGE);
+    t_.set_status(STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    (void)t_.read_features();
+    t_.negotiate(features_, scope_);
     const std::vector<int> irq = enable_rx_vectors();
-    common_.w16(COMMON_MSIX, NO_VECTOR);  // §4.1.5.1.2: no configuration-change interrupts, we poll link status
+    t_.common.w16(COMMON_MSIX, NO_VECTOR);  // §4.1.5.1.2: no configuration-change interrupts, we poll link status
     tx_pairs_ = pairs_;
     shared_tx_ = ntx_ > tx_pairs_;
     for (uint16_t k = 0; k < pairs_; k++) {
@@ -255,10 +202,10 @@ class VirtioNet final : public Driver {
       // that refuses the mapping (reads back NO_VECTOR) leaves the queue polled only.
       Vq& r = *rx_[k];
       const uint16_t vec = k < irq.size() ? k : NO_VECTOR;
-      r.irq_fd = setup_vq(r, vec) == vec && vec != NO_VECTOR ? irq[k] : -1;
-      setup_vq(*tx_[k], NO_VECTOR);
+      r.irq_fd = t_.setup_vq(r, vec, *dev_, scope_) == vec && vec != NO_VECTOR ? irq[k] : -1;
+      t_.setup_vq(*tx_[k], NO_VECTOR, *dev_, scope_);
     }
-    if (ctrl_n_) setup_vq(ctrl_, NO_VECTOR);
+    if (ctrl_n_) t_.setup_vq(ctrl_, NO_VECTOR, *dev_, scope_);
     // Receive buffers: every descriptor gets an mbuf (§5.1.6.3).
     for (uint16_t k = 0; k < pairs_; k++) {
       Vq& q = *rx_[k];
@@ -266,10 +213,10 @@ class VirtioNet final : public Driver {
         fail("MEMORY_UNAVAILABLE", scope_ + ": the mempool has fewer than " + std::to_string(q.size) +
                                        " free mbufs for an rx queue; raise mempool.mbufs or lower rxRingSize");
       for (uint16_t i = 0; i < q.size; i++) post_rx(q, i, q.sw[i]);
-      publish(q);
+      q.publish();
       q.held.set(q.size);
     }
-    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    t_.set_status(STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
     running_ = true;
     if (has(features_, F_MQ)) {
       const uint16_t n = pairs_;
@@ -280,13 +227,13 @@ class VirtioNet final : public Driver {
       const uint8_t on = promisc_ ? 1 : 0;
       ctrl_cmd(CTRL_RX, CTRL_RX_PROMISC, &on, 1);
     }
-    for (uint16_t k = 0; k < pairs_; k++) kick(*rx_[k], true);
+    for (uint16_t k = 0; k < pairs_; k++) t_.kick(*rx_[k], true);
   }
 
   void stop() override {
     std::lock_guard<std::mutex> g(ctl_);
     if (!running_) return;
-    reset_device();  // no DMA after this (§4.1.4.3.2), and no vector mapped
+    t_.reset(scope_);  // no DMA after this (§4.1.4.3.2), and no vector mapped
     dev_->disable_msix();
     for (auto& r : rx_) r->irq_fd = -1;
     for (uint16_t k = 0; k < pairs_; k++) {
@@ -315,10 +262,10 @@ class VirtioNet final : public Driver {
   LinkStatus link() const override {
     if (!dev_) return {false, 0};
     bool up = true;
-    if (has(features_, F_STATUS)) up = device_.r16(NET_CFG_STATUS) & NET_S_LINK_UP;
+    if (has(features_, F_STATUS)) up = t_.device.r16(NET_CFG_STATUS) & NET_S_LINK_UP;
     uint64_t speed = 0;
     if (has(features_, F_SPEED_DUPLEX)) {
-      const uint32_t s = device_.r32(NET_CFG_SPEED);
+      const uint32_t s = t_.device.r32(NET_CFG_SPEED);
       speed = s == ~0u ? 0 : s;
     }
     return {up, up ? speed : 0};
@@ -402,8 +349,8 @@ class VirtioNet final : public Driver {
       }
       mbufs[k++] = m;
     }
-    publish(q);
-    kick(q, false);
+    q.publish();
+    t_.kick(q, false);
     return k;
   }
 
@@ -468,8 +415,8 @@ class VirtioNet final : public Driver {
       q.avail_idx++;
     }
     if (k) {
-      publish(q);
-      kick(q, false);
+      q.publish();
+      t_.kick(q, false);
     }
     q.held.set(q.size - q.free_ids.size());
     if (shared_tx_) q.lock.unlock();
@@ -478,90 +425,6 @@ class VirtioNet final : public Driver {
 
  private:
   static uint64_t bit(int b) { return uint64_t(1) << b; }
-  static std::string hex(uint64_t v) {
-    char b[24];
-    snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
-    return b;
-  }
-
-  void find_structures() {
-    bool have_common = false, have_notify = false, have_device = false;
-    for (uint32_t cap : dev_->find_caps(pci::kCapIdVendor)) {
-      const uint8_t type = dev_->cfg_read8(cap + CAP_CFG_TYPE);
-      const uint8_t bar = dev_->cfg_read8(cap + CAP_BAR);
-      if (bar > 5) continue;
-      Window w;
-      w.off = dev_->cfg_read32(cap + CAP_OFFSET);
-      w.len = dev_->cfg_read32(cap + CAP_LENGTH);
-      // §4.1.4: use the first capability of each type.
-      if (type == PCI_CAP_COMMON_CFG && !have_common) {
-        w.bar = &dev_->bar(bar);
-        common_ = w;
-        have_common = true;
-      } else if (type == PCI_CAP_NOTIFY_CFG && !have_notify) {
-        w.bar = &dev_->bar(bar);
-        notify_ = w;
-        notify_mult_ = dev_->cfg_read32(cap + CAP_NOTIFY_MULTIPLIER);
-        have_notify = true;
-      } else if (type == PCI_CAP_DEVICE_CFG && !have_device) {
-        w.bar = &dev_->bar(bar);
-        device_ = w;
-        have_device = true;
-      }
-    }
-    if (!have_common || !have_notify || !have_device)
-      fail("DEVICE_UNSUPPORTED", scope_ + ": " + dev_->pci() + " has no virtio 1.x PCI capabilities (common/notify/device); legacy virtio is not supported");
-  }
-
-  void reset_device() {
-    common_.w8(COMMON_STATUS, 0);
-    for (int i = 0; i < 1000; i++) {
-      if (common_.r8(COMMON_STATUS) == 0) return;
-      sleep_us(100);
-    }
-    fail("DEVICE_TIMEOUT", scope_ + ": the virtio device did not finish its reset");
-  }
-
-  // §3.1.1 steps 4-6: write the subset we take, set FEATURES_OK, check it stuck.
-  void negotiate() {
-    common_.w32(COMMON_GFSELECT, 0);
-    common_.w32(COMMON_GF, uint32_t(features_));
-    common_.w32(COMMON_GFSELECT, 1);
-    common_.w32(COMMON_GF, uint32_t(features_ >> 32));
-    common_.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-    if (!(common_.r8(COMMON_STATUS) & STATUS_FEATURES_OK))
-      fail("DEVICE_UNSUPPORTED", scope_ + ": the device refused the features 0x" + hex(features_) + " (FEATURES_OK not kept)");
-  }
-
-  uint64_t read_features() const {
-    common_.w32(COMMON_DFSELECT, 0);
-    uint64_t f = common_.r32(COMMON_DF);
-    common_.w32(COMMON_DFSELECT, 1);
-    f |= uint64_t(common_.r32(COMMON_DF)) << 32;
-    return f;
-  }
-
-  // §4.1.4.3.1: read multi-byte config fields until config_generation is stable.
-  uint16_t cfg16(uint32_t off) const {
-    for (;;) {
-      const uint8_t g0 = common_.r8(COMMON_CFGGEN);
-      const uint16_t v = device_.r16(off);
-      if (common_.r8(COMMON_CFGGEN) == g0) return v;
-    }
-  }
-  uint32_t cfg32(uint32_t off) const {
-    for (;;) {
-      const uint8_t g0 = common_.r8(COMMON_CFGGEN);
-      const uint32_t v = device_.r32(off);
-      if (common_.r8(COMMON_CFGGEN) == g0) return v;
-    }
-  }
-
-  uint16_t queue_max(uint16_t index) const {
-    common_.w16(COMMON_Q_SELECT, index);
-    return common_.r16(COMMON_Q_SIZE);
-  }
-
   uint16_t pick_size(uint32_t asked, uint16_t max, const char* what) const {
     if (max == 0) fail("DEVICE_UNSUPPORTED", scope_ + ": the device reports a queue size of 0");
     uint32_t n = asked ? asked : std::min<uint32_t>(256, max);
@@ -584,31 +447,6 @@ class VirtioNet final : public Driver {
     }
   }
 
-  // §4.1.5.1.3 virtqueue configuration; returns the MSI-X vector the device kept
-  // for the queue (§4.1.5.1.2: it reads back NO_VECTOR when it refused).
-  uint16_t setup_vq(Vq& q, uint16_t vector) {
-    common_.w16(COMMON_Q_SELECT, q.index);
-    if (common_.r16(COMMON_Q_SIZE) < q.size) fail("DEVICE_UNSUPPORTED", scope_ + ": virtqueue " + std::to_string(q.index) + " is smaller than expected");
-    q.clear();
-    q.avail[0] = AVAIL_F_NO_INTERRUPT;
-    common_.w16(COMMON_Q_SIZE, q.size);
-    common_.w16(COMMON_Q_MSIX, vector);
-    const uint16_t kept = common_.r16(COMMON_Q_MSIX);
-    common_.w64(COMMON_Q_DESC, dev_->iova(const_cast<Desc*>(q.desc)));
-    common_.w64(COMMON_Q_DRIVER, dev_->iova(const_cast<uint16_t*>(q.avail)));
-    common_.w64(COMMON_Q_DEVICE, dev_->iova(const_cast<uint16_t*>(q.used_hdr)));
-    q.notify_off = uint32_t(common_.r16(COMMON_Q_NOFF)) * notify_mult_;
-    common_.w16(COMMON_Q_ENABLE, 1);
-    return kept;
-  }
-
-  static void set_desc(Vq& q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
-    q.desc[i].addr = addr;
-    q.desc[i].len = len;
-    q.desc[i].flags = flags;
-    q.desc[i].next = next;
-  }
-
   void post_rx(Vq& q, uint16_t id, Mbuf* m) {
     q.sw[id] = m;
     q.desc[id].addr = dev_->iova(m->data() - hdr_);
@@ -617,20 +455,6 @@ class VirtioNet final : public Driver {
     q.desc[id].next = 0;
     q.avail[2 + (q.avail_idx & (q.size - 1))] = id;
     q.avail_idx++;
-  }
-
-  // §2.7.13: ring entries before the index the device reads.
-  void publish(Vq& q) {
-    io_wmb();
-    q.avail[1] = q.avail_idx;
-  }
-
-  // §2.7.13.4 / §4.1.4.4: notify unless the device said it does not need it.
-  void kick(Vq& q, bool force) {
-    dma_mb();  // avail->idx visible before reading used->flags
-    if (!force && (q.used_hdr[0] & USED_F_NO_NOTIFY)) return;
-    notify_.w16(q.notify_off, q.index);
-    q.kicks.add(1);
   }
 
   // §5.1.6.5: one command on the control queue, waited for.
@@ -646,13 +470,13 @@ class VirtioNet final : public Driver {
     *ack = 0xff;
     Vq& q = ctrl_;
     const uint16_t mask = uint16_t(q.size - 1);
-    set_desc(q, 0, dev_->iova(hdr), 2, DESC_F_NEXT, 1);
-    set_desc(q, 1, dev_->iova(payload), len, DESC_F_NEXT, 2);
-    set_desc(q, 2, dev_->iova(ack), 1, DESC_F_WRITE, 0);
+    q.set_desc(0, dev_->iova(hdr), 2, DESC_F_NEXT, 1);
+    q.set_desc(1, dev_->iova(payload), len, DESC_F_NEXT, 2);
+    q.set_desc(2, dev_->iova(ack), 1, DESC_F_WRITE, 0);
     q.avail[2 + (q.avail_idx & mask)] = 0;
     q.avail_idx++;
-    publish(q);
-    kick(q, true);
+    q.publish();
+    t_.kick(q, true);
     for (int i = 0; i < 20000; i++) {
       if (q.used_hdr[1] == q.avail_idx) break;
       sleep_us(50);
@@ -696,8 +520,7 @@ class VirtioNet final : public Driver {
   uint16_t port_id_;
   std::string scope_;
   bool promisc_;
-  Window common_, notify_, device_;
-  uint32_t notify_mult_ = 0;
+  Transport t_;
   uint64_t offered_ = 0, features_ = 0;
   uint16_t max_pairs_ = 1, pairs_ = 1, tx_pairs_ = 1;
   uint32_t ntx_ = 1;
