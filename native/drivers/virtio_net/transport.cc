@@ -1,21 +1,12 @@
 #include "drivers/virtio_net/transport.h"
 
-#include <cstdio>
-
 #include "core/error.h"
+#include "drivers/vfio/host.h"
 #include "drivers/vfio/pci_regs.h"
 
 namespace lr::vfio {
 
 using namespace lr::virtio;
-
-namespace {
-std::string hex(uint64_t v) {
-  char b[24];
-  snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-}  // namespace
 
 void Transport::find(Device& dev, const std::string& scope) {
   bool have_common = false, have_notify = false, have_device = false;
@@ -72,7 +63,7 @@ void Transport::negotiate(uint64_t features, const std::string& scope) const {
   common.w32(COMMON_GF, uint32_t(features >> 32));
   common.w8(COMMON_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
   if (!(common.r8(COMMON_STATUS) & STATUS_FEATURES_OK))
-    fail("DEVICE_UNSUPPORTED", scope + ": the device refused the features 0x" + hex(features) + " (FEATURES_OK not kept)");
+    fail("DEVICE_UNSUPPORTED", scope + ": the device refused the features " + hex(features) + " (FEATURES_OK not kept)");
 }
 
 uint16_t Transport::cfg16(uint32_t off) const {
