@@ -331,22 +331,28 @@ export class Engine extends EventEmitter {
   /**
    * Resolves when every polled port is a finite source that has run dry (a pcap
    * file read once, a null port with a count) and the packets it gave have left
-   * the pipeline, or after `timeoutMs` (then resolves false).
+   * the pipeline, or after `timeoutMs` (then resolves false). Whether they have
+   * left takes two looks 5 ms apart, so a dry source is confirmed even with
+   * `timeoutMs` 0 (a poll: false only when a source is still giving, or its
+   * packets are still moving).
    */
   async whenSourcesDone(timeoutMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     let lastMoved = -1;
     for (;;) {
       if (this._state !== 'running') return native(() => this.nat.sourcesDone());
+      let firstLook = false;
       if (native(() => this.nat.sourcesDone())) {
         // Let the lcores drain what is in flight: wait until counters stop moving
         // and every mbuf is free or held by a driver (tx buffers flush within drainUs).
         const s = this.stats();
         const moved = Object.values(s.ports).reduce((a, p) => a + p.rxPackets + p.txPackets + p.dropped, 0);
         if (moved === lastMoved && s.mempool.inUse.inFlight === 0 && s.mempool.inUse.rings === 0) return true;
+        firstLook = lastMoved === -1;
         lastMoved = moved;
       }
-      if (Date.now() >= deadline) return false;
+      // Past the deadline, still take the second look a dry source needs.
+      if (Date.now() >= deadline && !firstLook) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
   }

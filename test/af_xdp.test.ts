@@ -18,21 +18,6 @@ import { tempDir, udp4Frame, udp6Frame, writePcap } from './helpers/pcap.js';
 
 const gate = netnsGate();
 
-/** Turns off tx checksum offload on a side's veth end (ethtool -K ... tx off, or the same ioctl from python3). */
-async function disableTxChecksum(bed: TestBed, side: 'a' | 'b'): Promise<void> {
-  const dev = bed.iface(side);
-  let r = await bed.exec(side, ['ethtool', '-K', dev, 'tx', 'off']);
-  if (r.code === 0) return;
-  // SIOCETHTOOL (0x8946) with ETHTOOL_STXCSUM (0x17) and data 0: include/uapi/linux/ethtool.h.
-  const py =
-    'import socket,fcntl,struct,array,sys\n' +
-    "ev=array.array('B',struct.pack('II',0x17,0))\n" +
-    "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
-    "fcntl.ioctl(s.fileno(),0x8946,struct.pack('16sP',sys.argv[1].encode(),ev.buffer_info()[0]))\n";
-  r = await bed.exec(side, ['python3', '-c', py, dev]);
-  if (r.code !== 0) throw new Error(`cannot turn off tx checksum offload on ${dev}: install ethtool or python3 (${r.stderr.trim()})`);
-}
-
 async function xdpAttached(bed: TestBed, side: 'a' | 'b' = 'b'): Promise<boolean> {
   const out = await bed.sh(side, ['ip', '-d', 'link', 'show', 'dev', bed.iface(side)]);
   return out.includes('prog/xdp');
@@ -63,7 +48,7 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
 
   beforeAll(async () => {
     bed = await TestBed.create({ queues: 2, addressB: false, tag: 'xdp' });
-    await disableTxChecksum(bed, 'a');
+    await bed.disableTxChecksum('a');
     await bed.setNeighbor('a', bed.ipB, bed.macB);
     await bed.setNeighbor('a', bed.ip6B, bed.macB);
   });
@@ -378,7 +363,7 @@ describe.skipIf(!gate.run)('af_xdp when the interface or the process goes away',
     const bed = await TestBed.create({ queues: 1, addressB: false, tag: 'gone' });
     const engines = new EngineTracker();
     try {
-      await disableTxChecksum(bed, 'a');
+      await bed.disableTxChecksum('a');
       await bed.setNeighbor('a', bed.ipB, bed.macB);
       const e = await engines.create();
       const port = e.addPort('g', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB });

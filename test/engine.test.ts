@@ -159,6 +159,16 @@ describe('Engine lifecycle', () => {
     expect(await e.whenSourcesDone(50)).toBe(false);
   });
 
+  it('whenSourcesDone(0) polls: false while a finite source still gives, true once it is dry (what the examples loop on)', async () => {
+    const e = await engines.create();
+    const a = e.addPort('a', { driver: 'null', count: 2000 });
+    e.forward(a, e.addPort('b', { driver: 'null' }));
+    await e.start();
+    expect(await waitFor(async () => e.whenSourcesDone(0), 5000)).toBe(true);
+    expect(e.stats().ports.b!.txPackets).toBe(2000);
+    await stopAndCheckPool(e);
+  });
+
   it('stats() reports lcores and the mempool', async () => {
     const e = await engines.create();
     const a = e.addPort('a', { driver: 'null', count: 5000 });

@@ -91,11 +91,11 @@ export async function runToCompletion(e: Engine, timeoutMs = 5_000): Promise<Eng
   return s;
 }
 
-/** Polls cond every 5 ms until it holds or timeoutMs passes. */
-export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<boolean> {
+/** Polls cond (sync or async) every 5 ms until it holds or timeoutMs passes. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (cond()) return true;
+    if (await cond()) return true;
     await new Promise((r) => setTimeout(r, 5));
   }
   return cond();

@@ -11,7 +11,7 @@ import { Engine, LinerateError, type EngineOptions } from '../../src/index.js';
 import { repoRoot } from './netns.js';
 
 // The same checks as the other tests: one definition in helpers/engine.ts.
-export { lastCpu, stopAndCheckPool } from './engine.js';
+export { lastCpu, stopAndCheckPool, waitFor } from './engine.js';
 import { lastCpu } from './engine.js';
 
 /** Tracks engines so each test closes what it made, even when it fails. */
@@ -55,16 +55,6 @@ export async function expectCode(fn: () => unknown, code: string, ...fragments: 
   expect(le.code, le.message).toBe(code);
   for (const f of fragments) expect(le.message).toContain(f);
   return le;
-}
-
-/** Polls cond every 10 ms until it holds or timeoutMs passes. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return cond();
 }
 
 /** The addon binary this process uses (LINERATE_ADDON_PATH, or what node-gyp-build finds), for child processes. */

@@ -220,6 +220,25 @@ export class TestBed {
   }
 
   /**
+   * Turns off tx checksum offload on a side's veth end (`ethtool -K <if> tx off`, or the same ioctl from python3).
+   * A local socket's UDP over a veth otherwise carries a partial checksum, which af_xdp hands over as it is (af_packet
+   * completes it); echoed back unfinished, the sender's kernel would drop it.
+   */
+  async disableTxChecksum(side: Side): Promise<void> {
+    const dev = this.iface(side);
+    let r = await this.exec(side, ['ethtool', '-K', dev, 'tx', 'off']);
+    if (r.code === 0) return;
+    // SIOCETHTOOL (0x8946) with ETHTOOL_STXCSUM (0x17) and data 0: include/uapi/linux/ethtool.h.
+    const py =
+      'import socket,fcntl,struct,array,sys\n' +
+      "ev=array.array('B',struct.pack('II',0x17,0))\n" +
+      "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
+      "fcntl.ioctl(s.fileno(),0x8946,struct.pack('16sP',sys.argv[1].encode(),ev.buffer_info()[0]))\n";
+    r = await this.exec(side, ['python3', '-c', py, dev]);
+    if (r.code !== 0) throw new Error(`cannot turn off tx checksum offload on ${dev}: install ethtool or python3 (${r.stderr.trim()})`);
+  }
+
+  /**
    * IPv4 datagrams a side's kernel stack took in: `Ip: InReceives` of /proc/net/snmp in its namespace (RFC 4293
    * ipSystemStatsInReceives, counted in ip_rcv before any check). Counts whether the stack saw a frame at all.
    */
