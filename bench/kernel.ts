@@ -23,14 +23,15 @@
  * Needs root. Everything it creates (namespaces, temp dir, child processes) is removed on exit.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/index.js';
+import { killAll, killChild, Lines, markGroupLeader, onPath, track } from './children.js';
 import { udpFrame } from './frames.js';
+import { C_RECEIVER, GEN_SCRIPT, nodeReceiver } from './kernel-programs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const netnsSh = join(root, 'scripts', 'netns.sh');
@@ -81,43 +82,12 @@ const PORT = 9;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now() / 1000;
 
-function onPath(bin: string): string | undefined {
-  for (const d of (process.env.PATH ?? '').split(':')) if (d && existsSync(join(d, bin))) return join(d, bin);
-  return undefined;
-}
-
 // ------------------------------------------------------------ state and cleanup
 const name = `lrt-${process.pid}-kbench`;
 let bedUp = false;
-const children = new Set<ChildProcess>();
 const tmp = mkdtempSync(join(tmpdir(), 'lrt-kbench-'));
-/**
- * Signals a child and, when it leads its own process group (spawned `detached`),
- * everything in that group: trafgen forks its sender, which outlives a signal to
- * the parent alone (found as leftover trafgen processes after a run).
- */
-function killChild(c: ChildProcess, sig: NodeJS.Signals = 'SIGKILL'): void {
-  if (!c.pid) return;
-  if (groupLeaders.has(c)) {
-    try {
-      process.kill(-c.pid, sig);
-    } catch {
-      /* the group is gone */
-    }
-    return;
-  }
-  if (c.exitCode === null && c.signalCode === null) {
-    try {
-      process.kill(c.pid, sig);
-    } catch {
-      /* gone */
-    }
-  }
-}
-const groupLeaders = new WeakSet<ChildProcess>();
 function cleanup(): void {
-  for (const c of children) killChild(c);
-  children.clear();
+  killAll();
   if (bedUp) {
     bedUp = false;
     spawnSync('bash', [netnsSh, 'down', name], { stdio: 'ignore' });
@@ -126,51 +96,6 @@ function cleanup(): void {
 }
 process.on('exit', cleanup);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
-
-function track(c: ChildProcess): ChildProcess {
-  children.add(c);
-  c.on('exit', () => children.delete(c));
-  return c;
-}
-
-/** Lines of a child's stdout+stderr, with a waiter for the next line matching a test. */
-class Lines {
-  log: string[] = [];
-  private waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  exited = false;
-  constructor(readonly child: ChildProcess, private readonly onLine?: (l: string) => void) {
-    for (const s of [child.stdout, child.stderr]) if (s) createInterface({ input: s }).on('line', (l) => this.push(l));
-    child.on('exit', () => {
-      this.exited = true;
-      for (const w of this.waiters) w.resolve('');
-      this.waiters = [];
-    });
-  }
-  private push(l: string): void {
-    this.log.push(l);
-    if (this.log.length > 300) this.log.shift();
-    this.onLine?.(l);
-    this.waiters = this.waiters.filter((w) => {
-      if (!w.test(l)) return true;
-      w.resolve(l);
-      return false;
-    });
-  }
-  next(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error(`${what}: process exited: ${this.log.slice(-15).join('\n')}`));
-      const t = setTimeout(() => reject(new Error(`${what}: timed out: ${this.log.slice(-15).join('\n')}`)), timeoutMs);
-      this.waiters.push({
-        test,
-        resolve: (l) => {
-          clearTimeout(t);
-          if (l === '' && this.exited) reject(new Error(`${what}: process exited: ${this.log.slice(-15).join('\n')}`));
-          else resolve(l);
-        },
-      });
-    });
-  }
-}
 
 // ------------------------------------------------------------ measurements
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '', macA: '', macB: '' };
@@ -295,58 +220,12 @@ async function sigReceiver(cmd: string[]): Promise<Receiver> {
   };
 }
 
-const C_RECEIVER = String.raw`
-#define _GNU_SOURCE
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#define VLEN 64
-static volatile sig_atomic_t report, stop;
-static void on_usr2(int s) { (void)s; report = 1; }
-static void on_term(int s) { (void)s; stop = 1; }
-static char bufs[VLEN][2048];
-int main(int argc, char **argv) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) { perror("socket"); return 1; }
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) { perror("bind"); return 1; }
-  struct sigaction s = { 0 };
-  s.sa_handler = on_usr2; sigaction(SIGUSR2, &s, 0);   /* no SA_RESTART: recvmmsg returns EINTR */
-  s.sa_handler = on_term; sigaction(SIGTERM, &s, 0);
-  struct mmsghdr m[VLEN]; struct iovec iov[VLEN];
-  memset(m, 0, sizeof m);
-  for (int i = 0; i < VLEN; i++) { iov[i].iov_base = bufs[i]; iov[i].iov_len = sizeof bufs[i]; m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1; }
-  unsigned long long n = 0;
-  printf("ready\n"); fflush(stdout);
-  while (!stop) {
-    int r = recvmmsg(fd, m, VLEN, MSG_WAITFORONE, NULL);
-    if (r > 0) n += r;
-    else if (r < 0 && errno != EINTR) { perror("recvmmsg"); return 1; }
-    if (report) { report = 0; printf("%llu\n", n); fflush(stdout); }
-  }
-  printf("%llu\n", n);
-  return 0;
-}
-`;
-const NODE_RECEIVER = `
-const s = require('node:dgram').createSocket('udp4');
-let n = 0;
-s.on('message', () => { n++; });
-process.on('SIGUSR2', () => process.stdout.write(n + '\\n'));
-process.on('SIGTERM', () => { process.stdout.write(n + '\\n'); process.exit(0); });
-s.bind(${PORT}, '0.0.0.0', () => console.log('ready'));
-`;
-
 let cReceiverBin: string | undefined;
 async function kernelReceiver(kind: string): Promise<Receiver> {
   // B gets its address only while a kernel socket receives (else --isolate-b keeps its stack off).
   execFileSync('ip', ['-n', bed.nsB, 'addr', 'replace', '198.18.0.2/24', 'dev', bed.ifB]);
   try {
-    const r = kind === 'kernel' ? await sigReceiver([cReceiverBin!, String(PORT)]) : await sigReceiver([process.execPath, '-e', NODE_RECEIVER]);
+    const r = kind === 'kernel' ? await sigReceiver([cReceiverBin!, String(PORT)]) : await sigReceiver([process.execPath, '-e', nodeReceiver(PORT)]);
     const stop = r.stop;
     r.stop = async () => {
       await stop();
@@ -422,18 +301,6 @@ class Skip extends Error {}
 interface Generator {
   stop(): Promise<void>;
 }
-const GEN_SCRIPT = `
-const { Engine } = await import(process.argv[1]);
-const [ns, ifc, size, cpu, hex] = process.argv.slice(2);
-const e = await Engine.create({ lcores: [Number(cpu)], mempool: { mbufs: 16384 } });
-const gen = e.addPort('gen', { driver: 'null', content: Buffer.from(hex, 'hex'), packetSize: Number(size) });
-const p = e.addPort('a', { driver: 'af_packet', interface: ifc, netns: ns });
-e.forward(gen, p);
-await e.start();
-console.log('ready');
-process.on('SIGTERM', async () => { await e.stop(); await e.close(); process.exit(0); });
-setInterval(() => {}, 1 << 30);
-`;
 async function startGenerator(g: string): Promise<Generator> {
   let c: ChildProcess;
   const frame = udpFrame(size, bed.macA, bed.macB, PORT);
@@ -455,7 +322,7 @@ async function startGenerator(g: string): Promise<Generator> {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    groupLeaders.add(c);
+    markGroupLeader(c);
   }
   track(c);
   const lines = new Lines(c);
