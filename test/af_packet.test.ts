@@ -72,6 +72,7 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     expect(ps.xstats.rx_csum_completed).toBeGreaterThanOrEqual(30);
     expect(ps.xstats.rx_oversize).toBe(0);
     expect(ps.xstats.rx_kernel_packets).toBeGreaterThanOrEqual(30);
+    expect(ps.xstats.rx_consumed).toBe(0); // no `consume`: the stack kept every frame
 
     // Stop/start keeps the sockets and goes on echoing.
     await e.start();
@@ -103,6 +104,9 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     expect((await b.ipInReceives('b')) - s0, 'B\'s kernel took in frames the port consumed').toBe(0);
     const st = await stopAndCheckPool(e);
     expect(st.ports.p!.rxPackets).toBeGreaterThanOrEqual(40);
+    // The program counted every frame it kept from the stack: the 40 requests (nothing before start).
+    expect(st.ports.p!.xstats.rx_consumed).toBeGreaterThanOrEqual(40);
+    expect(st.ports.p!.xstats.rx_consumed).toBeLessThanOrEqual(st.ports.p!.xstats.rx_kernel_packets!);
 
     // Stopped: the link is closed and B's stack takes in frames again.
     const s1 = await b.ipInReceives('b');

@@ -273,6 +273,8 @@ class AfPacketDriver final : public Driver {
     out.push_back({"tx_wrong_format", wrong});
     out.push_back({"tx_errors", kickerr});
     out.push_back({"tx_kicks", kicks});
+    // consume: frames the tcx program kept from the kernel's stack (stack_drop.h).
+    out.push_back({"rx_consumed", stack_.consumed()});
     for (size_t q = 0; q < rx_.size(); q++) out.push_back({"rx_q" + std::to_string(q) + "_kernel_packets", rx_[q]->kernel_packets});
   }
 

@@ -1,6 +1,7 @@
 #include "drivers/af_packet/stack_drop.h"
 
 #include <cerrno>
+#include <vector>
 
 #include "core/error.h"
 #include "drivers/bpf/asm.h"
@@ -18,9 +19,24 @@ void StackDrop::load(const std::string& scope, const std::string& ifname, const 
   scope_ = scope;
   ifname_ = ifname;
   netns_ = netns;
-  // r0 = TCX_DROP; exit. The skb is the context (r1); nothing of it is read.
-  bpf::Asm a;
-  a.mov(bpf::R0, bpf::TCX_DROP);
+  const int map = bpf::bpf_map_create(bpf::BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1, "lr_consumed");
+  if (map < 0) fail_syscall("SOCKET_SETUP", scope_ + ": creating the counter map for option 'consume'", -map, kCaps);
+  map_.reset(map);
+  ncpus_ = bpf::possible_cpus();
+  // The skb (r1) is not read. Count it in this CPU's slot, then drop it.
+  using namespace bpf;
+  Asm a;
+  a.st(op::W, FP, -4, 0);  // key 0 on the stack
+  a.mov(R2, FP);
+  a.add(R2, -4);
+  a.ld_map_fd(R1, map_.get());
+  a.call(BPF_FUNC_map_lookup_elem);  // r0 = this CPU's slot, or NULL
+  a.jmp(op::JEQ, R0, 0, "drop");
+  a.ldx(op::DW, R1, R0, 0);
+  a.add(R1, 1);
+  a.stx(op::DW, R0, 0, R1);
+  a.label("drop");
+  a.mov(R0, TCX_DROP);
   a.exit();
   std::string log;
   const int fd = bpf::bpf_prog_load(bpf::BPF_PROG_TYPE_SCHED_CLS, bpf::BPF_TCX_INGRESS, a.finish(), "lr_consume", &log);
@@ -33,6 +49,17 @@ void StackDrop::load(const std::string& scope, const std::string& ifname, const 
     fail_syscall("SOCKET_SETUP", scope_ + ": loading the tcx program for option 'consume'", err, kCaps);
   }
   prog_.reset(fd);
+}
+
+uint64_t StackDrop::consumed() const {
+  if (!map_) return 0;
+  // A per-CPU lookup returns one 8-byte value per possible CPU.
+  std::vector<uint64_t> per_cpu(size_t(ncpus_), 0);
+  const uint32_t key = 0;
+  if (bpf::bpf_map_lookup(map_.get(), &key, per_cpu.data()) < 0) return 0;
+  uint64_t n = 0;
+  for (uint64_t v : per_cpu) n += v;
+  return n;
 }
 
 void StackDrop::attach(int ifindex) {

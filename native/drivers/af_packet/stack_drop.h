@@ -22,7 +22,11 @@
 //
 // What the kernel should still see (ARP, ping, SSH) goes to it through the
 // exception path (a tap port) instead, as with af_xdp.
+//
+// The program counts what it drops in a one-slot per-CPU array (each CPU adds
+// to its own slot, so no atomics): the port's rx_consumed counter.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "drivers/bpf/sys.h"
@@ -31,7 +35,8 @@ namespace lr::afp {
 
 class StackDrop {
  public:
-  // Loads the program. MISSING_CAPABILITY without CAP_BPF (or CAP_SYS_ADMIN).
+  // Creates the counter map and loads the program. MISSING_CAPABILITY without
+  // CAP_BPF (or CAP_SYS_ADMIN).
   void load(const std::string& scope, const std::string& ifname, const std::string& netns);
   // Links it to ifindex, in the caller's network namespace (the kernel looks the
   // index up in the current one). MISSING_CAPABILITY without CAP_NET_ADMIN,
@@ -41,10 +46,13 @@ class StackDrop {
   void detach() { link_.reset(); }
   bool loaded() const { return bool(prog_); }
   bool attached() const { return bool(link_); }
+  // Frames the program dropped since load(), summed over the CPUs.
+  uint64_t consumed() const;
 
  private:
   std::string scope_, ifname_, netns_;
-  bpf::Fd prog_, link_;
+  bpf::Fd map_, prog_, link_;
+  int ncpus_ = 1;
 };
 
 }  // namespace lr::afp
