@@ -1,7 +1,6 @@
 #include "drivers/af_packet/stack_drop.h"
 
 #include <cerrno>
-#include <vector>
 
 #include "core/error.h"
 #include "drivers/bpf/asm.h"
@@ -27,14 +26,7 @@ void StackDrop::load(const std::string& scope, const std::string& ifname, const 
   using namespace bpf;
   Asm a;
   a.st(op::W, FP, -4, 0);  // key 0 on the stack
-  a.mov(R2, FP);
-  a.add(R2, -4);
-  a.ld_map_fd(R1, map_.get());
-  a.call(BPF_FUNC_map_lookup_elem);  // r0 = this CPU's slot, or NULL
-  a.jmp(op::JEQ, R0, 0, "drop");
-  a.ldx(op::DW, R1, R0, 0);
-  a.add(R1, 1);
-  a.stx(op::DW, R0, 0, R1);
+  a.count_in_percpu_slot(map_.get(), -4, "drop");
   a.label("drop");
   a.mov(R0, TCX_DROP);
   a.exit();
@@ -52,14 +44,7 @@ void StackDrop::load(const std::string& scope, const std::string& ifname, const 
 }
 
 uint64_t StackDrop::consumed() const {
-  if (!map_) return 0;
-  // A per-CPU lookup returns one 8-byte value per possible CPU.
-  std::vector<uint64_t> per_cpu(size_t(ncpus_), 0);
-  const uint32_t key = 0;
-  if (bpf::bpf_map_lookup(map_.get(), &key, per_cpu.data()) < 0) return 0;
-  uint64_t n = 0;
-  for (uint64_t v : per_cpu) n += v;
-  return n;
+  return map_ ? bpf::bpf_percpu_sum(map_.get(), 0, ncpus_) : 0;
 }
 
 void StackDrop::attach(int ifindex) {

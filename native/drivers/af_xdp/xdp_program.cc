@@ -204,14 +204,7 @@ void generate(Asm& a, int xsks, int rules, int active, int drops, bool broken = 
   a.add(R7, R1);
   a.note("drops[key] += 1 (per-CPU value: no atomic needed)");
   a.stx(op::W, FP, kKey, R7);
-  a.ld_map_fd(R1, fd(drops));
-  a.mov(R2, FP);
-  a.add(R2, kKey);
-  a.call(BPF_FUNC_map_lookup_elem);
-  a.jmp(op::JEQ, R0, 0, "drop_exit");
-  a.ldx(op::DW, R1, R0, 0);
-  a.add(R1, 1);
-  a.stx(op::DW, R0, 0, R1);
+  a.count_in_percpu_slot(fd(drops), kKey, "drop_exit");
   a.label("drop_exit");
   a.mov(R0, XDP_DROP);
   a.exit();
@@ -304,12 +297,7 @@ void XdpProgram::set_rules(const RuleSet& set) {
 
 std::vector<uint64_t> XdpProgram::drop_counts() const {
   std::vector<uint64_t> out(rules_set_.count, 0);
-  std::vector<uint64_t> per_cpu(size_t(ncpus_), 0);
-  for (uint32_t i = 0; i < rules_set_.count; i++) {
-    const uint32_t key = (active_set_ << kRuleSetShift) | i;
-    if (bpf_map_lookup(drops_.get(), &key, per_cpu.data()) < 0) continue;
-    for (uint64_t v : per_cpu) out[i] += v;
-  }
+  for (uint32_t i = 0; i < rules_set_.count; i++) out[i] = bpf_percpu_sum(drops_.get(), (active_set_ << kRuleSetShift) | i, ncpus_);
   return out;
 }
 

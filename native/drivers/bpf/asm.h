@@ -54,6 +54,22 @@ class Asm {
   void jmp(uint8_t jop, Reg dst, int32_t imm, const std::string& label) { jump(op::JMP | jop | op::K, dst, 0, imm, label); }
   void jmp(uint8_t jop, Reg dst, Reg src, const std::string& label) { jump(op::JMP | jop | op::X, dst, src, 0, label); }
   void ja(const std::string& label) { jump(op::JMP | op::JA, 0, 0, 0, label); }
+  // The per-CPU counter pattern of both drivers' programs: looks up this CPU's
+  // slot of the per-CPU array `map_fd` at the u32 key stored at FP + key_off
+  // and adds 1 to its u64 (one writer per slot: no atomic needed), then falls
+  // through; a failed lookup jumps to `done`, which the caller places right
+  // after. Clobbers r0-r5.
+  void count_in_percpu_slot(int map_fd, int16_t key_off, const std::string& done) {
+    ld_map_fd(R1, map_fd);
+    mov(R2, FP);
+    add(R2, key_off);
+    call(BPF_FUNC_map_lookup_elem);
+    jmp(op::JEQ, R0, 0, done);
+    ldx(op::DW, R1, R0, 0);
+    add(R1, 1);
+    stx(op::DW, R0, 0, R1);
+  }
+
   void label(const std::string& name) {
     if (!labels_.emplace(name, int(code_.size())).second) fail("NATIVE_ERROR", "xdp program: label '" + name + "' defined twice");
   }

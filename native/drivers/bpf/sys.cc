@@ -93,6 +93,15 @@ int bpf_link_create(int prog_fd, int ifindex, uint32_t attach_type, uint32_t fla
   return sys_bpf(BPF_LINK_CREATE, a);
 }
 
+uint64_t bpf_percpu_sum(int map_fd, uint32_t key, int ncpus) {
+  // A per-CPU lookup returns one 8-byte value per possible CPU.
+  std::vector<uint64_t> per_cpu(size_t(ncpus), 0);
+  if (bpf_map_lookup(map_fd, &key, per_cpu.data()) < 0) return 0;
+  uint64_t n = 0;
+  for (uint64_t v : per_cpu) n += v;
+  return n;
+}
+
 int possible_cpus() {
   // "0-3" or "0,2-5": the highest number plus one.
   FILE* f = std::fopen("/sys/devices/system/cpu/possible", "r");

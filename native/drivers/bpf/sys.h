@@ -55,6 +55,10 @@ inline int bpf_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags) {
   return bpf_link_create(prog_fd, ifindex, BPF_XDP, xdp_flags);
 }
 
+// The u64 values of every CPU at `key` of a per-CPU array map, added up (0 when
+// the lookup fails). ncpus = possible_cpus().
+uint64_t bpf_percpu_sum(int map_fd, uint32_t key, int ncpus);
+
 // CPUs the kernel may bring up (/sys/devices/system/cpu/possible): the number of
 // values a per-CPU map lookup returns.
 int possible_cpus();
