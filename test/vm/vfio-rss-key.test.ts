@@ -96,7 +96,7 @@ describe.skipIf(!GUEST)('rss.key on vfio NICs', () => {
     const ph = e.addPort('H', { driver: 'vfio', pci: H, rxQueues: 4, rss: { key: KEY } });
     e.forward(ph, e.addPort('sink', { driver: 'null' }));
     await e.start();
-    expect(await waitFor(() => e.stats().ports.H!.linkUp, 5000)).toBe(true);
+    expect(await waitFor(() => e.stats().ports.H!.linkUp, 10_000), 'H link up').toBe(true);
     // One lcore polls all four queues, each with its own MSI-X vector: it blocks on all of them.
     expect(e.stats().lcores[0]!.waitsOnFds).toBe(true);
     expect(e.stats().ports.H!.xstats.rx_wakeup_vectors).toBe(4);

@@ -221,7 +221,7 @@ describe.skipIf(!GUEST)('vfio drivers in the QEMU guest (e1000e, virtio-net, IOM
     expect(ph.info().mac).toBe(MAC.H);
     expect(ph.info().details.rss).toMatch(/VIRTIO_NET_F_RSS/);
     await e.start();
-    expect(await waitFor(() => e.stats().ports.H!.linkUp, 5000)).toBe(true);
+    expect(await waitFor(() => e.stats().ports.H!.linkUp, 10_000), 'H link up').toBe(true);
     const fs = frames(64, { dstMac: MAC.host, srcMac: MAC.H, src: () => '198.18.0.2', dst: '198.18.0.1', sport: (i) => 30000 + i, dport: 7 });
     await sendAll(e, ph, fs);
     const echoes = () => readPcapSafe(file).records.filter((r) => udpPorts(r.data)?.sport === 7).length;
