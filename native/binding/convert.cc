@@ -111,6 +111,7 @@ Napi::Object to_js(Napi::Env env, const PoolSnapshot& s) {
   o.Set("driver", s.driver);
   o.Set("rings", s.rings);
   o.Set("js", s.js);
+  o.Set("host", s.host);
   o.Set("inFlight", double(s.in_flight()));
   o.Set("allocFailures", double(s.alloc_failures));
   return o;

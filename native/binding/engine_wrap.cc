@@ -24,6 +24,11 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Handle>("handle"),
                          InstanceMethod<&EngineWrap::Send>("send"),
                          InstanceMethod<&EngineWrap::ExceptionPath>("exceptionPath"),
+                         InstanceMethod<&EngineWrap::Host>("host"),
+                         InstanceMethod<&EngineWrap::HostUdp>("hostUdp"),
+                         InstanceMethod<&EngineWrap::HostStats>("hostStats"),
+                         InstanceMethod<&EngineWrap::HostNeighbors>("hostNeighbors"),
+                         InstanceMethod<&EngineWrap::HostSend>("hostSend"),
                      });
 }
 

@@ -32,6 +32,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Handle(const Napi::CallbackInfo& info);
   Napi::Value ExceptionPath(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
+  // The host layer (binding/host_wrap.cc).
+  Napi::Value Host(const Napi::CallbackInfo& info);
+  Napi::Value HostUdp(const Napi::CallbackInfo& info);
+  Napi::Value HostStats(const Napi::CallbackInfo& info);
+  Napi::Value HostNeighbors(const Napi::CallbackInfo& info);
+  Napi::Value HostSend(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Engine> engine_;
   uint32_t id_ = 0;

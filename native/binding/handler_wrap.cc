@@ -175,7 +175,7 @@ Napi::Value AttachedEngine::PoolInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value AttachedEngine::ChannelBuffer(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    JsChannel* ch = engine_->channel(info[0].As<Napi::Number>().Uint32Value(), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
     return external(info.Env(), ch->memory(), ch->bytes(), engine_);
   });
 }
@@ -183,7 +183,7 @@ Napi::Value AttachedEngine::ChannelBuffer(const Napi::CallbackInfo& info) {
 Napi::Value AttachedEngine::SetDoorbell(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
     if (engine_->running()) fail("ENGINE_RUNNING", "a consumer attaches before engine.start()");
-    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    JsChannel* ch = engine_->channel(info[0].As<Napi::Number>().Uint32Value(), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
     ch->set_doorbell(std::make_shared<TsfnDoorbell>(info.Env(), info[2].As<Napi::Function>()));
   });
   return info.Env().Undefined();
@@ -192,7 +192,7 @@ Napi::Value AttachedEngine::SetDoorbell(const Napi::CallbackInfo& info) {
 Napi::Value AttachedEngine::ClearDoorbell(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
     if (engine_->running()) fail("ENGINE_RUNNING", "stop the engine before detaching a consumer");
-    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    JsChannel* ch = engine_->channel(info[0].As<Napi::Number>().Uint32Value(), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
     ch->clear_doorbell();
   });
   return info.Env().Undefined();
@@ -203,7 +203,7 @@ Napi::Value AttachedEngine::ClearDoorbell(const Napi::CallbackInfo& info) {
 Napi::Value AttachedEngine::SetCoalesce(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
     if (engine_->running()) fail("ENGINE_RUNNING", "the coalescing window is set before engine.start()");
-    JsChannel* ch = engine_->channel(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    JsChannel* ch = engine_->channel(info[0].As<Napi::Number>().Uint32Value(), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
     const double ns = info[2].As<Napi::Number>().DoubleValue();
     if (!(ns >= 0 && ns <= 1e6)) fail("INVALID_OPTION", "coalescing window must be 0..1000000 ns");
     ch->batcher.configure(engine_->options().burst, uint64_t(ns * double(engine_->tsc_hz()) / 1e9));
@@ -213,7 +213,7 @@ Napi::Value AttachedEngine::SetCoalesce(const Napi::CallbackInfo& info) {
 
 Napi::Value AttachedEngine::Inline(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    InlineQueue* q = engine_->inline_queue(uint16_t(info[0].As<Napi::Number>().Uint32Value()), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
+    InlineQueue* q = engine_->inline_queue(info[0].As<Napi::Number>().Uint32Value(), uint16_t(info[1].As<Napi::Number>().Uint32Value()));
     auto* per = info.Env().GetInstanceData<PerEnv>();
     Napi::Object o = per->inline_ctor.New({});
     InlineWrap::Unwrap(o)->init(engine_, q);

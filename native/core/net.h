@@ -52,6 +52,8 @@ static_assert(sizeof(EthHdr) == 14 && sizeof(Ipv4Hdr) == 20 && sizeof(Ipv6Hdr) =
 inline uint16_t bswap16(uint16_t v) { return __builtin_bswap16(v); }
 inline uint16_t ntohs(uint16_t v) { return bswap16(v); }
 inline uint16_t htons(uint16_t v) { return bswap16(v); }
+inline uint32_t htonl(uint32_t v) { return __builtin_bswap32(v); }
+inline uint32_t ntohl(uint32_t v) { return __builtin_bswap32(v); }
 
 // One's-complement sum of a byte range, folded to 16 bits, not inverted.
 uint32_t csum_partial(const void* data, size_t len, uint32_t sum = 0);

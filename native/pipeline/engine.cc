@@ -101,8 +101,8 @@ void Engine::forward(uint16_t src, uint16_t dst, ForwardMode mode, const MacAddr
   check_stopped("set up forwarding");
   Port& s = port(src);
   port(dst);
-  if (s.action != PortAction::None)
-    fail("PORT_BUSY", "port '" + s.name() + "' already has a consumer (forward or echo); one per port");
+  if (s.action != PortAction::None || s.host)
+    fail("PORT_BUSY", "port '" + s.name() + "' already has a consumer (forward, echo or a host); one per port");
   s.action = PortAction::Forward;
   s.forward_to = dst;
   s.forward_mode = mode;
@@ -112,8 +112,8 @@ void Engine::forward(uint16_t src, uint16_t dst, ForwardMode mode, const MacAddr
 void Engine::echo(uint16_t id) {
   check_stopped("set up echo");
   Port& p = port(id);
-  if (p.action != PortAction::None)
-    fail("PORT_BUSY", "port '" + p.name() + "' already has a consumer (forward or echo); one per port");
+  if (p.action != PortAction::None || p.host)
+    fail("PORT_BUSY", "port '" + p.name() + "' already has a consumer (forward, echo or a host); one per port");
   p.action = PortAction::Echo;
 }
 
@@ -131,6 +131,14 @@ std::unique_ptr<Stage> Engine::make_action_stage(Port& p, uint16_t txq, Mempool:
 std::unique_ptr<Stage> Engine::make_stage(Port& p, uint16_t queue, Lcore& l) {
   Mempool::Cache* cache = pool_->cache(l.index());
   const uint16_t txq = uint16_t(l.index());
+  if (p.host) {
+    // Each pipeline socket's channel for this queue returns its verdicts on this lcore.
+    for (auto& sock : p.host->sockets())
+      if (!sock.inline_mode)
+        l.add_task(std::make_unique<ChannelReturnTask>(sock.handler->channels[queue].get(), port_list(), txq, pool_.get(), cache,
+                                                       opts_.burst));
+    return make_host_stage(p, queue, txq, cache, nullptr);
+  }
   auto native = make_native_stage(p, txq, cache);
   if (!p.handler) return native;
   // Pipeline handler: matched packets to JS, the rest to the native path; the
@@ -150,6 +158,8 @@ void Engine::handle(uint16_t id, const Match& match, bool inline_mode, uint32_t 
   check_stopped("add a handler");
   Port& p = port(id);
   if (p.handler) fail("PORT_BUSY", "port '" + p.name() + "' has a handler already; one handler per port");
+  if (p.host)
+    fail("PORT_BUSY", "port '" + p.name() + "' is a host: its handlers are UDP sockets (host.udp(), host.udpInWorkers())");
   auto h = std::make_shared<PortHandler>();
   h->match = match;
   h->inline_mode = inline_mode;
@@ -168,18 +178,34 @@ void Engine::handle(uint16_t id, const Match& match, bool inline_mode, uint32_t 
   p.handler = std::move(h);
 }
 
-JsChannel* Engine::channel(uint16_t port_id, uint16_t queue) {
-  Port& p = port(port_id);
-  if (!p.handler || p.handler->inline_mode || queue >= p.handler->channels.size())
-    fail("INVALID_PORT", "port '" + p.name() + "' has no pipeline handler on queue " + std::to_string(queue));
-  return p.handler->channels[queue].get();
+PortHandler* Engine::handler_for(uint32_t key) {
+  Port& p = port(uint16_t(key & 0xffff));
+  const uint32_t sock = key >> 16;
+  if (!sock) return p.handler.get();
+  if (!p.host || sock > p.host->sockets().size()) fail("INVALID_PORT", "port '" + p.name() + "' has no host socket " + std::to_string(sock - 1));
+  return p.host->sockets()[sock - 1].handler.get();
 }
 
-InlineQueue* Engine::inline_queue(uint16_t port_id, uint16_t queue) {
-  Port& p = port(port_id);
-  if (!p.handler || !p.handler->inline_mode || queue >= p.handler->inline_queues.size())
-    fail("INVALID_PORT", "port '" + p.name() + "' has no inline handler on queue " + std::to_string(queue));
-  return p.handler->inline_queues[queue].get();
+JsChannel* Engine::channel(uint32_t key, uint16_t queue) {
+  PortHandler* h = handler_for(key);
+  if (!h || h->inline_mode || queue >= h->channels.size())
+    fail("INVALID_PORT", "port '" + port(uint16_t(key & 0xffff)).name() + "' has no pipeline handler on queue " + std::to_string(queue));
+  return h->channels[queue].get();
+}
+
+InlineQueue* Engine::inline_queue(uint32_t key, uint16_t queue) {
+  PortHandler* h = handler_for(key);
+  if (!h || !h->inline_mode || queue >= h->inline_queues.size())
+    fail("INVALID_PORT", "port '" + port(uint16_t(key & 0xffff)).name() + "' has no inline handler on queue " + std::to_string(queue));
+  return h->inline_queues[queue].get();
+}
+
+PortHandler* Engine::inline_handler(Port& p) {
+  if (p.handler && p.handler->inline_mode) return p.handler.get();
+  if (p.host)
+    for (auto& s : p.host->sockets())
+      if (s.inline_mode) return s.handler.get();
+  return nullptr;
 }
 
 uint32_t Engine::send(uint16_t id, const std::vector<std::pair<const uint8_t*, size_t>>& frames) {
@@ -227,8 +253,14 @@ void Engine::build_tasks() {
   for (auto& l : lcores_) l->clear_tasks();
   // Tx queues: one per lcore, one per inline worker, and the control queue
   // (send()). Sized for every port first: stages keep pointers into them.
-  for (auto& pp : ports_)
+  for (auto& pp : ports_) {
     if (pp->txq().size() < size_t(control_txq() + 1)) pp->txq().resize(control_txq() + 1);
+    // Host counters: one block per thread slot (lcores, inline workers, control).
+    if (pp->host) {
+      pp->host->set_slots(control_txq() + 1u);
+      pp->host->set_mac(pp->driver().mac());
+    }
+  }
   // Queues an lcore polls may wake it when idle (adaptive idle, core/lcore.h).
   const bool wakeup = opts_.lcore.idle == IdleMode::Adaptive;
   for (auto& pp : ports_) {
@@ -237,17 +269,22 @@ void Engine::build_tasks() {
     p.driver().configure(p.hw_rx_queues(), txq);
     for (uint16_t q = 0; q < txq; q++)
       p.driver().setup_tx_queue({pool_.get(), q == control_txq() ? nullptr : pool_->cache(q), p.id(), q, nullptr});
-    if (p.handler && p.handler->inline_mode) {
+    if (PortHandler* ih = inline_handler(p)) {
       // The inline workers poll these queues themselves: no task.
       for (uint16_t q = 0; q < p.rx_queues(); q++) {
-        InlineQueue& iq = *p.handler->inline_queues[q];
+        InlineQueue& iq = *ih->inline_queues[q];
         Mempool::Cache* cache = pool_->cache(iq.slot());
         p.driver().setup_rx_queue({pool_.get(), cache, p.id(), q, &p.rxq()[q].nombuf});
-        iq.bind(port_list(), cache, opts_.burst, make_native_stage(p, iq.slot(), cache), &p.rxq()[q].unmatched);
+        if (p.host) {
+          iq.set_host_mode();
+          iq.bind(port_list(), cache, opts_.burst, make_host_stage(p, q, iq.slot(), cache, &iq), &p.rxq()[q].unmatched);
+        } else {
+          iq.bind(port_list(), cache, opts_.burst, make_native_stage(p, iq.slot(), cache), &p.rxq()[q].unmatched);
+        }
       }
       continue;
     }
-    if (p.action == PortAction::None && !p.handler && !p.exception) {
+    if (p.action == PortAction::None && !p.handler && !p.exception && !p.host) {
       // Not polled: its rx queues get no cache (nothing allocates on them).
       for (uint16_t q = 0; q < p.hw_rx_queues(); q++)
         p.driver().setup_rx_queue({pool_.get(), nullptr, p.id(), q, &p.rxq()[q].nombuf});
@@ -289,7 +326,10 @@ void Engine::start() {
     }
     for (auto& l : lcores_)
       if (!l->tasks().empty()) l->start();
+    running_ = true;
+    host_announce();
   } catch (...) {
+    running_ = false;
     for (auto& l : lcores_) l->stop();
     for (auto& l : lcores_)
       for (auto& t : l->tasks()) t->drain();
@@ -309,6 +349,7 @@ void Engine::stop() {
   for (auto& l : lcores_)
     for (auto& t : l->tasks()) t->drain();
   release_handlers();
+  host_drain();
   for (auto& p : ports_) p->driver().stop();
   for (auto& l : lcores_) l->clear_tasks();
   rss_rings_.clear();
@@ -319,10 +360,14 @@ void Engine::stop() {
 void Engine::release_handlers() {
   // JS consumers and inline workers are stopped (or dead) by now: whatever they
   // held comes back (JsChannel::recover, InlineQueue::recover).
+  auto release = [&](PortHandler& h) {
+    for (auto& c : h.channels) c->drain(*pool_);
+    for (auto& q : h.inline_queues) q->unbind();
+  };
   for (auto& p : ports_) {
-    if (!p->handler) continue;
-    for (auto& c : p->handler->channels) c->drain(*pool_);
-    for (auto& q : p->handler->inline_queues) q->unbind();
+    if (p->handler) release(*p->handler);
+    if (p->host)
+      for (auto& s : p->host->sockets()) release(*s.handler);
   }
 }
 
@@ -339,7 +384,7 @@ void Engine::close() {
 bool Engine::sources_done() const {
   bool any = false;
   for (auto& p : ports_) {
-    if (p->action == PortAction::None && !p->handler) continue;
+    if (p->action == PortAction::None && !p->handler && !p->host) continue;
     any = true;
     if (!p->driver().rx_done()) return false;
   }
@@ -416,8 +461,13 @@ PoolSnapshot Engine::pool_stats() const {
   for (auto& p : ports_)
     if (!p->closed) s.driver += p->driver().held_mbufs();
   for (auto& r : rss_rings_) s.rings += r->count();
-  for (auto& p : ports_)
+  for (auto& p : ports_) {
     if (p->handler) s.js += handler_held(*p->handler);
+    if (p->host) {
+      for (auto& sock : p->host->sockets()) s.js += handler_held(*sock.handler);
+      s.host += p->host->neighbours().held();
+    }
+  }
   s.alloc_failures = pool_->alloc_failures();
   return s;
 }

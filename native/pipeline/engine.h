@@ -10,6 +10,7 @@
 #include "core/lcore.h"
 #include "core/mempool.h"
 #include "core/ring.h"
+#include "pipeline/host/host.h"
 #include "pipeline/port.h"
 
 namespace lr {
@@ -51,10 +52,11 @@ struct LcoreSnapshot {
   uint32_t tasks;
 };
 struct PoolSnapshot {
-  uint32_t size, free_ring, free_caches, driver, rings, js;
+  uint32_t size, free_ring, free_caches, driver, rings, js, host;
   uint64_t alloc_failures;
-  // size - free - driver - rings: in an lcore's burst, a tx buffer, or the application.
-  int64_t in_flight() const { return int64_t(size) - free_ring - free_caches - driver - rings - js; }
+  // host: held by a host's neighbour table while their next hop resolves.
+  // size - free - driver - rings - js - host: in an lcore's burst, a tx buffer, or the application.
+  int64_t in_flight() const { return int64_t(size) - free_ring - free_caches - driver - rings - js - host; }
 };
 
 class Engine {
@@ -71,8 +73,18 @@ class Engine {
   void handle(uint16_t port, const struct Match& match, bool inline_mode, uint32_t ring_size);
   // The exception path (pipeline/exception.h): what `port` does not keep goes to `tap`, what `tap` receives goes out of `port`.
   void exception_path(uint16_t port, uint16_t tap, const struct Match& keep);
-  class JsChannel* channel(uint16_t port, uint16_t queue);
-  class InlineQueue* inline_queue(uint16_t port, uint16_t queue);
+  // The host layer (pipeline/host/): the port owns addresses; UDP sockets on it
+  // get handlers like handle()'s. Returns the socket's index.
+  void host(uint16_t port, const host::HostConfig& cfg);
+  uint16_t host_udp(uint16_t port, uint16_t udp_port, bool inline_mode, uint32_t ring_size);
+  host::Host* host_of(uint16_t port);
+  // Control path: a datagram from a socket to (dst, dst_port), from any thread.
+  // Returns false when it could not be queued (no mbuf, no route, hold full).
+  bool host_send(uint16_t port, uint16_t socket, const uint8_t* payload, size_t len, const host::IpAddr& dst, uint16_t dst_port);
+  // A handler key names a handler's channels: the port id for handle(), or
+  // port | (socket + 1) << 16 for a host socket (what JS passes to attach calls).
+  class JsChannel* channel(uint32_t key, uint16_t queue);
+  class InlineQueue* inline_queue(uint32_t key, uint16_t queue);
   // Copies frames into new mbufs and transmits them on the port's control tx
   // queue (any thread; serialised). Returns how many were sent.
   uint32_t send(uint16_t port, const std::vector<std::pair<const uint8_t*, size_t>>& frames);
@@ -103,6 +115,11 @@ class Engine {
   std::unique_ptr<class Stage> make_stage(Port& p, uint16_t queue, Lcore& l);
   std::unique_ptr<class Stage> make_native_stage(Port& p, uint16_t txq, Mempool::Cache* cache);
   std::unique_ptr<class Stage> make_action_stage(Port& p, uint16_t txq, Mempool::Cache* cache);
+  std::unique_ptr<class Stage> make_host_stage(Port& p, uint16_t queue, uint16_t txq, Mempool::Cache* cache, class InlineQueue* iq);
+  struct PortHandler* handler_for(uint32_t key);
+  struct PortHandler* inline_handler(Port& p);
+  void host_announce();
+  void host_drain();
   std::vector<Port*> port_list() const;
   uint16_t control_txq() const { return uint16_t(lcores_.size() + inline_count_); }
 

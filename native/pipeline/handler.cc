@@ -80,6 +80,16 @@ uint32_t InlineQueue::rx(uint32_t* out, uint32_t n) {
   }
   RxQueueStats& st = port_->rxq()[queue_];
   uint64_t bytes = 0;
+  if (host_mode_ && fallback_) {
+    for (uint16_t i = 0; i < got; i++) bytes += m[i]->data_len;
+    st.packets.add(got);
+    st.bytes.add(bytes);
+    rx_out_ = out;
+    rx_k_ = 0;
+    fallback_->process(m, got);  // the host stage; accept() collects this socket's datagrams
+    rx_out_ = nullptr;
+    return rx_k_;
+  }
   Mbuf* rest[64];
   uint16_t nr = 0;
   uint32_t k = 0;

@@ -93,6 +93,13 @@ class InlineQueue {
   uint32_t rx(uint32_t* out, uint32_t n);
   // Takes up to n empty mbufs from the pool into held; their indices go to out.
   uint32_t alloc(uint32_t* out, uint32_t n);
+  // Host sockets (pipeline/host/): rx() gives every packet to the fallback (the
+  // host stage), which hands this queue's datagrams back through accept().
+  void set_host_mode() { host_mode_ = true; }
+  void accept(Mbuf* m) {
+    held_[nheld_++] = m;
+    rx_out_[rx_k_++] = m->index;
+  }
   // Applies the verdicts of every held mbuf and sends; held is empty afterwards.
   void tx();
   // The worker is gone: free what it held.
@@ -116,6 +123,9 @@ class InlineQueue {
   std::unique_ptr<VerdictSink> sink_;
   Mbuf* held_[kMaxHeld];
   uint32_t nheld_ = 0;
+  bool host_mode_ = false;
+  uint32_t* rx_out_ = nullptr;  // during rx() in host mode: where accept() writes
+  uint32_t rx_k_ = 0;
 };
 
 inline uint32_t handler_held(const PortHandler& h) {

@@ -62,6 +62,7 @@ static_assert(offsetof(ChannelHeader, js_counters) == 128, "channel ABI");
 // What came back from a handler, by verdict (one writer: the lcore or inline worker).
 struct VerdictCounters {
   Counter replied, forwarded, dropped, bad;
+  Counter sent;  // host datagrams sent to an address (host::kVerdictSend)
 };
 
 // Wakes a sleeping JS consumer. The binding implements it with a thread-safe

@@ -29,6 +29,9 @@ enum class ForwardMode { Io, Mac };
 
 struct PortHandler;  // pipeline/handler.h
 struct ExceptionPath;  // pipeline/exception.h
+namespace host {
+class Host;  // pipeline/host/host.h
+}
 
 struct RssOptions {
   std::vector<uint8_t> key;  // 40 bytes (52 for IPv6-capable hardware keys; only 40 used here)
@@ -68,6 +71,8 @@ class Port {
   std::shared_ptr<PortHandler> handler;
   // The exception path to the kernel, set by Engine::exception_path.
   std::shared_ptr<ExceptionPath> exception;
+  // The host layer, set by Engine::host: the port owns addresses and serves UDP sockets.
+  std::shared_ptr<host::Host> host;
   bool closed = false;
 
  private:

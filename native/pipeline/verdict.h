@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "pipeline/host/host_output.h"
 #include "pipeline/js_channel.h"
 #include "pipeline/port.h"
 #include "pipeline/tx_buffer.h"
@@ -18,10 +19,18 @@ class VerdictSink {
               VerdictCounters* counters)
       : pool_(pool), cache_(cache), counters_(counters) {
     for (Port* p : ports) tx_.push_back(std::make_unique<TxBuffer>(p, txq, pool, cache, burst));
+    // A port with a host finishes the datagrams its handlers answer or send
+    // (pipeline/host/host_output.h), on this same thread slot and tx queue.
+    host_.resize(ports.size());
+    for (size_t i = 0; i < ports.size(); i++)
+      if (ports[i]->host) host_[i] = std::make_unique<host::HostOut>(ports[i]->host.get(), tx_[i].get(), pool, cache, txq);
   }
 
   void apply(Mbuf* m) {
     uint16_t out;
+    if (m->verdict == host::kVerdictSend || (m->flags & host::kMbufHostDatagram)) {
+      if (apply_host(m)) return;
+    }
     switch (m->verdict) {
       case kVerdictReply:
         out = m->port;
@@ -48,6 +57,26 @@ class VerdictSink {
     tx_[out]->push(&m, 1);
   }
 
+  // Datagrams of a host socket: its reply and send verdicts are the host's to
+  // finish. Returns false for a verdict the plain path handles (drop, forward).
+  bool apply_host(Mbuf* m) {
+    host::HostOut* h = m->port < host_.size() ? host_[m->port].get() : nullptr;
+    if (m->verdict == kVerdictReply || m->verdict == host::kVerdictSend) {
+      if (!h || tx_[m->port]->port()->closed) {
+        counters_->bad.add(1);
+        pool_->free_one(cache_, m);
+        return true;
+      }
+      counters_->replied.add(m->verdict == kVerdictReply);
+      counters_->sent.add(m->verdict == host::kVerdictSend);
+      if (m->verdict == kVerdictReply) h->reply(m);
+      else h->send(m);
+      return true;
+    }
+    m->flags &= ~host::kMbufHostDatagram;  // forwarded or dropped as a plain packet
+    return false;
+  }
+
   void flush() {
     for (auto& t : tx_) t->flush();
   }
@@ -60,6 +89,7 @@ class VerdictSink {
   Mempool::Cache* cache_;
   VerdictCounters* counters_;
   std::vector<std::unique_ptr<TxBuffer>> tx_;
+  std::vector<std::unique_ptr<host::HostOut>> host_;
 };
 
 }  // namespace lr

@@ -1,0 +1,68 @@
+// HostStage: the host layer's receive side on one (port, rx queue), run by the
+// lcore that polls it (or by an inline worker's rx call). Every packet ends in
+// exactly one of: answered here (ARP, neighbour solicitation, echo request),
+// learned from and freed (ARP reply, neighbour advertisement), delivered to a
+// UDP socket's handler, handed to the kernel through the exception path (when the
+// port has one), or dropped and counted by reason (HostCounters).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "pipeline/host/host.h"
+#include "pipeline/host/host_output.h"
+#include "pipeline/stage.h"
+#include "pipeline/tx_buffer.h"
+
+namespace lr {
+class JsChannel;
+class InlineQueue;
+}  // namespace lr
+
+namespace lr::host {
+
+// Where one socket's datagrams go from this queue: its channel (pipeline mode)
+// or the inline worker polling this queue.
+struct SocketSink {
+  JsChannel* channel = nullptr;
+  InlineQueue* inline_queue = nullptr;
+};
+
+class HostStage final : public Stage {
+ public:
+  HostStage(Host* host, TxBuffer tx, std::unique_ptr<TxBuffer> to_kernel, std::vector<SocketSink> sinks, Mempool* pool,
+            Mempool::Cache* cache, uint32_t slot);
+
+  void process(Mbuf** m, uint16_t n) override;
+  void flush() override;
+  void drain() override;
+
+ private:
+  void input(Mbuf* m, uint64_t now);
+  void arp_in(Mbuf* m, uint32_t l3, uint64_t now);
+  void ipv4_in(Mbuf* m, uint32_t l3);
+  void ipv6_in(Mbuf* m, uint32_t l3, uint64_t now);
+  void icmp_echo4(Mbuf* m, uint32_t l3, uint32_t ihl);
+  void icmp6_in(Mbuf* m, uint32_t l3, bool unicast, uint64_t now);
+  void udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family);
+  // Not ours to serve: to the kernel through the exception path, else dropped; `why` counts it either way.
+  void pass(Mbuf* m, Counter& why);
+  void deliver(Mbuf* m, uint16_t socket);
+  void flush_run();
+  void send_here(Mbuf* m);
+
+  Host* host_;
+  TxBuffer tx_;
+  std::unique_ptr<TxBuffer> kernel_;
+  std::vector<SocketSink> sinks_;
+  Mempool* pool_;
+  Mempool::Cache* cache_;
+  uint32_t slot_;
+  HostOut out_;
+  HostCounters& c_;
+  // Consecutive datagrams for one socket go to it together.
+  uint16_t run_socket_ = Host::kNoSocket;
+  uint32_t run_n_ = 0;
+  Mbuf* run_[64];
+};
+
+}  // namespace lr::host
