@@ -20,6 +20,9 @@ import {
   type PortOptions,
 } from './options.js';
 import { Port, type PortInfo } from './port.js';
+import { Host, type HostEngine } from './host/host.js';
+import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from './host/options.js';
+import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
 
 /** The mempool as set up: memory kind and layout (part of {@link EngineInfo}). */
@@ -78,6 +81,7 @@ export class Engine extends EventEmitter {
   private attachedHandle: AttachedEngineHandle | undefined;
   private warnedNoErrorListener = false;
   private readonly handlers: HandlerSet;
+  private readonly hosts = new Map<string, Host>();
 
   private constructor(
     private readonly nat: NativeEngineHandle,
@@ -288,22 +292,45 @@ export class Engine extends EventEmitter {
     this.own(port);
     const mode = options.mode ?? 'pipeline';
     if (mode !== 'pipeline' && mode !== 'inline') throw new LinerateError('INVALID_OPTION', `handleInWorkers: mode must be 'pipeline' or 'inline'`);
-    const mod = options.module;
-    let url: string;
-    if (mod instanceof URL) url = mod.href;
-    else if (typeof mod === 'string' && mod.length) url = /^[a-z]+:/i.test(mod) ? mod : pathToFileURL(isAbsolute(mod) ? mod : resolve(mod)).href;
-    else throw new LinerateError('INVALID_OPTION', 'handleInWorkers: module must be a URL or a path to the handler module');
+    const url = this.moduleUrl('handleInWorkers', options.module);
     const match = validateMatch(options.match);
-    const queues = port.options.rxQueues ?? 1;
-    const cpus = options.cpus ?? this.options.lcores ?? [];
-    if (mode === 'inline' && cpus.length === 0) throw new LinerateError('INVALID_OPTION', 'handleInWorkers: no CPU to pin inline workers to');
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
+    this.workerCpus('handleInWorkers', mode, options.cpus);
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
+    this.addWorkerSet(port, port.id, url, mode, options, coalesceUs);
+  }
+
+  private workerCpus(scope: string, mode: 'pipeline' | 'inline', cpus: number[] | undefined): number[] {
+    const list = cpus ?? this.options.lcores ?? [];
+    if (mode === 'inline' && list.length === 0) throw new LinerateError('INVALID_OPTION', `${scope}: no CPU to pin inline workers to`);
+    return list;
+  }
+
+  private moduleUrl(scope: string, mod: unknown): string {
+    if (mod instanceof URL) return mod.href;
+    if (typeof mod === 'string' && mod.length) return /^[a-z]+:/i.test(mod) ? mod : pathToFileURL(isAbsolute(mod) ? mod : resolve(mod)).href;
+    throw new LinerateError('INVALID_OPTION', `${scope}: module must be a URL or a path to the handler module`);
+  }
+
+  /** One worker per rx queue of `port`, for the handler named by `key` (a port's handler or a host socket's). */
+  private addWorkerSet(
+    port: Port,
+    key: number,
+    url: string,
+    mode: 'pipeline' | 'inline',
+    options: { export?: string; cpus?: number[] },
+    coalesceUs: number,
+    datagram?: DatagramContext,
+  ): void {
+    const queues = port.options.rxQueues ?? 1;
+    const cpus = this.workerCpus('handleInWorkers', mode, options.cpus);
     this.handlers.addWorkers(
       port.name,
       coalesceUs,
       Array.from({ length: queues }, (_, q) => ({
         port: port.id,
+        key,
+        datagram,
         queue: q,
         mode,
         module: url,
@@ -312,6 +339,42 @@ export class Engine extends EventEmitter {
         adaptive: this.options.idle === 'adaptive',
       })),
     );
+  }
+
+  /**
+   * Makes `port` a host: it owns the given IPv4/IPv6 addresses, answers ARP,
+   * neighbour discovery and ping natively, and serves UDP sockets
+   * ({@link Host.udp}, {@link Host.udpInWorkers}). The port needs no other
+   * consumer; an exception path (a tap) gets what the host does not serve. See docs/host.md.
+   * @throws LinerateError INVALID_OPTION, UNKNOWN_OPTION, PORT_BUSY, ENGINE_RUNNING
+   */
+  host(port: Port, options: HostOptions): Host {
+    this.assertStopped('set up a host');
+    this.own(port);
+    if (this.hosts.has(port.name)) throw new LinerateError('PORT_BUSY', `port '${port.name}' is a host already; one host per port`);
+    const cfg = resolveHostOptions(options);
+    native(() => this.nat.host(port.id, cfg));
+    const h = new Host(port, cfg, this.hostEngine());
+    this.hosts.set(port.name, h);
+    return h;
+  }
+
+  private hostEngine(): HostEngine {
+    return {
+      nat: this.nat,
+      assertStopped: (what) => this.assertStopped(what),
+      assertRunning: (what) => {
+        this.assertOpen(what);
+        if (this._state !== 'running') throw new LinerateError('ENGINE_STOPPED', `cannot ${what}: the engine is not running; call engine.start() first`);
+      },
+      slotSize: () => this.rawInfo().mempool.slotSize,
+      ringOptions: (scope, o) => validateHandleOptions(scope, o),
+      addMain: (port, key, handler, coalesceUs) => this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler as Handler, coalesceUs, key),
+      addWorkers: (port: Port, key: number, o: HostUdpWorkerOptions, datagram: DatagramContext, coalesceUs: number) => {
+        const mode = o.mode ?? 'pipeline';
+        this.addWorkerSet(port, key, this.moduleUrl('host.udpInWorkers', o.module), mode, o, coalesceUs, datagram);
+      },
+    };
   }
 
   /**

@@ -41,6 +41,9 @@ export interface NativeAddon {
 }
 
 /** @internal */
+import type { NativeHostConfig } from './host/options.js';
+import type { HostCounters, HostNeighborStats, HostSocketStats, NeighborEntry } from './host/host.js';
+
 export interface NativeEngineHandle {
   addPort(name: string, driver: string, opts: Record<string, unknown>, rxQueues: number, rssKey: Uint8Array | undefined, symmetric: boolean): number;
   forward(src: number, dst: number, mode: 'io' | 'mac', dstMac: Uint8Array): void;
@@ -58,6 +61,12 @@ export interface NativeEngineHandle {
   send(port: number, frames: Uint8Array[]): number;
   /** The exception path: what `port` does not keep goes out of `tap`, what `tap` receives goes out of `port`. */
   exceptionPath(port: number, tap: number, keep: Record<string, number | undefined>): void;
+  /** The host layer (src/host/). */
+  host(port: number, cfg: NativeHostConfig): void;
+  hostUdp(port: number, udpPort: number, inline: boolean, ringSize: number): number;
+  hostStats(port: number): { counters: HostCounters; sockets: HostSocketStats[]; neighbors: HostNeighborStats };
+  hostNeighbors(port: number): NeighborEntry[];
+  hostSend(port: number, socket: number, payload: Uint8Array, address: Uint8Array, dstPort: number): boolean;
 }
 
 /** An engine as seen from one JS environment (main thread or worker). @internal */
@@ -136,7 +145,7 @@ export interface RawStats {
     waitsOnFds: boolean;
     tasks: number;
   }[];
-  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; inFlight: number; allocFailures: number };
+  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; host?: number; inFlight: number; allocFailures: number };
   tscHz: number;
   timeNs: number;
 }

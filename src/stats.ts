@@ -100,8 +100,8 @@ export interface MempoolStats {
   /** Non-empty when the pool is not on hugepages or not locked: why, and what to run. */
   warning: string;
   free: { total: number; pool: number; caches: number };
-  /** driver: on wires and descriptors; rings: software-RSS rings; js: handler channels; inFlight: in an lcore burst, a tx buffer or a handler. */
-  inUse: { total: number; driver: number; rings: number; js: number; inFlight: number };
+  /** driver: on wires and descriptors; rings: software-RSS rings; js: handler channels; host: held by host neighbour tables while resolving; inFlight: in an lcore burst, a tx buffer or a handler. */
+  inUse: { total: number; driver: number; rings: number; js: number; host: number; inFlight: number };
   allocFailures: number;
 }
 
@@ -191,7 +191,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
       pageKind: info.mempool.pageKind,
       warning: info.mempool.warning,
       free: { total: free, pool: pool.freeRing, caches: pool.freeCaches },
-      inUse: { total: pool.size - free, driver: pool.driver, rings: pool.rings, js: pool.js, inFlight: pool.inFlight },
+      inUse: { total: pool.size - free, driver: pool.driver, rings: pool.rings, js: pool.js, host: pool.host ?? 0, inFlight: pool.inFlight },
       allocFailures: pool.allocFailures,
     },
   };

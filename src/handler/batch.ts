@@ -106,6 +106,11 @@ export class PacketBatch {
     this.outPort[i] = id;
   }
 
+  /** @internal Host sockets: send packet i to the address in its headers (DatagramBatch.sendTo). */
+  setSendVerdict(i: number): void {
+    this.verdict[i] = VERDICT.SEND;
+  }
+
   /** Drop packet i (the default). */
   drop(i: number): void {
     this.verdict[i] = VERDICT.DROP;

@@ -20,6 +20,8 @@ export interface HandlerEvents {
 interface MainEntry {
   kind: 'main';
   port: number;
+  /** Handler key for the native side: the port id, or a host socket's key (src/host/host.ts socketKey). */
+  key: number;
   portName: string;
   queues: number;
   handler: Handler;
@@ -84,8 +86,8 @@ export class HandlerSet {
     private readonly events: HandlerEvents,
   ) {}
 
-  addMain(port: number, portName: string, queues: number, handler: Handler, coalesceUs: number): void {
-    this.main.push({ kind: 'main', port, portName, queues, handler, consumers: [], coalesceUs });
+  addMain(port: number, portName: string, queues: number, handler: Handler, coalesceUs: number, key: number = port): void {
+    this.main.push({ kind: 'main', port, key, portName, queues, handler, consumers: [], coalesceUs });
   }
 
   addWorkers(portName: string, coalesceUs: number, inits: Omit<WorkerInit, 'engineId' | 'portIds' | 'stop' | 'counters'>[]): void {
@@ -112,13 +114,13 @@ export class HandlerSet {
       m.consumers = [];
       for (let q = 0; q < m.queues; q++) {
         const where = { port: m.portName, queue: q };
-        attached.setCoalesce?.(m.port, q, m.coalesceUs * 1000);
-        const c = new ChannelConsumer(attached.channelBuffer(m.port, q), pool, info, ids, m.handler, (e) => this.error(e, where));
-        attached.setDoorbell(m.port, q, c.wake);
+        attached.setCoalesce?.(m.key, q, m.coalesceUs * 1000);
+        const c = new ChannelConsumer(attached.channelBuffer(m.key, q), pool, info, ids, m.handler, (e) => this.error(e, where));
+        attached.setDoorbell(m.key, q, c.wake);
         m.consumers.push(c);
       }
     }
-    for (const w of this.workers) if (w.init.mode === 'pipeline') attached.setCoalesce?.(w.init.port, w.init.queue, w.coalesceUs * 1000);
+    for (const w of this.workers) if (w.init.mode === 'pipeline') attached.setCoalesce?.(w.init.key ?? w.init.port, w.init.queue, w.coalesceUs * 1000);
     const script = workerScript();
     await Promise.all(
       this.workers.map(async (w) => {
@@ -181,10 +183,10 @@ export class HandlerSet {
   async afterStop(): Promise<void> {
     const attached = this.attached();
     for (const m of this.main) {
-      for (let q = 0; q < m.queues; q++) attached.clearDoorbell(m.port, q);
+      for (let q = 0; q < m.queues; q++) attached.clearDoorbell(m.key, q);
     }
     for (const w of this.workers) {
-      if (w.init.mode === 'pipeline') attached.clearDoorbell(w.init.port, w.init.queue);
+      if (w.init.mode === 'pipeline') attached.clearDoorbell(w.init.key ?? w.init.port, w.init.queue);
       if (w.worker) {
         w.stopping = true;
         await w.worker.terminate();

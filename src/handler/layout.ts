@@ -19,7 +19,10 @@ export const MBUF = {
   OUT_PORT: 42,
 } as const;
 
-export const VERDICT = { DROP: 0, REPLY: 1, FORWARD: 2 } as const;
+export const VERDICT = { DROP: 0, REPLY: 1, FORWARD: 2, SEND: 3 } as const;
+
+/** Host layer additions to the mbuf header (reserved bytes of layout 1; native/pipeline/host/host.h). */
+export const HOST_META = { FAMILY: 44, L3_OFF: 45, SOCKET: 46, FLAG_DATAGRAM: 1 << 2 } as const;
 
 export const RING = {
   SIZE: 8,

@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadAddon } from '../native.js';
 import { ChannelConsumer, WORKER_TURN_BURSTS, type Handler } from './channel-consumer.js';
 import { InlineRunner, type NativeInlineQueue } from './inline-runner.js';
+import { datagramHandler, type DatagramContext, type DatagramHandler } from '../host/datagram-batch.js';
 
 /** @internal */
 export interface WorkerInit {
@@ -25,6 +26,10 @@ export interface WorkerInit {
   portIds: [string, number][];
   stop: SharedArrayBuffer; // Int32Array[1]
   counters: SharedArrayBuffer; // Float64Array[4]
+  /** Handler key for the native side (a host socket's); the port id when absent. */
+  key?: number;
+  /** A host socket: the module exports a DatagramHandler. */
+  datagram?: DatagramContext;
 }
 
 const init = workerData as WorkerInit;
@@ -58,10 +63,12 @@ async function main(): Promise<void> {
     pinThread(cpu: number): void;
   };
   const mod = (await import(init.module)) as Record<string, unknown>;
-  const handler = mod[init.exportName] as Handler;
-  if (typeof handler !== 'function') {
+  const exported = mod[init.exportName];
+  if (typeof exported !== 'function') {
     throw new Error(`${init.module} has no ${init.exportName === 'default' ? 'default export' : `export '${init.exportName}'`} that is a function`);
   }
+  const handler: Handler = init.datagram ? (datagramHandler(exported as DatagramHandler, init.datagram) as unknown as Handler) : (exported as Handler);
+  const key = init.key ?? init.port;
   const attached = addon.attach(init.engineId);
   const pool = attached.poolBuffer();
   const info = attached.poolInfo();
@@ -70,7 +77,7 @@ async function main(): Promise<void> {
   const counters = new Float64Array(init.counters);
 
   if (init.mode === 'inline') {
-    const runner = new InlineRunner(attached.inline(init.port, init.queue), pool, info, portIds, init.port, init.queue, handler, counters, reportError);
+    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler, counters, reportError);
     parentPort!.once('message', (m: { type: string }) => {
       if (m.type !== 'go') return;
       addon.pinThread(init.cpu);
@@ -81,8 +88,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const consumer = new ChannelConsumer(attached.channelBuffer(init.port, init.queue), pool, info, portIds, handler, reportError, WORKER_TURN_BURSTS);
-  attached.setDoorbell(init.port, init.queue, consumer.wake);
+  const consumer = new ChannelConsumer(attached.channelBuffer(key, init.queue), pool, info, portIds, handler, reportError, WORKER_TURN_BURSTS);
+  attached.setDoorbell(key, init.queue, consumer.wake);
   parentPort!.on('message', (m: { type: string }) => {
     if (m.type === 'stop') {
       consumer.stop();

@@ -78,7 +78,7 @@ struct HostConfig {
   X(not_ours) X(vlan_mismatch) X(malformed)                                                                          \
   X(udp_in) X(udp_bad_csum) X(udp_bad_length) X(udp_no_listener) X(udp_ring_full)                 \
   X(udp_replies) X(udp_sends) X(udp_bad_send) X(no_route)                                                            \
-  X(to_kernel) X(neighbour_misses) X(probes_out) X(held_sent) X(announces_out)
+  X(to_kernel) X(neighbor_misses) X(probes_out) X(held_sent) X(announces_out)
 
 struct alignas(64) HostCounters {
 #define LR_X(name) Counter name;

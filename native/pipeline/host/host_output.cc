@@ -126,7 +126,7 @@ void HostOut::send(Mbuf* m) {
     if (refresh) probe(hop);
     return;
   }
-  c_->neighbour_misses.add(1);
+  c_->neighbor_misses.add(1);
   bool probe_now = false;
   switch (host_->neighbours().hold(hop, m, now, &probe_now, mac)) {
     case NeighbourTable::Hold::Dropped:  // counted by the table (NeighbourCounters::hold_drops)

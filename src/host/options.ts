@@ -1,0 +1,155 @@
+/**
+ * Options of the host layer ({@link Engine.host}, {@link Host.udp},
+ * {@link Host.udpInWorkers}) and their checking.
+ */
+import { LinerateError } from '../errors.js';
+import type { HandleOptions } from '../handler/options.js';
+import { parseCidr, parseIp, parseMacBytes, type IpBytes } from './address.js';
+
+/** A static neighbour: an address and the MAC to send to it. */
+export interface StaticNeighbor {
+  ip: string;
+  mac: string;
+}
+
+/** Options of {@link Engine.host}: the addresses the port owns and how it shares the interface. */
+export interface HostOptions {
+  /** IPv4 address and prefix length, e.g. '198.18.0.2/24'. Give ipv4, ipv6 or both. */
+  ipv4?: string;
+  /** IPv4 gateway for destinations off the ipv4 prefix. */
+  gateway4?: string;
+  /** IPv6 address and prefix length, e.g. 'fd00:198:18::2/64'. */
+  ipv6?: string;
+  /** IPv6 gateway for destinations off the ipv6 prefix. */
+  gateway6?: string;
+  /**
+   * 'linerate' (default): linerate answers ARP, neighbour discovery and ping for
+   * these addresses; what it does not serve goes to the port's exception path (a
+   * tap) when it has one, else is dropped and counted. 'kernel': the kernel keeps
+   * the addresses (docs/host.md).
+   */
+  owner?: 'linerate' | 'kernel';
+  /** Static neighbour entries (never aged, never overwritten by learning). */
+  neighbors?: StaticNeighbor[];
+  /** 802.1Q VLAN id of the host's traffic (1..4094); untagged without it. */
+  vlan?: number;
+  /** TTL / hop limit of what the host sends. Default 64. */
+  ttl?: number;
+  /** Neighbour table entries (a power of two). Default 1024. */
+  neighborCapacity?: number;
+  /** Packets held per unresolved neighbour while it resolves (1..16). Default 4. */
+  holdPackets?: number;
+}
+
+/** Options of {@link Host.udp}. */
+export interface HostUdpOptions extends Pick<HandleOptions, 'ringSize' | 'coalesceUs'> {
+  /** The UDP port this socket serves (1..65535), on every address of the host. */
+  port: number;
+}
+
+/** Options of {@link Host.udpInWorkers}. */
+export interface HostUdpWorkerOptions extends HostUdpOptions {
+  /** The handler module (URL or path); its default export (or `export`) is a {@link DatagramHandler}. */
+  module: URL | string;
+  /** Named export to use instead of the default export. */
+  export?: string;
+  /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
+  mode?: 'pipeline' | 'inline';
+  /** Inline mode: CPUs to pin the workers to, round-robin over queues. */
+  cpus?: number[];
+}
+
+/** What the native host takes: addresses as bytes. @internal */
+export interface NativeHostConfig {
+  ipv4?: Uint8Array;
+  prefix4: number;
+  gateway4?: Uint8Array;
+  ipv6?: Uint8Array;
+  prefix6: number;
+  gateway6?: Uint8Array;
+  owner: 'linerate' | 'kernel';
+  vlan: number;
+  ttl: number;
+  neighborCapacity: number;
+  holdPackets: number;
+  neighbors: { ip: Uint8Array; mac: Uint8Array }[];
+}
+
+const KNOWN = new Set(['ipv4', 'gateway4', 'ipv6', 'gateway6', 'owner', 'neighbors', 'vlan', 'ttl', 'neighborCapacity', 'holdPackets']);
+
+function intIn(v: unknown, min: number, max: number, what: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new LinerateError('INVALID_OPTION', `host: ${what} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function onPrefix(gw: IpBytes, net: IpBytes & { prefix: number }): boolean {
+  for (let bit = 0; bit < net.prefix; bit++) {
+    const m = 0x80 >> (bit % 8);
+    if ((gw.bytes[bit >> 3] & m) !== (net.bytes[bit >> 3] & m)) return false;
+  }
+  return true;
+}
+
+/** Checks HostOptions; every error names the option and what is wrong. @internal */
+export function resolveHostOptions(o: HostOptions): NativeHostConfig {
+  if (o === null || typeof o !== 'object') throw new LinerateError('INVALID_OPTION', 'host: options must be an object');
+  for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw new LinerateError('UNKNOWN_OPTION', `host: unknown option '${k}' (known: ${[...KNOWN].join(', ')})`);
+  if (o.ipv4 === undefined && o.ipv6 === undefined) throw new LinerateError('INVALID_OPTION', "host: give ipv4 ('198.18.0.2/24'), ipv6 ('fd00:198:18::2/64') or both");
+  const cfg: NativeHostConfig = {
+    prefix4: 32,
+    prefix6: 128,
+    owner: 'linerate',
+    vlan: intIn(o.vlan, 1, 4094, 'vlan', 0),
+    ttl: intIn(o.ttl, 1, 255, 'ttl', 64),
+    neighborCapacity: intIn(o.neighborCapacity, 16, 1 << 20, 'neighborCapacity', 1024),
+    holdPackets: intIn(o.holdPackets, 1, 16, 'holdPackets', 4),
+    neighbors: [],
+  };
+  if ((cfg.neighborCapacity & (cfg.neighborCapacity - 1)) !== 0) throw new LinerateError('INVALID_OPTION', `host: neighborCapacity must be a power of two, got ${cfg.neighborCapacity}`);
+  if (o.owner !== undefined && o.owner !== 'linerate' && o.owner !== 'kernel') throw new LinerateError('INVALID_OPTION', `host: owner must be 'linerate' or 'kernel', got ${JSON.stringify(o.owner)}`);
+  cfg.owner = o.owner ?? 'linerate';
+  if (o.ipv4 !== undefined) {
+    const a = parseCidr(o.ipv4, 'host: ipv4');
+    if (a.family !== 4) throw new LinerateError('INVALID_OPTION', `host: ipv4 '${o.ipv4}' is an IPv6 address; give it as ipv6`);
+    cfg.ipv4 = a.bytes;
+    cfg.prefix4 = a.prefix;
+    if (o.gateway4 !== undefined) {
+      const g = parseIp(o.gateway4, 'host: gateway4');
+      if (g.family !== 4 || !onPrefix(g, a)) throw new LinerateError('INVALID_OPTION', `host: gateway4 '${o.gateway4}' must be an IPv4 address on ${o.ipv4}`);
+      cfg.gateway4 = g.bytes;
+    }
+  } else if (o.gateway4 !== undefined) throw new LinerateError('INVALID_OPTION', 'host: gateway4 needs ipv4');
+  if (o.ipv6 !== undefined) {
+    const a = parseCidr(o.ipv6, 'host: ipv6');
+    if (a.family !== 6) throw new LinerateError('INVALID_OPTION', `host: ipv6 '${o.ipv6}' is an IPv4 address; give it as ipv4`);
+    cfg.ipv6 = a.bytes;
+    cfg.prefix6 = a.prefix;
+    if (o.gateway6 !== undefined) {
+      const g = parseIp(o.gateway6, 'host: gateway6');
+      const linkLocal = g.bytes[0] === 0xfe && (g.bytes[1] & 0xc0) === 0x80;
+      if (g.family !== 6 || !(linkLocal || onPrefix(g, a))) throw new LinerateError('INVALID_OPTION', `host: gateway6 '${o.gateway6}' must be link-local or on ${o.ipv6}`);
+      cfg.gateway6 = g.bytes;
+    }
+  } else if (o.gateway6 !== undefined) throw new LinerateError('INVALID_OPTION', 'host: gateway6 needs ipv6');
+  if (o.neighbors !== undefined) {
+    if (!Array.isArray(o.neighbors)) throw new LinerateError('INVALID_OPTION', 'host: neighbors must be an array of { ip, mac }');
+    o.neighbors.forEach((n, i) => {
+      const ip = parseIp(n?.ip, `host: neighbors[${i}].ip`);
+      const mac = parseMacBytes(n?.mac, `host: neighbors[${i}].mac`);
+      if (mac[0] & 1) throw new LinerateError('INVALID_OPTION', `host: neighbors[${i}].mac '${n.mac}' is a group address`);
+      cfg.neighbors.push({ ip: ip.bytes, mac });
+    });
+  }
+  return cfg;
+}
+
+/** Checks a UDP port option. @internal */
+export function checkUdpPort(port: unknown, scope: string): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
+  }
+  return port;
+}
