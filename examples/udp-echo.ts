@@ -1,0 +1,134 @@
+/**
+ * udp-echo: a UDP echo service (RFC 862) on the host layer. The port owns the
+ * addresses (ARP, neighbour discovery and ping answered natively); every
+ * datagram to --port comes back to its sender, byte for byte.
+ *
+ *   node dist/examples/udp-echo.js                    # self-test: a null port sends it echo requests
+ *   sudo node dist/examples/udp-echo.js --driver af_xdp --interface eth1 --ipv4 198.18.0.2/24 --workers 1 --mode inline
+ *   sudo node dist/examples/udp-echo.js --driver af_packet --interface veth1 --netns ns1 --ipv4 198.18.0.2/24 --ipv6 fd00:198:18::2/64 --consume
+ *   sudo node dist/examples/udp-echo.js --driver vfio --pci 0000:00:04.0 --ipv4 198.18.0.2/24
+ */
+import { Engine, type PortOptions, type DatagramBatch, type HostOptions } from '../src/index.js';
+import { engineOptions, parseFlags, reportAndExit } from './common.js';
+import { echoDatagrams } from './udp-echo-handler.js';
+import { udpFrame } from './frames.js';
+
+const usage = `usage: udp-echo [--driver null|af_xdp|af_packet|vfio] [--interface IF] [--netns NS] [--pci ADDR] [--queues 1]
+            [--ipv4 A/LEN] [--ipv6 A/LEN] [--gateway4 A] [--gateway6 A] [--owner linerate|kernel] [--port 7]
+            [--workers 0] [--mode pipeline|inline] [--consume] [--seconds 0] [--lcores 1] [--mbufs 16384]
+            [--hugepages auto|require|off] [--idle busy|adaptive]
+  null (default): a self-test; the null port produces echo requests to --ipv4 and sinks the replies.
+  af_xdp, af_packet: serve on --interface (in namespace --netns); vfio: the NIC at --pci.
+  --workers 0 (default) runs the handler on the main thread; N > 0 in N worker threads
+  (one per rx queue: --queues N), --mode pipeline (lcores poll) or inline (workers poll).
+  Prints a stats line per second; on SIGINT/SIGTERM (or after --seconds) stops and
+  exits 0 when every mbuf is back in the pool, 1 otherwise.`;
+
+const { common, values } = parseFlags(usage, {
+  driver: { type: 'string', default: 'null' },
+  interface: { type: 'string' },
+  netns: { type: 'string' },
+  pci: { type: 'string' },
+  queues: { type: 'string' },
+  ipv4: { type: 'string' },
+  ipv6: { type: 'string' },
+  gateway4: { type: 'string' },
+  gateway6: { type: 'string' },
+  owner: { type: 'string', default: 'linerate' },
+  port: { type: 'string', default: '7' },
+  workers: { type: 'string', default: '0' },
+  mode: { type: 'string', default: 'pipeline' },
+  consume: { type: 'boolean', default: false },
+});
+
+function fail(msg: string): never {
+  console.error(`${msg}\n\n${usage}`);
+  process.exit(2);
+}
+
+const udpPort = Number(values.port);
+const workers = Number(values.workers);
+const queues = Number(values.queues ?? (workers > 0 ? workers : 1));
+if (!Number.isInteger(udpPort) || udpPort < 1 || udpPort > 65535) fail('--port must be in 1..65535');
+if (!Number.isInteger(workers) || workers < 0) fail('--workers must be a whole number');
+if (workers > 0 && workers !== queues) fail('--workers N needs --queues N (one worker per rx queue)');
+const mode = String(values.mode);
+if (mode !== 'pipeline' && mode !== 'inline') fail("--mode must be 'pipeline' or 'inline'");
+if (mode === 'inline' && workers === 0) fail('--mode inline needs --workers N');
+
+function portOptions(driver: string): PortOptions {
+  const kernel = { ...(values.netns ? { netns: String(values.netns) } : {}), rxQueues: queues };
+  switch (driver) {
+    case 'null': {
+      // 198.18.0.1:40000 -> our address:port, to our MAC (port 0's virtual MAC: native/drivers/registry.cc).
+      const dst = String(values.ipv4 ?? '198.18.0.2/24').split('/')[0];
+      return { driver: 'null', content: udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40000, udpPort, Buffer.from('echo me')) };
+    }
+    case 'af_xdp':
+      if (!values.interface) fail('--driver af_xdp needs --interface');
+      return { driver, interface: String(values.interface), ...kernel };
+    case 'af_packet':
+      if (!values.interface) fail('--driver af_packet needs --interface');
+      return { driver, interface: String(values.interface), consume: Boolean(values.consume), ...kernel };
+    case 'vfio':
+      if (!values.pci) fail('--driver vfio needs --pci');
+      return { driver, pci: String(values.pci), rxQueues: queues };
+    default:
+      fail(`--driver must be null, af_xdp, af_packet or vfio, got '${driver}'`);
+  }
+}
+
+function hostOptions(): HostOptions {
+  const o: HostOptions = { owner: values.owner === 'kernel' ? 'kernel' : 'linerate' };
+  if (values.owner !== 'kernel' && values.owner !== 'linerate') fail("--owner must be 'linerate' or 'kernel'");
+  if (values.ipv4) o.ipv4 = String(values.ipv4);
+  if (values.ipv6) o.ipv6 = String(values.ipv6);
+  if (values.gateway4) o.gateway4 = String(values.gateway4);
+  if (values.gateway6) o.gateway6 = String(values.gateway6);
+  if (!o.ipv4 && !o.ipv6) o.ipv4 = '198.18.0.2/24';
+  return o;
+}
+
+try {
+  const driver = String(values.driver);
+  const engine = await Engine.create(engineOptions(common));
+  const port = engine.addPort('p', portOptions(driver));
+  const host = engine.host(port, hostOptions());
+  const sock =
+    workers > 0
+      ? host.udpInWorkers({ port: udpPort, module: new URL('./udp-echo-handler.js', import.meta.url), mode: mode as 'pipeline' | 'inline' })
+      : host.udp({ port: udpPort }, (b: DatagramBatch) => echoDatagrams(b));
+  const info = engine.info();
+  if (info.mempool.warning) console.log(`note: ${info.mempool.warning}`);
+  console.log(`udp-echo on port ${udpPort} of ${[values.ipv4, values.ipv6].filter(Boolean).join(' ') || '198.18.0.2/24'} (${driver}, owner ${host.owner}, ${workers ? `${workers} ${mode} worker(s)` : 'main thread'}); lcores on CPUs ${info.lcores.join(',')}`);
+  let stopping = false;
+  process.once('SIGINT', () => (stopping = true));
+  process.once('SIGTERM', () => (stopping = true));
+  await engine.start();
+  const t0 = Date.now();
+  let last = { rx: 0, replies: 0, at: t0 };
+  while (!stopping && (common.seconds === 0 || Date.now() - t0 < common.seconds * 1000)) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = Date.now();
+    if (now - last.at < 1000 && !stopping) continue;
+    const s = host.stats();
+    const k = sock.stats();
+    const dt = (now - last.at) / 1000;
+    const drops = s.udpBadCsum + s.udpBadLength + s.udpNoListener + s.ipBadHeader + s.ipBadCsum + s.ipBadLength + k.ringFull + s.neighbors.holdDrops;
+    console.log(
+      `[${Math.round((now - t0) / 1000)}s] rx ${((k.rx - last.rx) / dt / 1e3).toFixed(1)} kpps replies ${((k.replies - last.replies) / dt / 1e3).toFixed(1)} kpps` +
+        ` | total rx ${k.rx} replies ${k.replies} | arp ${s.arpRequestsIn}/${s.arpRepliesOut} nd ${s.ndSolicitsIn}/${s.ndAdvertsOut} ping ${s.icmpEchoIn + s.icmp6EchoIn}` +
+        ` | drops ${drops} | neighbors ${s.neighbors.entries}`,
+    );
+    last = { rx: k.rx, replies: k.replies, at: now };
+  }
+  await engine.stop();
+  const s = engine.stats();
+  const missing = s.mempool.size - s.mempool.free.total;
+  console.log(`host: ${JSON.stringify(host.stats())}`);
+  console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);
+  await engine.close();
+  process.exit(missing ? 1 : 0);
+} catch (e) {
+  reportAndExit(e);
+}

@@ -1,0 +1,126 @@
+// The host layer against the kernel's own tools: linerate owns B's end of a veth
+// pair (198.18.0.2, fd00:198:18::2) and namespace A's kernel resolves it, pings it
+// and talks UDP to it with no static neighbour entries. tshark (not our code)
+// checks every checksum of the replies. Runs as root (always under CI=true).
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DatagramBatch } from '../src/index.js';
+import { EngineTracker, lastCpu, stopAndCheckPool } from './helpers/engine.js';
+import { cleanupLeftovers, netnsGate, run, TestBed } from './helpers/netns.js';
+import { tempDir } from './helpers/pcap.js';
+
+const gate = netnsGate();
+const slow = { timeout: 90_000 };
+
+const echo = (b: DatagramBatch) => {
+  for (let i = 0; i < b.count; i++) b.reply(i, b.payloadLength(i));
+};
+
+const payloads = (n: number, tag: string) => Array.from({ length: n }, (_, i) => Buffer.from(`${tag} ${i} ${'y'.repeat((i * 53) % 700)}`));
+
+for (const driver of ['af_xdp', 'af_packet'] as const) {
+  describe.skipIf(!gate.run)(`host layer on ${driver}, kernel peer in a namespace`, () => {
+    let bed: TestBed;
+    const engines = new EngineTracker();
+
+    beforeAll(async () => {
+      bed = await TestBed.create({ isolateB: true, tag: `host-${driver === 'af_xdp' ? 'x' : 'p'}` });
+      // A veth sender leaves UDP checksums partial; a wire would not (see test/af_xdp.test.ts).
+      await bed.disableTxChecksum('a');
+    });
+    afterEach(async () => {
+      await engines.closeAll();
+      // Each test starts from an empty neighbour cache in A, so A has to resolve us again.
+      await bed.exec('a', ['ip', 'neigh', 'flush', 'dev', bed.iface('a')]);
+      await bed.exec('a', ['ip', '-6', 'neigh', 'flush', 'dev', bed.iface('a')]);
+    });
+    afterAll(async () => {
+      await bed?.destroy();
+      await cleanupLeftovers();
+    });
+
+    async function serve(mode: 'main' | 'inline' | 'pipeline' = 'main') {
+      const engine = await engines.create({ lcores: [lastCpu()] });
+      const port = engine.addPort('p', { driver, interface: bed.iface('b'), netns: bed.ns('b'), ...(driver === 'af_packet' ? { consume: true } : {}) });
+      const host = engine.host(port, { ipv4: `${bed.ipB}/24`, ipv6: `${bed.ip6B}/64` });
+      if (mode === 'main') host.udp({ port: 7 }, echo);
+      else host.udpInWorkers({ port: 7, module: new URL('../dist/examples/udp-echo-handler.js', import.meta.url), mode, cpus: [lastCpu()] });
+      await engine.start();
+      return { engine, host };
+    }
+
+    it('is resolved by the kernel (ARP, ND), answers ping and ping -6', slow, async () => {
+      const { engine, host } = await serve();
+      const p4 = await bed.ping('a', bed.ipB, 3);
+      expect(p4.received, p4.output).toBe(3);
+      const p6 = await bed.ping('a', bed.ip6B, 3);
+      expect(p6.received, p6.output).toBe(3);
+      const neigh = await bed.sh('a', ['ip', 'neigh', 'show', 'dev', bed.iface('a')]);
+      expect(neigh).toMatch(new RegExp(`${bed.ipB.replaceAll('.', '\\.')} lladdr ${bed.macB}`));
+      expect(neigh).toMatch(new RegExp(`${bed.ip6B} lladdr ${bed.macB}`));
+      const s = host.stats();
+      expect(s.arpRequestsIn).toBeGreaterThanOrEqual(1);
+      expect(s.ndSolicitsIn).toBeGreaterThanOrEqual(1);
+      expect(s.icmpEchoOut).toBe(3);
+      expect(s.icmp6EchoOut).toBe(3);
+      // A knows us from the exchange, and we learned A.
+      expect(host.neighbors().map((n) => n.ip)).toEqual(expect.arrayContaining([bed.ipA]));
+      await stopAndCheckPool(engine);
+    });
+
+    it('answers arping and ndisc6 (fresh neighbour resolution by the kernel tools)', slow, async () => {
+      const { engine } = await serve();
+      const a = await bed.exec('a', ['arping', '-c', '2', '-w', '3', '-I', bed.iface('a'), bed.ipB]);
+      expect(a.stdout + a.stderr).toMatch(new RegExp(bed.macB.replaceAll(':', ':'), 'i'));
+      const n = await bed.exec('a', ['ndisc6', '-r', '2', '-w', '1000', bed.ip6B, bed.iface('a')]);
+      expect(n.stdout + n.stderr).toMatch(new RegExp(bed.macB, 'i'));
+      await stopAndCheckPool(engine);
+    });
+
+    for (const mode of ['main', 'pipeline', ...(driver === 'af_xdp' ? (['inline'] as const) : [])] as const) {
+      // tshark takes seconds to start on a loaded machine: it checks the main-thread mode only.
+      const withTshark = mode === 'main';
+      it(`echoes UDP byte for byte in both families (${mode} handler)${withTshark ? ', checksums verified by tshark' : ''}`, slow, async () => {
+        const { engine, host } = await serve(mode);
+        const tmp = tempDir();
+        try {
+          const file = tmp.path('a.pcapng');
+          const cap = withTshark ? bed.spawnIn('a', ['tshark', '-q', '-i', bed.iface('a'), '-f', 'udp port 7', '-w', file]) : undefined;
+          let capErr = '';
+          cap?.stderr?.on('data', (d) => (capErr += String(d)));
+          const until = Date.now() + 15_000;
+          while (cap && !/Capturing on/.test(capErr) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+          const sent4 = payloads(20, 'v4');
+          const sent6 = payloads(20, 'v6');
+          const r4 = await bed.udpExchange({ port: 7, payloads: sent4, flows: 2, timeoutMs: 5000, gapMs: 2 });
+          const r6 = await bed.udpExchange({ port: 7, family: 6, payloads: sent6, flows: 2, timeoutMs: 5000, gapMs: 2 });
+          const hex = (b: Uint8Array[]) => b.map((x) => Buffer.from(x).toString('hex')).sort();
+          expect(hex(r4.map((r) => r.data))).toEqual(hex([...sent4, ...sent4]));
+          expect(hex(r6.map((r) => r.data))).toEqual(hex([...sent6, ...sent6]));
+          expect(r4.every((r) => r.from === bed.ipB && r.fromPort === 7)).toBe(true);
+          const s = host.stats();
+          expect(s.udpReplies).toBe(80);
+          expect(s.udpBadCsum).toBe(0);
+          if (!cap) return;
+          await new Promise((r) => setTimeout(r, 300));
+          cap.kill('SIGINT');
+          await new Promise((r) => cap.once('exit', r));
+          // Every reply (from port 7) with its IPv4 header and UDP checksum status as tshark judges them.
+          const t = await run('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-Y', 'udp.srcport == 7',
+            '-T', 'fields', '-e', 'ip.version', '-e', 'ipv6.version', '-e', 'ip.checksum.status', '-e', 'udp.checksum.status']);
+          const lines = t.stdout.trim().split('\n').filter(Boolean);
+          expect(lines.length, t.stderr).toBe(80);
+          for (const l of lines) {
+            const [v4, , ipStatus, udpStatus] = l.split('\t');
+            if (v4 === '4') expect(ipStatus).toBe('1'); // Wireshark's checksum status: 0 bad, 1 good, 2 unverified
+            expect(udpStatus, l).toBe('1');
+          }
+          expect(readFileSync(file).length).toBeGreaterThan(0);
+        } finally {
+          tmp.cleanup();
+          await stopAndCheckPool(engine);
+        }
+      });
+    }
+  });
+}
