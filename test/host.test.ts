@@ -244,6 +244,75 @@ describe('host layer on a ring wire', () => {
     await stopAndCheckPool(b.engine);
   });
 
+  it('resolves an IPv6 peer with a neighbour solicitation and sends what it held on the advertisement', async () => {
+    const b = await bed({ handler: () => {} });
+    const sock = b.host.udp({ port: 8 });
+    await b.engine.start();
+    await b.waitFor(2);
+    b.got.length = 0;
+    expect(sock.send('six', 4242, 'fd00:198:18::9')).toBe(true);
+    const [ns] = await b.waitFor(1);
+    const sol = F.solicited('fd00:198:18::9');
+    expect(hex(ns, 0, 6)).toBe(sol.mac.replaceAll(':', ''));
+    expect(ns[20]).toBe(58);
+    expect(ns[21]).toBe(255);
+    expect(ns[54]).toBe(135);
+    expect([...ns.subarray(62, 78)]).toEqual(F.ipBytes('fd00:198:18::9'));
+    expect(F.checksumProblems(ns)).toBe('');
+    b.inject(F.neighborAdvert(b.srvMac, '02:00:00:00:00:09', 'fd00:198:18::9', SRV6, 'fd00:198:18::9'));
+    const got = await b.waitFor(2);
+    const d = got[1];
+    expect(hex(d, 0, 6)).toBe('020000000009');
+    expect([...d.subarray(38, 54)]).toEqual(F.ipBytes('fd00:198:18::9'));
+    expect(hex(d, 54, 58)).toBe((8).toString(16).padStart(4, '0') + (4242).toString(16));
+    expect(Buffer.from(d.subarray(62)).toString()).toBe('six');
+    expect(F.checksumProblems(d)).toBe('');
+    expect(b.host.neighbors()).toContainEqual(expect.objectContaining({ ip: 'fd00:198:18::9', state: 'reachable' }));
+    await stopAndCheckPool(b.engine);
+  });
+
+  it('a handler that throws loses its burst, counted, and the host goes on', async () => {
+    let calls = 0;
+    const b = await bed({
+      handler: (batch) => {
+        if (calls++ === 0) throw new Error('boom');
+        echo(batch);
+      },
+    });
+    const errors: Error[] = [];
+    b.engine.on('error', (e: Error) => errors.push(e));
+    await b.engine.start();
+    await b.waitFor(2);
+    b.got.length = 0;
+    b.inject(F.udp4(b.srvMac, PEER_MAC, PEER4, SRV4, 1, 7, [1]));
+    await new Promise((r) => setTimeout(r, 100));
+    b.inject(F.udp4(b.srvMac, PEER_MAC, PEER4, SRV4, 1, 7, [2]));
+    const got = await b.waitFor(1);
+    expect(got.length).toBe(1);
+    expect(Buffer.from(got[0].subarray(42)).toString('hex')).toBe(Buffer.from('re:\x02', 'latin1').toString('hex'));
+    expect(errors.map((e) => e.message)).toEqual(['boom']);
+    expect(b.host.stats().sockets[0]).toMatchObject({ rx: 2, replies: 1, dropped: 1 });
+    await stopAndCheckPool(b.engine);
+  });
+
+  it('serves on an 802.1Q VLAN: tagged in, tagged out; untagged is not ours', async () => {
+    const b = await bed({ handler: echo, hostOptions: { vlan: 42 } });
+    await b.engine.start();
+    await b.waitFor(2);
+    b.got.length = 0;
+    b.inject(F.udp4(b.srvMac, PEER_MAC, PEER4, SRV4, 1000, 7, Buffer.from('v'), { vlan: 42 }));
+    b.inject(F.arp(1, 'ff:ff:ff:ff:ff:ff', PEER_MAC, PEER4, SRV4, undefined, { vlan: 42 }));
+    b.inject(F.udp4(b.srvMac, PEER_MAC, PEER4, SRV4, 1000, 7, Buffer.from('u')));
+    const got = await b.waitFor(2);
+    expect(got.length).toBe(2);
+    for (const f of got) expect(hex(f, 12, 16)).toBe('8100002a');
+    const udp = got.find((f) => f[16] === 0x08 && f[17] === 0x00)!;
+    expect(Buffer.from(udp.subarray(46)).toString()).toBe('re:v');
+    expect(F.checksumProblems(udp)).toBe('');
+    expect(b.host.stats()).toMatchObject({ vlanMismatch: 1, udpReplies: 1, arpRepliesOut: 1 });
+    await stopAndCheckPool(b.engine);
+  });
+
   it('a peer that never answers costs counted drops and no mbufs', async () => {
     const b = await bed({ handler: () => {}, hostOptions: { holdPackets: 2 } });
     const sock = b.host.udp({ port: 8 });
