@@ -2,14 +2,20 @@
 // Builds the C++ tests (test/native/*_test.cc) twice and runs them with ctest:
 //   build-native-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (and LeakSanitizer)
 //   build-native-tsan/  ThreadSanitizer (the ring and mempool thread tests matter most)
-// JUnit results go to test-results/ctest-<asan|tsan>.xml; one summary line per
-// configuration; the exit code is non-zero when anything failed.
+// and the ring tests once more for arm64, whose weaker memory order is where a
+// missing acquire shows (scripts/native-aarch64.mjs: cross-compiled and run
+// under qemu-user on x86; skipped with the reason outside CI when the tools are
+// missing):
+//   build-native-aarch64/
+// JUnit results go to test-results/ctest-<asan|tsan|aarch64>.xml; one summary
+// line per configuration; the exit code is non-zero when anything failed.
 //
-// Usage: node scripts/test-native.mjs [asan|tsan ...]   (default: both)
+// Usage: node scripts/test-native.mjs [asan|tsan|aarch64 ...]   (default: all three)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runAarch64 } from './native-aarch64.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(root, 'test-results');
@@ -30,6 +36,11 @@ const configs = [
     dir: 'build-native-tsan',
     sanitize: 'thread',
     env: { TSAN_OPTIONS: 'halt_on_error=1' },
+  },
+  {
+    name: 'aarch64',
+    // Not a ctest build: only the ring tests, compiled by hand (native-aarch64.mjs).
+    run: () => runAarch64({ root, resultsDir, buildDir: join(root, 'build-native-aarch64') }),
   },
 ];
 
@@ -122,7 +133,7 @@ async function main() {
   const results = [];
   for (const c of configs) {
     if (wanted.length && !wanted.includes(c.name)) continue;
-    results.push(await runConfig(c));
+    results.push(c.run ? c.run() : await runConfig(c));
   }
   let ok = true;
   console.log('');

@@ -161,6 +161,9 @@ export class Engine extends EventEmitter {
   /**
    * Sends every packet the port receives back to its sender: Ethernet addresses
    * swapped, and for IPv4/IPv6 UDP the addresses and ports too (checksums stay valid).
+   * A frame to a broadcast or multicast MAC (an ARP request, say) is not echoed, as
+   * its reply would carry that group address as its source: it is dropped and
+   * counted in `stats().ports[name].drops.groupDst`. Runts count as `drops.malformed`.
    * @throws LinerateError PORT_BUSY, INVALID_PORT, PORT_CLOSED, ENGINE_RUNNING
    */
   echo(port: Port): void {

@@ -100,6 +100,7 @@ export interface RawQueue {
   ringFull?: number;
   full?: number;
   malformed?: number;
+  groupDst?: number;
 }
 /** @internal */
 export interface RawHandlerStats {

@@ -17,7 +17,13 @@
  *   a consumer that sees the new tail with an acquire (C++) or
  *   `Atomics.load` (JS) also sees the slot contents;
  * - consumer: read slots (plain loads), then `Atomics.store(tail)`; a producer
- *   that sees that tail may overwrite those slots.
+ *   that sees that tail may overwrite those slots;
+ * - own head before the other side's tail: the head must be read (and, on a
+ *   failed compare-exchange, re-read) with at least acquire order and a
+ *   successful compare-exchange must be at least a release, or a fresh head can
+ *   meet an older tail and `free`/`avail` wraps to ~2^32 (native/core/ring.h,
+ *   "Reading the head"). `Atomics.load` and `Atomics.compareExchange` are
+ *   seq_cst, which is both, so JS and native actors may share a side.
  *
  * The sequential consistency also gives the store-then-load (Dekker) order the
  * `consumer_sleeping` doorbell protocol needs. Slot contents themselves are
@@ -248,6 +254,7 @@ export class SharedRing {
   private enqueue(src: Uint32Array, n: number, all: boolean): number {
     this.checkCount(src, n);
     const h = this.h;
+    // seq_cst, so at least acquire: read before the tail below (class comment).
     let head = Atomics.load(h, W_PROD_HEAD);
     let next: number;
     for (;;) {
@@ -286,6 +293,7 @@ export class SharedRing {
   private dequeue(dst: Uint32Array, n: number, all: boolean): number {
     this.checkCount(dst, n);
     const h = this.h;
+    // seq_cst, so at least acquire: read before the tail below (class comment).
     let head = Atomics.load(h, W_CONS_HEAD);
     let next: number;
     for (;;) {

@@ -22,6 +22,11 @@ export interface TxQueueStats {
   full: number;
   /** Dropped by a stage because they were too short to parse. */
   malformed: number;
+  /**
+   * Dropped by echo because they were sent to a group (broadcast or multicast) destination MAC, such as an ARP
+   * request: echoed, that address would become the reply's source, which must be an individual address.
+   */
+  groupDst: number;
 }
 
 /** Counters of one port. */
@@ -33,8 +38,12 @@ export interface PortStats {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
-  /** Drops by reason. `handlerRingFull`: the JS consumer fell behind; `handlerError`: bursts of a handler that threw; `unmatched`: refused by a handler's match with no native path. */
-  drops: { txFull: number; noMbuf: number; rssRingFull: number; malformed: number; handlerRingFull: number; handlerError: number; unmatched: number };
+  /**
+   * Drops by reason. `malformed`: too short to parse; `groupDst`: an echo port's frames to a broadcast or multicast
+   * MAC (never echoed); `handlerRingFull`: the JS consumer fell behind; `handlerError`: bursts of a handler that threw;
+   * `unmatched`: refused by a handler's match with no native path.
+   */
+  drops: { txFull: number; noMbuf: number; rssRingFull: number; malformed: number; groupDst: number; handlerRingFull: number; handlerError: number; unmatched: number };
   /** Sum of drops. */
   dropped: number;
   /** Driver-specific counters (pcap records read, write errors, ...). */
@@ -121,7 +130,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
   const ports: Record<string, PortStats> = {};
   for (const p of raw.ports) {
     const rx = p.rx.map((q) => ({ packets: q.packets, bytes: q.bytes, nombuf: q.nombuf ?? 0, ringFull: q.ringFull ?? 0 }));
-    const tx = p.tx.map((q) => ({ packets: q.packets, bytes: q.bytes, full: q.full ?? 0, malformed: q.malformed ?? 0 }));
+    const tx = p.tx.map((q) => ({ packets: q.packets, bytes: q.bytes, full: q.full ?? 0, malformed: q.malformed ?? 0, groupDst: q.groupDst ?? 0 }));
     const h = p.handler;
     const js = extra(p.name);
     const handler: HandlerStats | undefined = h.present
@@ -143,6 +152,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
       noMbuf: sum(rx, (q) => q.nombuf),
       rssRingFull: sum(rx, (q) => q.ringFull),
       malformed: sum(tx, (q) => q.malformed),
+      groupDst: sum(tx, (q) => q.groupDst),
       handlerRingFull: h.toJsFull,
       handlerError: h.errorDrops + (js?.errorDrops ?? 0),
       unmatched: h.unmatched,

@@ -66,7 +66,8 @@ describe.skipIf(!gate.run)('af_packet', { timeout: 90_000 }, () => {
     const s = await stopAndCheckPool(e);
     const ps = s.ports.p!;
     expect(ps.rxPackets).toBeGreaterThanOrEqual(30);
-    expect(ps.txPackets).toBe(ps.rxPackets);
+    // Everything echoed but what A's kernel sent to multicast (neighbour discovery, MLD): dropped, drops.groupDst.
+    expect(ps.txPackets + ps.drops.groupDst).toBe(ps.rxPackets);
     expect(ps.linkUp).toBe(true);
     // veth frames from a local socket carry partial checksums; the driver completes them.
     expect(ps.xstats.rx_csum_completed).toBeGreaterThanOrEqual(30);

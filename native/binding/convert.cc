@@ -43,6 +43,7 @@ Napi::Object queue_js(Napi::Env env, const QueueSnapshot& q, bool rx) {
   } else {
     o.Set("full", double(q.full));
     o.Set("malformed", double(q.malformed));
+    o.Set("groupDst", double(q.group_dst));
   }
   return o;
 }

@@ -27,10 +27,13 @@ uint16_t ipv4_header_csum(const Ipv4Hdr* ip) {
   return htons(uint16_t(~csum_fold(s)));
 }
 
-static uint16_t udp_finish(uint32_t s) {
-  uint16_t c = uint16_t(~csum_fold(s));
-  // A computed zero is sent as all ones: zero means "no checksum" (RFC 768).
-  return htons(c == 0 ? 0xffff : c);
+// A computed zero is sent as all ones: zero means "no checksum" (RFC 768).
+static uint16_t udp_finish(uint32_t s) { return htons(l4_csum_value(s)); }
+
+void finish_l4_csum(uint8_t* l4, size_t len, size_t field, uint32_t seed) {
+  const uint16_t c = l4_csum_value(csum_partial(l4, len, seed));
+  l4[field] = uint8_t(c >> 8);
+  l4[field + 1] = uint8_t(c);
 }
 
 uint16_t udp4_csum(const Ipv4Hdr* ip, const UdpHdr* udp, size_t udp_len) {

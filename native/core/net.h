@@ -63,6 +63,29 @@ inline uint16_t csum_fold(uint32_t sum) {
 }
 // IPv4 header checksum (RFC 791 section 3.1), ready to store.
 uint16_t ipv4_header_csum(const Ipv4Hdr* ip);
+
+// The value (host order) a UDP or TCP checksum field gets from the one's-
+// complement sum of all it covers (pseudo-header, header with the field as the
+// caller left it, data): the complement of the sum, except that a computed 0 is
+// sent as 0xffff. For UDP a zero field means "no checksum" (RFC 768), which UDP
+// over IPv6 must never send (RFC 8200 section 8.1: receivers drop it). In one's
+// complement 0x0000 and 0xffff are the same number (RFC 1624 section 3), so a
+// TCP receiver (RFC 793 section 3.1) verifies either; doing it for both is what
+// the Linux stack does when it finishes a partial checksum.
+inline uint16_t l4_csum_value(uint32_t sum) {
+  const uint16_t c = uint16_t(~csum_fold(sum));
+  return c ? c : 0xffff;
+}
+
+// Finishes a partial UDP/TCP checksum in place, the step a NIC with transmit
+// checksum offload does for a CHECKSUM_PARTIAL packet: sums the L4 segment
+// [l4, l4 + len) as it is, plus seed, and stores l4_csum_value() big-endian at
+// l4 + field (6 for UDP, 16 for TCP). Two ways to call it: the field already
+// holds the folded pseudo-header sum and seed is 0 (virtio-net NEEDS_CSUM,
+// virtio 1.2 section 5.1.6.4.1; Linux CHECKSUM_PARTIAL), or the field is zero
+// and seed is the pseudo-header sum (af_packet, which recomputes it).
+// The caller checks that field + 2 <= len.
+void finish_l4_csum(uint8_t* l4, size_t len, size_t field, uint32_t seed = 0);
 // UDP checksum over the pseudo-header (RFC 768; RFC 8200 section 8.1 for IPv6).
 uint16_t udp4_csum(const Ipv4Hdr* ip, const UdpHdr* udp, size_t udp_len);
 uint16_t udp6_csum(const Ipv6Hdr* ip, const UdpHdr* udp, size_t udp_len);

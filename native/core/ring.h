@@ -23,6 +23,31 @@
 // reserve [head, head+n) with a CAS (or a plain store for a single producer),
 // fill the slots, wait for earlier reservations to publish, then store tail with
 // release order. The reader loads the other side's tail with acquire order.
+//
+// Reading the head and then the other side's tail (C++ memory model,
+// [intro.races], [atomics.order]; the consumer is the mirror image):
+//
+// free = capacity + cons_tail - head is in [0, capacity] only if the cons_tail
+// we read is no older than the one read by the producer whose CAS wrote the
+// head we read: that producer checked head <= its cons_tail + capacity, and
+// cons_tail only grows. An acquire load orders what comes after it, not a
+// relaxed load before it, so "head relaxed, then tail acquire" may pair a fresh
+// head with an older tail (arm64 and POWER reorder the two loads; x86 does not).
+// free then wraps to ~2^32 and we reserve slots no consumer has read yet; for a
+// consumer, avail wraps and it reads slots no producer has filled. The same
+// holds for the head a failed CAS hands back.
+//
+// So every read of the head that feeds free/avail is an acquire (the first
+// load, and the CAS's failure order), and every CAS that moves the head is a
+// release (acq_rel). The head we read was then written by a release whose
+// thread read the tail before it: that tail read happens before ours, and
+// read-read coherence ([intro.races] p16) makes ours no older. (DPDK's C11
+// ring, rte_ring_c11_pvt.h, fixed the same bug with an acquire fence between
+// the two loads; a fence orders our loads on the CPU, but in the model it only
+// synchronizes with a release in the writer, which the CAS must then be. The
+// acquire load says the same in one place.) On x86 all of this costs nothing:
+// every load is an acquire and lock cmpxchg is a full barrier. On arm64 it is
+// ldar (or ldapr) and casal instead of ldr and cas.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -129,7 +154,9 @@ class Ring {
     RingHeader* h = h_;
     uint32_t head, next;
     const bool sp = h->flags & kRingSingleProducer;
-    head = h->prod_head.load(std::memory_order_relaxed);
+    // Acquire: the tail read below must be no older than the one the writer of
+    // this head read (header comment, "Reading the head").
+    head = h->prod_head.load(std::memory_order_acquire);
     for (;;) {
       // Acquire pairs with the consumer's release of cons_tail: the slots we are
       // about to overwrite have been read.
@@ -141,10 +168,13 @@ class Ring {
       if (n == 0) return 0;
       next = head + n;
       if (sp) {
+        // Only this thread reads or writes a single producer's head.
         h->prod_head.store(next, std::memory_order_relaxed);
         break;
       }
-      if (h->prod_head.compare_exchange_weak(head, next, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+      // Success releases our tail read to the next producer that reads this
+      // head; failure reloads head with acquire, as the first load.
+      if (h->prod_head.compare_exchange_weak(head, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
     copy_in(head, objs, n);
     if (!sp) {
@@ -162,8 +192,12 @@ class Ring {
     RingHeader* h = h_;
     uint32_t head, next;
     const bool sc = h->flags & kRingSingleConsumer;
-    head = h->cons_head.load(std::memory_order_relaxed);
+    // Acquire, as in enqueue: a fresh head with an older prod_tail would make
+    // avail wrap and hand out slots no producer has filled.
+    head = h->cons_head.load(std::memory_order_acquire);
     for (;;) {
+      // Acquire pairs with the producer's release of prod_tail: the slots we
+      // are about to read are filled.
       const uint32_t avail = h->prod_tail.load(std::memory_order_acquire) - head;
       if (n > avail) {
         if (all || avail == 0) return 0;
@@ -172,10 +206,11 @@ class Ring {
       if (n == 0) return 0;
       next = head + n;
       if (sc) {
+        // Only this thread reads or writes a single consumer's head.
         h->cons_head.store(next, std::memory_order_relaxed);
         break;
       }
-      if (h->cons_head.compare_exchange_weak(head, next, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+      if (h->cons_head.compare_exchange_weak(head, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
     copy_out(head, objs, n);
     if (!sc) {

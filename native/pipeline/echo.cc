@@ -17,9 +17,14 @@ void swap_bytes(uint8_t* a, uint8_t* b) {
 }
 }  // namespace
 
-bool echo_rewrite(uint8_t* data, uint32_t len) {
+EchoResult echo_rewrite(uint8_t* data, uint32_t len) {
   using namespace net;
-  if (len < sizeof(EthHdr)) return false;
+  if (len < sizeof(EthHdr)) return EchoResult::Runt;
+  // I/G bit, the least significant bit of the first octet (IEEE 802-2014 clause
+  // 8.2.2): set in broadcast and multicast destinations. Swapped, it would
+  // become the reply's source, which must be an individual address (a group
+  // address is never a frame's source, IEEE 802.3 clause 3.2.3).
+  if (data[0] & 1) return EchoResult::GroupDst;
   swap_bytes<6>(data, data + 6);
   uint32_t off = 12;
   uint16_t type = uint16_t(data[off] << 8 | data[off + 1]);
@@ -32,12 +37,16 @@ bool echo_rewrite(uint8_t* data, uint32_t len) {
   if (type == kEtherTypeIPv4 && len >= off + sizeof(Ipv4Hdr)) {
     auto* ip = reinterpret_cast<Ipv4Hdr*>(data + off);
     const uint32_t ihl = uint32_t(ip->ver_ihl & 0xf) * 4;
-    if ((ip->ver_ihl >> 4) != 4 || ihl < 20 || len < off + ihl) return true;
+    if ((ip->ver_ihl >> 4) != 4 || ihl < 20 || len < off + ihl) return EchoResult::Ok;
     swap_bytes<4>(ip->src, ip->dst);
-    // Only the first fragment carries the UDP header; offset != 0 or MF set means
-    // the ports are not (all) here, so leave them (RFC 791 section 3.2).
+    // The UDP header is in the fragment at offset 0, whether MF is set (a first
+    // fragment) or not (an unfragmented datagram); a non-zero fragment offset
+    // (the low 13 bits, RFC 791 section 3.1) means the bytes after the IP header
+    // are data. Every fragment but the last carries a multiple of 8 bytes, so a
+    // first fragment holds the whole 8-byte header. Swapping its ports keeps the
+    // datagram's checksum valid, as every swap here does (echo.h).
     const uint16_t frag = ntohs(ip->frag);
-    if (ip->proto == kProtoUdp && (frag & 0x3fff) == 0 && len >= off + ihl + sizeof(UdpHdr)) {
+    if (ip->proto == kProtoUdp && (frag & 0x1fff) == 0 && len >= off + ihl + sizeof(UdpHdr)) {
       auto* udp = reinterpret_cast<UdpHdr*>(data + off + ihl);
       const uint16_t t = udp->sport;
       udp->sport = udp->dport;
@@ -45,7 +54,7 @@ bool echo_rewrite(uint8_t* data, uint32_t len) {
     }
   } else if (type == kEtherTypeIPv6 && len >= off + sizeof(Ipv6Hdr)) {
     auto* ip = reinterpret_cast<Ipv6Hdr*>(data + off);
-    if ((data[off] >> 4) != 6) return true;
+    if ((data[off] >> 4) != 6) return EchoResult::Ok;
     swap_bytes<16>(ip->src, ip->dst);
     // Extension headers are not walked: UDP directly after the fixed header only.
     if (ip->next == kProtoUdp && len >= off + sizeof(Ipv6Hdr) + sizeof(UdpHdr)) {
@@ -55,14 +64,15 @@ bool echo_rewrite(uint8_t* data, uint32_t len) {
       udp->dport = t;
     }
   }
-  return true;
+  return EchoResult::Ok;
 }
 
 void EchoStage::process(Mbuf** m, uint16_t n) {
   uint16_t keep = 0;
   for (uint16_t i = 0; i < n; i++) {
-    if (!echo_rewrite(m[i]->data(), m[i]->data_len)) {
-      tx_.stats()->malformed.add(1);
+    const EchoResult r = echo_rewrite(m[i]->data(), m[i]->data_len);
+    if (r != EchoResult::Ok) {
+      (r == EchoResult::Runt ? tx_.stats()->malformed : tx_.stats()->group_dst).add(1);
       pool_->free_one(tx_.cache(), m[i]);
       continue;
     }

@@ -400,7 +400,8 @@ std::vector<PortSnapshot> Engine::port_stats() const {
     s.driver = p->driver_name();
     s.link_up = !p->closed && p->driver().link().up;
     for (auto& q : p->rxq()) s.rx.push_back({q.packets.get(), q.bytes.get(), q.nombuf.get(), q.ring_full.get(), 0, 0});
-    for (auto& q : p->txq()) s.tx.push_back({q.packets.get(), q.bytes.get(), 0, 0, q.full.get(), q.malformed.get()});
+    for (auto& q : p->txq())
+      s.tx.push_back({q.packets.get(), q.bytes.get(), 0, 0, q.full.get(), q.malformed.get(), q.group_dst.get()});
     if (!p->closed) p->driver().xstats(s.xstats);
     s.held_mbufs = p->closed ? 0 : p->driver().held_mbufs();
     for (auto& q : p->rxq()) s.handler.unmatched += q.unmatched.get();

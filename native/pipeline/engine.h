@@ -32,7 +32,7 @@ struct HandlerSnapshot {
 };
 
 struct QueueSnapshot {
-  uint64_t packets = 0, bytes = 0, nombuf = 0, ring_full = 0, full = 0, malformed = 0;
+  uint64_t packets = 0, bytes = 0, nombuf = 0, ring_full = 0, full = 0, malformed = 0, group_dst = 0;
 };
 struct PortSnapshot {
   uint16_t id;

@@ -22,6 +22,7 @@ struct alignas(64) TxQueueStats {
   Counter packets, bytes;
   Counter full;       // dropped: the driver did not take them
   Counter malformed;  // dropped by a stage: too short to parse
+  Counter group_dst;  // dropped by echo: sent to a group (broadcast/multicast) address
 };
 
 enum class PortAction { None, Forward, Echo };

@@ -383,9 +383,11 @@ export function arpFrame(o: { srcMac?: string; senderIp: string; targetIp: strin
 
 /**
  * What an echo must turn a frame into, computed independently of the engine:
- * MACs swapped; for IPv4/IPv6 the addresses swapped; for UDP (IPv4 first and
- * only fragment, or IPv6) the ports swapped. Checksums need no change: swapping
- * 16-bit-aligned fields leaves the one's-complement sums as they are.
+ * MACs swapped; for IPv4/IPv6 the addresses swapped; for UDP (IPv4 at fragment
+ * offset 0, that is unfragmented or a first fragment, or IPv6) the ports swapped.
+ * Checksums need no change: swapping 16-bit-aligned fields leaves the one's-
+ * complement sums as they are. A frame to a group MAC is not echoed at all
+ * ({@link isGroupDst}).
  */
 export function expectedEcho(f: Uint8Array): Uint8Array {
   const e = f.slice();
@@ -399,7 +401,9 @@ export function expectedEcho(f: Uint8Array): Uint8Array {
   const l = layout(e);
   if (l.ipVersion === 4) {
     swap(l.l3 + 12, l.l3 + 16, 4);
-    if (l.udp >= 0 && !l.moreFragments) swap(l.udp, l.udp + 2, 2);
+    // The UDP header is in the fragment at offset 0 (RFC 791 section 3.1), MF or not.
+    const udp = l.l3 + l.ipHeaderLength;
+    if (e[l.l3 + 9] === 17 && l.fragOffset === 0 && e.length >= udp + 8) swap(udp, udp + 2, 2);
   } else if (l.ipVersion === 6) {
     swap(l.l3 + 8, l.l3 + 24, 16);
     if (l.udp >= 0) swap(l.udp, l.udp + 2, 2);
@@ -407,7 +411,12 @@ export function expectedEcho(f: Uint8Array): Uint8Array {
   return e;
 }
 
-/** UDP ports of a frame (first fragment / IPv6), or undefined. */
+/** The destination MAC is a group (broadcast or multicast) address: I/G bit, bit 0 of the first byte (IEEE 802). */
+export function isGroupDst(f: Uint8Array): boolean {
+  return f.length >= 14 && (f[0]! & 1) === 1;
+}
+
+/** UDP ports of a frame (unfragmented IPv4 / IPv6), or undefined. */
 export function udpPorts(f: Uint8Array): { sport: number; dport: number } | undefined {
   const l = layout(f);
   if (l.udp < 0) return undefined;

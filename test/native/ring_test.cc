@@ -314,6 +314,88 @@ TEST_CASE("MPMC: 2 producers + 2 consumers, 2M unique values, each received once
   CHECK(r.count() == 0);
 }
 
+// Many producers and consumers on a small multi-producer/multi-consumer ring,
+// so reservations race all the time and the counters wrap the slots often.
+// Bursts ask for up to 3x the capacity: a side that read a fresh head of its
+// own with an older tail of the other side would compute free/avail as ~2^32
+// (ring.h, "Reading the head") and move more than the ring holds, which the
+// returned counts show; overwritten or unfilled slots show up as values lost,
+// duplicated or out of range. Every value must come out exactly once.
+// scripts/test-native.mjs also runs this file on aarch64 (under qemu-user, or
+// natively on an arm64 runner), where the loads may really be reordered.
+TEST_CASE("MPMC stress: 4 producers + 4 consumers on a 16-slot ring, every value once, no move above capacity") {
+  constexpr uint32_t kProducers = 4, kConsumers = 4, kCapacity = 16, kMaxBurst = 3 * kCapacity;
+  constexpr uint32_t kPerProducer = 1u << 17;
+  constexpr uint32_t kTotal = kProducers * kPerProducer;
+  OwnedRing r(kCapacity, 0);
+  std::vector<std::atomic<uint64_t>> seen(kTotal / 64);
+  for (auto& w : seen) w.store(0, std::memory_order_relaxed);
+  std::atomic<uint32_t> received{0}, duplicates{0}, out_of_range{0}, over_capacity{0}, bulk_partial{0};
+  std::atomic<bool> go{false};
+
+  auto producer = [&](uint32_t id) {
+    std::minstd_rand rng(id + 11);
+    uint32_t buf[kMaxBurst];
+    uint32_t next = 0;
+    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+    while (next < kPerProducer) {
+      const uint32_t n = std::min<uint32_t>(1 + rng() % kMaxBurst, kPerProducer - next);
+      for (uint32_t i = 0; i < n; i++) buf[i] = id * kPerProducer + next + i;
+      const bool bulk = rng() % 4 == 0;
+      const uint32_t put = bulk ? r.enqueue_bulk(buf, n) : r.enqueue_burst(buf, n);
+      if (put > kCapacity) over_capacity++;
+      if (bulk && put != 0 && put != n) bulk_partial++;
+      next += put;
+      if (put == 0) std::this_thread::yield();
+    }
+  };
+  auto consumer = [&](uint32_t id) {
+    std::minstd_rand rng(id + 101);
+    uint32_t buf[kMaxBurst];
+    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+    while (received.load(std::memory_order_relaxed) < kTotal) {
+      const uint32_t n = 1 + rng() % kMaxBurst;
+      const bool bulk = rng() % 4 == 0;
+      const uint32_t got = bulk ? r.dequeue_bulk(buf, n) : r.dequeue_burst(buf, n);
+      if (got > kCapacity) over_capacity++;
+      if (bulk && got != 0 && got != n) bulk_partial++;
+      for (uint32_t i = 0; i < std::min(got, kMaxBurst); i++) {
+        const uint32_t v = buf[i];
+        if (v >= kTotal) {
+          out_of_range++;
+          continue;
+        }
+        const uint64_t bit = uint64_t(1) << (v % 64);
+        if (seen[v / 64].fetch_or(bit, std::memory_order_relaxed) & bit) duplicates++;
+      }
+      received.fetch_add(got, std::memory_order_relaxed);
+      if (got == 0) std::this_thread::yield();
+    }
+  };
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < kProducers; i++) threads.emplace_back(producer, i);
+  for (uint32_t i = 0; i < kConsumers; i++) threads.emplace_back(consumer, i);
+  go.store(true, std::memory_order_release);
+  for (auto& t : threads) t.join();
+  std::printf("  MPMC stress: %u values in %.2f s\n", kTotal,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+  CHECK(over_capacity.load() == 0);
+  CHECK(bulk_partial.load() == 0);
+  CHECK(out_of_range.load() == 0);
+  CHECK(duplicates.load() == 0);
+  CHECK(received.load() == kTotal);
+  uint32_t missing = 0;
+  for (auto& w : seen) missing += 64 - __builtin_popcountll(w.load());
+  CHECK(missing == 0);
+  CHECK(r.count() == 0);
+  auto* h = r.header();
+  CHECK(h->prod_head.load() == kTotal && h->prod_tail.load() == kTotal);
+  CHECK(h->cons_head.load() == kTotal && h->cons_tail.load() == kTotal);
+}
+
 // One producer, one consumer, single-producer/single-consumer flags: strict FIFO.
 TEST_CASE("SPSC: 1 producer + 1 consumer, FIFO order") {
   constexpr uint32_t kTotal = 1u << 20;

@@ -46,13 +46,11 @@ bool complete_l4_checksum(uint8_t* d, uint32_t len) {
   else return false;
   if (l4len < field + 2) return false;
   sum += proto + (l4len >> 16) + (l4len & 0xffff);
+  // The field is summed as zero, the pseudo-header comes in as the seed; a
+  // computed 0 is written as 0xffff (net.h, l4_csum_value: RFC 768).
   d[l4off + field] = 0;
   d[l4off + field + 1] = 0;
-  sum = csum_partial(d + l4off, l4len, sum);
-  uint16_t c = uint16_t(~csum_fold(sum));
-  if (proto == kProtoUdp && c == 0) c = 0xffff;  // RFC 768: 0 means "no checksum"
-  d[l4off + field] = uint8_t(c >> 8);
-  d[l4off + field + 1] = uint8_t(c);
+  finish_l4_csum(d + l4off, l4len, field, sum);
   return true;
 }
 

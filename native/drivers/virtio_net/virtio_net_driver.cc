@@ -37,8 +37,8 @@
 #include <mutex>
 #include <vector>
 
-#include "core/net.h"
 #include "drivers/vfio/nic.h"
+#include "drivers/virtio_net/rx_csum.h"
 #include "drivers/virtio_net/transport.h"
 #include "drivers/virtio_net/virtio_regs.h"
 
@@ -338,7 +338,8 @@ class VirtioNet final : public Driver {
       m->port = port_id_;
       m->queue = queue;
       if (h->flags & HDR_F_NEEDS_CSUM) {
-        finish_csum(m, h->csum_start, h->csum_offset);
+        // A partial checksum (§5.1.6.4.1): finished here, never left as 0 (rx_csum.h).
+        finish_needs_csum(m->data(), m->data_len, h->csum_start, h->csum_offset);
         q.csum_fixed.add(1);
       } else if (h->flags & HDR_F_DATA_VALID) {
         q.csum_valid.add(1);
@@ -503,16 +504,6 @@ class VirtioNet final : public Driver {
     b.push_back(uint8_t(rss_key_.size()));  // hash_key_length (40..rss_max_key_size, set_rss_key)
     b.insert(b.end(), rss_key_.begin(), rss_key_.end());
     ctrl_cmd(CTRL_MQ, CTRL_MQ_RSS_CONFIG, b.data(), uint32_t(b.size()));
-  }
-
-  // The device handed over a partial checksum (NEEDS_CSUM, §5.1.6.4): the
-  // pseudo-header sum is in place at csum_start + csum_offset; sum the rest.
-  static void finish_csum(Mbuf* m, uint16_t start, uint16_t offset) {
-    if (uint32_t(start) + offset + 2 > m->data_len) return;
-    uint8_t* p = m->data();
-    const uint16_t c = uint16_t(~net::csum_fold(net::csum_partial(p + start, m->data_len - start)));
-    p[start + offset] = uint8_t(c >> 8);
-    p[start + offset + 1] = uint8_t(c);
   }
 
   std::unique_ptr<Device> dev_;
