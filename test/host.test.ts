@@ -313,6 +313,30 @@ describe('host layer on a ring wire', () => {
     await stopAndCheckPool(b.engine);
   });
 
+  it('answers UDP to an unbound port with ICMP port unreachable only when asked to', async () => {
+    const b = await bed({ handler: echo, hostOptions: { icmpUnreachable: true } });
+    await b.engine.start();
+    await b.waitFor(2);
+    b.got.length = 0;
+    const q4 = F.udp4(b.srvMac, PEER_MAC, PEER4, SRV4, 5555, 9, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    b.inject(q4);
+    b.inject(F.udp6(b.srvMac, PEER_MAC, PEER6, SRV6, 5556, 9, [1, 2, 3]));
+    const got = await b.waitFor(2);
+    const v4 = got.find((f) => f[12] === 0x08)!;
+    expect(v4[23]).toBe(1);
+    expect([v4[34], v4[35]]).toEqual([3, 3]);
+    expect([...v4.subarray(30, 34)]).toEqual(F.ipBytes(PEER4));
+    // The quote: the datagram's IP header and its first 8 bytes (the UDP header).
+    expect(hex(v4, 42, 42 + 28)).toBe(hex(q4, 14, 14 + 28));
+    expect(F.checksumProblems(v4)).toBe('');
+    const v6 = got.find((f) => f[12] === 0x86)!;
+    expect([v6[54], v6[55]]).toEqual([1, 4]);
+    expect(F.checksumProblems(v6)).toBe('');
+    expect(b.host.stats()).toMatchObject({ udpNoListener: 2, icmpUnreachOut: 2 });
+    await stopAndCheckPool(b.engine);
+    // Off by default: counted only (see 'counts hostile input').
+  });
+
   it('a peer that never answers costs counted drops and no mbufs', async () => {
     const b = await bed({ handler: () => {}, hostOptions: { holdPackets: 2 } });
     const sock = b.host.udp({ port: 8 });

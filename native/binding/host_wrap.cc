@@ -89,6 +89,7 @@ Napi::Value EngineWrap::Host(const Napi::CallbackInfo& info) {
     cfg.owner = o.Get("owner").ToString().Utf8Value() == "kernel" ? host::Owner::Kernel : host::Owner::Linerate;
     cfg.vlan = uint16_t(o.Get("vlan").As<Napi::Number>().Uint32Value());
     cfg.ttl = uint8_t(o.Get("ttl").As<Napi::Number>().Uint32Value());
+    cfg.icmp_unreachable = o.Get("icmpUnreachable").ToBoolean().Value();
     cfg.neigh.capacity = o.Get("neighborCapacity").As<Napi::Number>().Uint32Value();
     cfg.neigh.hold = o.Get("holdPackets").As<Napi::Number>().Uint32Value();
     auto list = o.Get("neighbors").As<Napi::Array>();

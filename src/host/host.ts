@@ -17,7 +17,7 @@ export interface HostCounters {
   icmpEchoIn: number; icmpEchoOut: number; icmp6EchoIn: number; icmp6EchoOut: number; icmpOther: number; icmpBadCsum: number;
   ipBadHeader: number; ipBadCsum: number; ipBadLength: number; ipFragments: number; ipOptions: number; ipExtHeaders: number; ipOtherProto: number;
   notOurs: number; vlanMismatch: number; malformed: number;
-  udpIn: number; udpBadCsum: number; udpBadLength: number; udpNoListener: number; udpRingFull: number;
+  udpIn: number; udpBadCsum: number; udpBadLength: number; udpNoListener: number; icmpUnreachOut: number; udpRingFull: number;
   udpReplies: number; udpSends: number; udpBadSend: number; noRoute: number;
   toKernel: number; neighborMisses: number; probesOut: number; heldSent: number; announcesOut: number;
 }

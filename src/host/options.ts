@@ -35,6 +35,12 @@ export interface HostOptions {
   vlan?: number;
   /** TTL / hop limit of what the host sends. Default 64. */
   ttl?: number;
+  /**
+   * Answer UDP to a port no socket serves with ICMP port unreachable (RFC 792,
+   * RFC 4443), at most 1000 a second (bursts of 50). Default false: such datagrams are only
+   * counted (udpNoListener), as a server under attack should not amplify.
+   */
+  icmpUnreachable?: boolean;
   /** Neighbour table entries (a power of two). Default 1024. */
   neighborCapacity?: number;
   /** Packets held per unresolved neighbour while it resolves (1..16). Default 4. */
@@ -70,12 +76,13 @@ export interface NativeHostConfig {
   owner: 'linerate' | 'kernel';
   vlan: number;
   ttl: number;
+  icmpUnreachable: boolean;
   neighborCapacity: number;
   holdPackets: number;
   neighbors: { ip: Uint8Array; mac: Uint8Array }[];
 }
 
-const KNOWN = new Set(['ipv4', 'gateway4', 'ipv6', 'gateway6', 'owner', 'neighbors', 'vlan', 'ttl', 'neighborCapacity', 'holdPackets']);
+const KNOWN = new Set(['ipv4', 'gateway4', 'ipv6', 'gateway6', 'owner', 'neighbors', 'vlan', 'ttl', 'icmpUnreachable', 'neighborCapacity', 'holdPackets']);
 
 function intIn(v: unknown, min: number, max: number, what: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -104,11 +111,13 @@ export function resolveHostOptions(o: HostOptions): NativeHostConfig {
     owner: 'linerate',
     vlan: intIn(o.vlan, 1, 4094, 'vlan', 0),
     ttl: intIn(o.ttl, 1, 255, 'ttl', 64),
+    icmpUnreachable: o.icmpUnreachable ?? false,
     neighborCapacity: intIn(o.neighborCapacity, 16, 1 << 20, 'neighborCapacity', 1024),
     holdPackets: intIn(o.holdPackets, 1, 16, 'holdPackets', 4),
     neighbors: [],
   };
   if ((cfg.neighborCapacity & (cfg.neighborCapacity - 1)) !== 0) throw new LinerateError('INVALID_OPTION', `host: neighborCapacity must be a power of two, got ${cfg.neighborCapacity}`);
+  if (o.icmpUnreachable !== undefined && typeof o.icmpUnreachable !== 'boolean') throw new LinerateError('INVALID_OPTION', `host: icmpUnreachable must be a boolean, got ${JSON.stringify(o.icmpUnreachable)}`);
   if (o.owner !== undefined && o.owner !== 'linerate' && o.owner !== 'kernel') throw new LinerateError('INVALID_OPTION', `host: owner must be 'linerate' or 'kernel', got ${JSON.stringify(o.owner)}`);
   cfg.owner = o.owner ?? 'linerate';
   if (o.ipv4 !== undefined) {

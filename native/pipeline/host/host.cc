@@ -107,4 +107,17 @@ bool Host::tick_due(uint64_t now_ns) {
   return next_tick_ns_.compare_exchange_strong(due, now_ns + 10'000'000, std::memory_order_relaxed);
 }
 
+bool Host::icmp_error_allowed(uint64_t now_ns) {
+  // 1000 ICMP errors a second with bursts of 50 (Linux's icmp_msgs_per_sec and
+  // icmp_msgs_burst defaults), as a generic cell rate algorithm: next_icmp_ns_ is
+  // the theoretical arrival time; one CAS, no lock.
+  constexpr uint64_t kInterval = 1'000'000, kBurst = 50 * kInterval;
+  uint64_t tat = next_icmp_ns_.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t base = tat > now_ns ? tat : now_ns;
+    if (base - now_ns >= kBurst) return false;
+    if (next_icmp_ns_.compare_exchange_weak(tat, base + kInterval, std::memory_order_relaxed)) return true;
+  }
+}
+
 }  // namespace lr::host

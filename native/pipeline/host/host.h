@@ -64,6 +64,7 @@ struct HostConfig {
   Owner owner = Owner::Linerate;
   uint16_t vlan = 0;  // 0: untagged
   uint8_t ttl = 64;   // IPv4 TTL and IPv6 hop limit of what the host sends (RFC 1700's default)
+  bool icmp_unreachable = false;  // answer UDP to an unbound port with ICMP port unreachable (rate limited)
   std::vector<std::pair<IpAddr, MacAddr>> statics;
   NeighbourOptions neigh;
 };
@@ -76,7 +77,7 @@ struct HostConfig {
   X(icmp_echo_in) X(icmp_echo_out) X(icmp6_echo_in) X(icmp6_echo_out) X(icmp_other) X(icmp_bad_csum)                 \
   X(ip_bad_header) X(ip_bad_csum) X(ip_bad_length) X(ip_fragments) X(ip_options) X(ip_ext_headers) X(ip_other_proto) \
   X(not_ours) X(vlan_mismatch) X(malformed)                                                                          \
-  X(udp_in) X(udp_bad_csum) X(udp_bad_length) X(udp_no_listener) X(udp_ring_full)                 \
+  X(udp_in) X(udp_bad_csum) X(udp_bad_length) X(udp_no_listener) X(icmp_unreach_out) X(udp_ring_full)                 \
   X(udp_replies) X(udp_sends) X(udp_bad_send) X(no_route)                                                            \
   X(to_kernel) X(neighbor_misses) X(probes_out) X(held_sent) X(announces_out)
 
@@ -134,6 +135,8 @@ class Host {
 
   // Timers: true for the one caller that should run them now (about every 10 ms).
   bool tick_due(uint64_t now_ns);
+  // Rate limit of ICMP errors (RFC 1812 section 4.3.2.8; RFC 4443 section 2.4 (f)): 1000/s, bursts of 50; any thread, no lock.
+  bool icmp_error_allowed(uint64_t now_ns);
 
  private:
   HostConfig cfg_;
@@ -144,6 +147,7 @@ class Host {
   std::vector<uint16_t> demux_;  // 65536 entries: UDP port -> socket index
   std::vector<HostCounters> counters_;
   std::atomic<uint64_t> next_tick_ns_{0};
+  std::atomic<uint64_t> next_icmp_ns_{0};
 };
 
 // True for prefix-length matches of a and b (the first `bits` bits).

@@ -1,5 +1,6 @@
 // The host layer's receive path (HostStage, host_stage.h): header checks,
 // ARP, neighbour discovery, echo, and UDP demultiplexing to sockets.
+#include <algorithm>
 #include <cstring>
 
 #include "core/net_arp_icmp.h"
@@ -334,7 +335,10 @@ void HostStage::udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family) {
   const uint32_t ulen = ntohs(udp->len);
   if (ulen < sizeof(UdpHdr) || l4 + ulen > m->data_len) return pass(m, c_.udp_bad_length);
   const uint16_t s = host_->socket_for(ntohs(udp->dport));
-  if (s == Host::kNoSocket) return pass(m, c_.udp_no_listener);
+  if (s == Host::kNoSocket) {
+    if (!kernel_ && host_->config().icmp_unreachable && host_->config().owner == Owner::Linerate) return port_unreachable(m, l3, family);
+    return pass(m, c_.udp_no_listener);
+  }
   const bool ok = family == 4 ? udp4_csum_ok(reinterpret_cast<Ipv4Hdr*>(d + l3), udp, ulen)
                               : udp6_csum_ok(reinterpret_cast<Ipv6Hdr*>(d + l3), udp, ulen);
   if (!ok) {
@@ -350,6 +354,73 @@ void HostStage::udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family) {
   m->flags |= kMbufHostDatagram;
   c_.udp_in.add(1);
   deliver(m, s);
+}
+
+void HostStage::port_unreachable(Mbuf* m, uint32_t l3, uint8_t family) {
+  c_.udp_no_listener.add(1);
+  if (!host_->icmp_error_allowed(host_now_ns())) {
+    pool_->free_one(cache_, m);
+    return;
+  }
+  const HostConfig& cfg = host_->config();
+  uint8_t* d = m->data();
+  const uint32_t in_len = m->data_len - l3;  // the datagram that caused it, from its IP header
+  const uint32_t room = pool_->slot_size() - m->data_off;
+  uint8_t peer_mac[6];
+  std::memcpy(peer_mac, d + 6, 6);
+  uint32_t len;
+  if (family == 4) {
+    // Its IP header and the first 8 bytes of its data (RFC 792, "Destination Unreachable Message").
+    const uint32_t quote = std::min<uint32_t>(in_len, uint32_t(d[l3] & 0xf) * 4 + 8);
+    len = l3 + 20 + 8 + quote;
+    if (len > room) return pass(m, c_.icmp_other);
+    std::memmove(d + l3 + 28, d + l3, quote);
+    auto* ip = reinterpret_cast<Ipv4Hdr*>(d + l3);
+    auto* q = reinterpret_cast<const Ipv4Hdr*>(d + l3 + 28);
+    ip->ver_ihl = 0x45;
+    ip->tos = 0;
+    ip->total_len = htons(uint16_t(28 + quote));
+    ip->id = 0;
+    ip->frag = htons(0x4000);
+    ip->ttl = cfg.ttl;
+    ip->proto = kProtoIcmp;
+    std::memcpy(ip->dst, q->src, 4);
+    std::memcpy(ip->src, cfg.ip4, 4);
+    ip->csum = 0;
+    ip->csum = ipv4_header_csum(ip);
+    uint8_t* icmp = d + l3 + 20;
+    icmp[0] = kIcmpUnreachable;
+    icmp[1] = 3;  // port unreachable
+    std::memset(icmp + 2, 0, 6);
+    const uint16_t c = htons(uint16_t(~csum_fold(csum_partial(icmp, 8 + quote))));
+    std::memcpy(icmp + 2, &c, 2);
+  } else {
+    // As much of it as fits the IPv6 minimum MTU (RFC 4443 section 3.1).
+    const uint32_t quote = std::min<uint32_t>(in_len, 1280 - 48);
+    len = l3 + 48 + quote;
+    if (len > room) return pass(m, c_.icmp_other);
+    std::memmove(d + l3 + 48, d + l3, quote);
+    auto* ip = reinterpret_cast<Ipv6Hdr*>(d + l3);
+    auto* q = reinterpret_cast<const Ipv6Hdr*>(d + l3 + 48);
+    ip->vtc_flow = htonl(6u << 28);
+    ip->payload_len = htons(uint16_t(8 + quote));
+    ip->next = kProtoIcmp6;
+    ip->hop_limit = cfg.ttl;
+    std::memcpy(ip->dst, q->src, 16);
+    std::memcpy(ip->src, cfg.ip6, 16);
+    uint8_t* icmp = d + l3 + 40;
+    icmp[0] = 1;  // destination unreachable
+    icmp[1] = 4;  // port unreachable
+    std::memset(icmp + 2, 0, 6);
+    const uint16_t c = icmp6_csum(ip, icmp, 8 + quote);
+    std::memcpy(icmp + 2, &c, 2);
+  }
+  build_eth(d, peer_mac, host_->mac().data(), cfg.vlan, family == 4 ? kEtherTypeIPv4 : kEtherTypeIPv6);
+  m->data_len = uint16_t(len);
+  m->flags &= ~kMbufHostDatagram;
+  pad_min(m);
+  c_.icmp_unreach_out.add(1);
+  send_here(m);
 }
 
 }  // namespace lr::host

@@ -44,6 +44,8 @@ class HostStage final : public Stage {
   void icmp_echo4(Mbuf* m, uint32_t l3, uint32_t ihl);
   void icmp6_in(Mbuf* m, uint32_t l3, bool unicast, uint64_t now);
   void udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family);
+  // UDP to a port nobody serves: ICMP port unreachable, when configured and within the rate limit.
+  void port_unreachable(Mbuf* m, uint32_t l3, uint8_t family);
   // Not ours to serve: to the kernel through the exception path, else dropped; `why` counts it either way.
   void pass(Mbuf* m, Counter& why);
   void deliver(Mbuf* m, uint16_t socket);
