@@ -77,6 +77,7 @@ export class Engine extends EventEmitter {
   private infoCache: RawInfo | undefined;
   private attachedHandle: AttachedEngineHandle | undefined;
   private warnedNoErrorListener = false;
+  private closing: Promise<void> | undefined;
   private readonly handlers: HandlerSet;
 
   private constructor(
@@ -224,10 +225,17 @@ export class Engine extends EventEmitter {
   /**
    * Stops if running, closes the ports (flushing output files) and releases the
    * mempool's memory. The engine and its ports cannot be used afterwards.
-   * @throws LinerateError ENGINE_CLOSED when called twice
+   * Closing a closed engine does nothing (like stop(), and like Node's `destroy()`),
+   * so cleanup code may call it without tracking whether it ran already.
    */
-  async close(): Promise<void> {
-    if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'the engine is closed already');
+  close(): Promise<void> {
+    // One close for every caller: a second close() while the first is stopping waits for it.
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    if (this._state === 'closed') return;
     this.infoCache ??= native(() => this.nat.info());
     await this.stop();
     native(() => this.nat.close());

@@ -82,11 +82,13 @@ describe('Engine lifecycle', () => {
     e.addPort('c', { driver: 'null' });
   });
 
-  it('close() twice -> ENGINE_CLOSED; stats/info/port.stats/start after close -> ENGINE_CLOSED / PORT_CLOSED', async () => {
+  it('close() twice is a no-op; stats/info/port.stats/start after close -> ENGINE_CLOSED / PORT_CLOSED', async () => {
     const e = await engines.create();
     const a = e.addPort('a', { driver: 'null' });
     await e.close();
-    await expectError(() => e.close(), 'ENGINE_CLOSED');
+    await e.close(); // idempotent, like stop() and Node's destroy()
+    expect(e.state).toBe('closed');
+    await Promise.all([e.close(), e.close()]);
     await expectError(() => e.stats(), 'ENGINE_CLOSED');
     await expectError(() => e.info(), 'ENGINE_CLOSED');
     await expectError(() => e.start(), 'ENGINE_CLOSED');
@@ -94,6 +96,15 @@ describe('Engine lifecycle', () => {
     await expectError(() => e.addPort('b', { driver: 'null' }), 'ENGINE_CLOSED');
     await expectError(() => a.stats(), 'PORT_CLOSED', "'a'");
     await expectError(() => a.info(), 'PORT_CLOSED', "'a'");
+  });
+
+  it('close() twice at once while running: both resolve, one close happens', async () => {
+    const e = await engines.create();
+    busyPipeline(e);
+    await e.start();
+    await Promise.all([e.close(), e.close()]);
+    expect(e.state).toBe('closed');
+    await e.close();
   });
 
   it('close() while running stops the lcores first', async () => {
