@@ -338,7 +338,9 @@ export class Engine extends EventEmitter {
 
   /**
    * Resolves when every polled port is a finite source that has run dry (a pcap
-   * file read once, a null port with a count) and the packets it gave have left
+   * file read once, a null port with a count), or a ring port with nothing waiting
+   * on its wire (a wire carries only what this engine's ports send, so it is done
+   * when they are), and the packets they gave have left
    * the pipeline, or after `timeoutMs` (then resolves false). Whether they have
    * left takes two looks 5 ms apart, so a dry source is confirmed even with
    * `timeoutMs` 0 (a poll: false only when a source is still giving, or its
