@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LinerateError, native } from './errors.js';
-import type { Handler } from './handler/channel-consumer.js';
-import { HandlerSet } from './handler/handlers.js';
+import type { Handler, SyncHandler } from './handler/run-handler.js';
+import { HandlerSet, type ErrorSource } from './handler/handlers.js';
+import { MAX_USER_COUNTERS } from './handler/worker-api.js';
+import { checkCpuList, describe } from './option-check.js';
 import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
@@ -51,6 +53,17 @@ export interface EngineInfo {
   ports: PortInfo[];
 }
 
+/**
+ * A condition worth a look that does not stop the engine, emitted as `'warning'` (without a listener, printed once
+ * to stderr as `linerate: warning: <message>`).
+ * - `CPU_SHARED`: inline handler workers share a CPU with an lcore or with each other (`cpus` lists them).
+ */
+export interface EngineWarning {
+  code: 'CPU_SHARED';
+  message: string;
+  cpus: number[];
+}
+
 /** Lifecycle of an engine. */
 export type EngineState = 'stopped' | 'running' | 'closed';
 
@@ -58,6 +71,16 @@ export type EngineState = 'stopped' | 'running' | 'closed';
  * A linerate engine: one mempool, ports, and lcores (pinned poll threads) that
  * move packets between them. Configure it (addPort, forward, echo), start it,
  * read stats while it runs, stop and close it.
+ *
+ * Events:
+ * - `'error'` `(err, { port, queue, suppressed })`: a handler threw, or returned a promise (`HANDLER_ASYNC`, once per
+ *   handler). Its burst was dropped and counted. `suppressed`: the worker's errors held back since its previous event
+ *   (a worker sends at most one per 100 ms; all are counted in `stats().ports[p].handler.errorsUnreported`). Without a
+ *   listener the first is printed to stderr and the engine goes on.
+ * - `'warning'` `(warning: EngineWarning)`: e.g. inline workers that share a CPU (at start()). Without a listener
+ *   printed once to stderr.
+ * - `'workerExit'` `({ port, queue, code })`: a handler worker ended before stop().
+ * - `'workerMessage'` `(message, { port, queue })`: a worker module called `ctx.post(message)`.
  *
  * @example
  * ```ts
@@ -77,6 +100,7 @@ export class Engine extends EventEmitter {
   private infoCache: RawInfo | undefined;
   private attachedHandle: AttachedEngineHandle | undefined;
   private warnedNoErrorListener = false;
+  private warnedNoWarningListener = false;
   private closing: Promise<void> | undefined;
   private readonly handlers: HandlerSet;
 
@@ -92,6 +116,7 @@ export class Engine extends EventEmitter {
       {
         error: (err, where) => this.handlerError(err, where),
         workerExit: (info) => this.emit('workerExit', info),
+        workerMessage: (message, where) => this.emit('workerMessage', message, where),
       },
     );
   }
@@ -188,6 +213,7 @@ export class Engine extends EventEmitter {
    */
   async start(): Promise<void> {
     this.assertStopped('start');
+    this.warnSharedCpus();
     // Consumers attach (and handler workers load) before any packet flows.
     try {
       await this.handlers.beforeStart();
@@ -263,10 +289,14 @@ export class Engine extends EventEmitter {
    * Packets that do not match take the port's native path (forward/echo), or
    * are dropped and counted when it has none. When idle the consumer sleeps
    * (no CPU) and the lcore wakes it when packets arrive.
+   *
+   * The handler must be synchronous (see {@link Handler}): one that returns a
+   * promise does not compile here, and at run time has every burst dropped and
+   * one `HANDLER_ASYNC` error emitted.
    * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION, ENGINE_RUNNING
    */
-  handle(port: Port, options: HandleOptions, handler: Handler): void;
-  handle(port: Port, handler: Handler): void;
+  handle<H extends Handler>(port: Port, options: HandleOptions, handler: SyncHandler<H>): void;
+  handle<H extends Handler>(port: Port, handler: SyncHandler<H>): void;
   handle(port: Port, a: HandleOptions | Handler, b?: Handler): void {
     const options = typeof a === 'function' ? {} : a;
     const handler = typeof a === 'function' ? a : b;
@@ -281,15 +311,20 @@ export class Engine extends EventEmitter {
 
   /**
    * Runs a handler in worker threads, one per rx queue of the port (with RSS,
-   * handlers scale over cores). `module`'s default export (or `export`) is the
-   * handler: the same `(batch) => void` as for handle().
+   * handlers scale over cores). `module` is an ES module: its default export
+   * (or `export`) is the handler, the same `(batch) => void` as for handle();
+   * it may export `init(data, ctx)` (run before the engine starts; may return
+   * the handler) and `stop(ctx)` (run at stop). `data` reaches every worker;
+   * results come back through `ctx.counters` ({@link Engine.workerCounters})
+   * and `ctx.post()` (the `'workerMessage'` event). See docs/handlers.md, "Worker modules".
    *
    * - `mode: 'pipeline'` (default): lcores poll; each worker consumes its queue's ring.
    * - `mode: 'inline'`: no lcore polls the port; each worker pins itself to a CPU
-   *   and calls rx/tx itself, one native call per burst each way.
+   *   (`cpus`, else one no lcore uses) and calls rx/tx itself, one native call per burst each way.
    *
    * A worker that dies is reported ('workerExit'); its queue's packets are then
    * dropped and counted, and what it held returns to the pool at stop().
+   * @throws LinerateError INVALID_OPTION, CPU_UNAVAILABLE (a `cpus` entry this process may not run on), PORT_BUSY, ENGINE_RUNNING
    */
   handleInWorkers(port: Port, options: HandleInWorkersOptions): void {
     this.assertStopped('add a handler');
@@ -303,23 +338,102 @@ export class Engine extends EventEmitter {
     else throw new LinerateError('INVALID_OPTION', 'handleInWorkers: module must be a URL or a path to the handler module');
     const match = validateMatch(options.match);
     const queues = port.options.rxQueues ?? 1;
-    const cpus = options.cpus ?? this.options.lcores ?? [];
-    if (mode === 'inline' && cpus.length === 0) throw new LinerateError('INVALID_OPTION', 'handleInWorkers: no CPU to pin inline workers to');
+    const counters = options.counters ?? 16;
+    if (!Number.isInteger(counters) || counters < 0 || counters > MAX_USER_COUNTERS) {
+      throw new LinerateError('INVALID_OPTION', `handleInWorkers: counters must be an integer from 0 to ${MAX_USER_COUNTERS}, got ${describe(counters)}`);
+    }
+    if (options.data !== undefined) {
+      try {
+        structuredClone(options.data);
+      } catch (e) {
+        throw new LinerateError('INVALID_OPTION', `handleInWorkers: data must be structured-cloneable (plain objects, arrays, Maps, typed arrays; no functions): ${(e as Error).message}`);
+      }
+    }
+    const allowed = loadAddon().hostInfo().allowedCpus;
+    const given = options.cpus === undefined ? undefined : checkCpuList('handleInWorkers', 'cpus', options.cpus, allowed);
+    const cpus = mode === 'inline' ? (given ?? this.freeCpusForInline(allowed, queues)) : [];
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
     this.handlers.addWorkers(
       port.name,
       coalesceUs,
+      counters,
       Array.from({ length: queues }, (_, q) => ({
         port: port.id,
+        portName: port.name,
         queue: q,
         mode,
         module: url,
         exportName: options.export ?? 'default',
-        cpu: cpus[q % cpus.length],
+        cpu: mode === 'inline' ? cpus[q % cpus.length]! : -1,
         adaptive: this.options.idle === 'adaptive',
+        data: options.data,
       })),
     );
+  }
+
+  /**
+   * The result counters of a port's handler workers: one live Float64Array per
+   * worker (rx queue order), the same shared memory the module writes as
+   * `ctx.counters`. Read them while the engine runs or after it stopped; they
+   * keep their values across stop and start. Empty for a port without workers.
+   *
+   * @example
+   * ```ts
+   * engine.handleInWorkers(port, { module: './counting-worker.js', counters: 1 });
+   * await engine.start();
+   * // ... later:
+   * const answered = engine.workerCounters(port).reduce((sum, c) => sum + c[0], 0);
+   * ```
+   */
+  workerCounters(port: Port): Float64Array[] {
+    this.own(port);
+    return this.handlers.userCounters(port.name);
+  }
+
+  /**
+   * Default CPUs for inline workers: the allowed CPUs that no lcore uses and no
+   * inline worker of another port has been given, round-robin; then those no
+   * lcore uses; only with none left, the lcores' (start() warns about sharing).
+   */
+  private freeCpusForInline(allowed: number[], queues: number): number[] {
+    const lcores = this.options.lcores ?? [];
+    const notLcore = allowed.filter((c) => !lcores.includes(c));
+    const taken = new Set(this.handlers.inlineCpus().map((w) => w.cpu));
+    const untouched = notLcore.filter((c) => !taken.has(c));
+    if (untouched.length >= queues) return untouched;
+    if (notLcore.length) return [...untouched, ...notLcore.filter((c) => taken.has(c))];
+    return lcores;
+  }
+
+  /** Warns when inline workers will share a CPU with an lcore or with each other. */
+  private warnSharedCpus(): void {
+    const lcores = this.options.lcores ?? [];
+    const workers = this.handlers.inlineCpus();
+    const lines: string[] = [];
+    const shared = new Set<number>();
+    for (const w of workers) {
+      const l = lcores.indexOf(w.cpu);
+      const others = workers.filter((o) => o.cpu === w.cpu && o !== w);
+      if (l < 0 && others.length === 0) continue;
+      shared.add(w.cpu);
+      const withWhat = [l >= 0 ? `lcore ${l}` : '', ...others.map((o) => `the inline worker of port '${o.port}' queue ${o.queue}`)].filter(Boolean).join(' and ');
+      lines.push(`the inline worker of port '${w.port}' queue ${w.queue} shares CPU ${w.cpu} with ${withWhat}`);
+    }
+    if (lines.length === 0) return;
+    const warning: EngineWarning = {
+      code: 'CPU_SHARED',
+      cpus: [...shared],
+      message:
+        `${lines.join('; ')}. Threads that share a CPU each get part of it and wait for each other's time slices (latency in milliseconds). ` +
+        `Give handleInWorkers({ cpus }) CPUs of their own, or use fewer lcores or queues (this process may use CPUs ${Engine.hostInfo().allowedCpus.join(',')}; see docs/tuning.md).`,
+    };
+    if (this.listenerCount('warning') > 0) {
+      this.emit('warning', warning);
+    } else if (!this.warnedNoWarningListener) {
+      this.warnedNoWarningListener = true;
+      console.error(`linerate: warning: ${warning.message}`);
+    }
   }
 
   /**
@@ -372,7 +486,7 @@ export class Engine extends EventEmitter {
     return this.attachedHandle;
   }
 
-  private handlerError(err: Error, where: { port: string; queue: number }): void {
+  private handlerError(err: Error, where: ErrorSource): void {
     if (this.listenerCount('error') > 0) {
       this.emit('error', err, where);
     } else if (!this.warnedNoErrorListener) {
