@@ -213,7 +213,6 @@ export class Engine extends EventEmitter {
    */
   async start(): Promise<void> {
     this.assertStopped('start');
-    this.warnSharedCpus();
     // Consumers attach (and handler workers load) before any packet flows.
     try {
       await this.handlers.beforeStart();
@@ -231,6 +230,8 @@ export class Engine extends EventEmitter {
     }
     this._state = 'running';
     this.handlers.afterStart();
+    // Only lcores that run tasks take CPU time (one with none is not started).
+    this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
   }
 
   /**
@@ -406,9 +407,9 @@ export class Engine extends EventEmitter {
     return lcores;
   }
 
-  /** Warns when inline workers will share a CPU with an lcore or with each other. */
-  private warnSharedCpus(): void {
-    const lcores = this.options.lcores ?? [];
+  /** Warns when inline workers share a CPU with a running lcore (index in `busyLcores`) or with each other. */
+  private warnSharedCpus(busyLcores: number[]): void {
+    const lcores = (this.options.lcores ?? []).map((c, i) => (busyLcores.includes(i) ? c : -1));
     const workers = this.handlers.inlineCpus();
     const lines: string[] = [];
     const shared = new Set<number>();

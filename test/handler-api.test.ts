@@ -134,6 +134,8 @@ describe('inline workers: CPUs checked before start, chosen apart from the lcore
     const allowed = Engine.hostInfo().allowedCpus;
     // Every allowed CPU has an lcore: the default has nowhere else to go.
     const e = await engines.create({ lcores: allowed.slice(0, 4) });
+    // A port the lcores poll (the first queue goes to lcore 0): an lcore without one is not started, and shares nothing.
+    e.forward(e.addPort('fwd', { driver: 'null', packetSize: 64 }), e.addPort('sink', { driver: 'null' }));
     const p = e.addPort('p', { driver: 'null', packetSize: 64 });
     const q = e.addPort('q', { driver: 'null', packetSize: 64 });
     const warnings: EngineWarning[] = [];
@@ -152,9 +154,22 @@ describe('inline workers: CPUs checked before start, chosen apart from the lcore
     }
   });
 
+  it('an inline worker on the CPU of an lcore that polls nothing (not started) shares nothing: no warning', async () => {
+    const c = lastCpu();
+    const e = await engines.create({ lcores: [c] });
+    const p = e.addPort('p', { driver: 'null', packetSize: 64 });
+    const warnings: EngineWarning[] = [];
+    e.on('warning', (w: EngineWarning) => warnings.push(w));
+    e.handleInWorkers(p, { module: miscModule, export: 'reportCpu', mode: 'inline', cpus: [c] });
+    await e.start();
+    await stopAndCheckPool(e);
+    expect(warnings).toEqual([]);
+  });
+
   it('without a warning listener the CPU_SHARED warning is printed to stderr once', async () => {
     const c = lastCpu();
     const e = await engines.create({ lcores: [c] });
+    e.forward(e.addPort('fwd', { driver: 'null', packetSize: 64 }), e.addPort('sink', { driver: 'null' }));
     const p = e.addPort('p', { driver: 'null', packetSize: 64 });
     const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
     e.handleInWorkers(p, { module: miscModule, export: 'reportCpu', mode: 'inline', cpus: [c] });
