@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LinerateError, native } from './errors.js';
-import type { Handler } from './handler/channel-consumer.js';
-import { HandlerSet } from './handler/handlers.js';
+import type { Handler, SyncHandler } from './handler/run-handler.js';
+import { HandlerSet, type ErrorSource } from './handler/handlers.js';
+import { MAX_USER_COUNTERS } from './handler/worker-api.js';
+import { checkCpuList, describe } from './option-check.js';
 import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
@@ -20,7 +22,7 @@ import {
   type PortOptions,
 } from './options.js';
 import { Port, type PortInfo } from './port.js';
-import { Host, type HostEngine } from './host/host.js';
+import { Host, type HostEngine, type PreparedWorkers } from './host/host.js';
 import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from './host/options.js';
 import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
@@ -54,6 +56,17 @@ export interface EngineInfo {
   ports: PortInfo[];
 }
 
+/**
+ * A condition worth a look that does not stop the engine, emitted as `'warning'` (without a listener, printed once
+ * to stderr as `linerate: warning: <message>`).
+ * - `CPU_SHARED`: inline handler workers share a CPU with an lcore or with each other (`cpus` lists them).
+ */
+export interface EngineWarning {
+  code: 'CPU_SHARED';
+  message: string;
+  cpus: number[];
+}
+
 /** Lifecycle of an engine. */
 export type EngineState = 'stopped' | 'running' | 'closed';
 
@@ -61,6 +74,16 @@ export type EngineState = 'stopped' | 'running' | 'closed';
  * A linerate engine: one mempool, ports, and lcores (pinned poll threads) that
  * move packets between them. Configure it (addPort, forward, echo), start it,
  * read stats while it runs, stop and close it.
+ *
+ * Events:
+ * - `'error'` `(err, { port, queue, suppressed })`: a handler threw, or returned a promise (`HANDLER_ASYNC`, once per
+ *   handler). Its burst was dropped and counted. `suppressed`: the worker's errors held back since its previous event
+ *   (a worker sends at most one per 100 ms; all are counted in `stats().ports[p].handler.errorsUnreported`). Without a
+ *   listener the first is printed to stderr and the engine goes on.
+ * - `'warning'` `(warning: EngineWarning)`: e.g. inline workers that share a CPU (at start()). Without a listener
+ *   printed once to stderr.
+ * - `'workerExit'` `({ port, queue, code })`: a handler worker ended before stop().
+ * - `'workerMessage'` `(message, { port, queue })`: a worker module called `ctx.post(message)`.
  *
  * @example
  * ```ts
@@ -80,6 +103,8 @@ export class Engine extends EventEmitter {
   private infoCache: RawInfo | undefined;
   private attachedHandle: AttachedEngineHandle | undefined;
   private warnedNoErrorListener = false;
+  private warnedNoWarningListener = false;
+  private closing: Promise<void> | undefined;
   private readonly handlers: HandlerSet;
   private readonly hosts = new Map<string, Host>();
 
@@ -95,6 +120,7 @@ export class Engine extends EventEmitter {
       {
         error: (err, where) => this.handlerError(err, where),
         workerExit: (info) => this.emit('workerExit', info),
+        workerMessage: (message, where) => this.emit('workerMessage', message, where),
       },
     );
   }
@@ -211,6 +237,8 @@ export class Engine extends EventEmitter {
     }
     this._state = 'running';
     this.handlers.afterStart();
+    // Only lcores that run tasks take CPU time (one with none is not started).
+    this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
   }
 
   /**
@@ -231,10 +259,17 @@ export class Engine extends EventEmitter {
   /**
    * Stops if running, closes the ports (flushing output files) and releases the
    * mempool's memory. The engine and its ports cannot be used afterwards.
-   * @throws LinerateError ENGINE_CLOSED when called twice
+   * Closing a closed engine does nothing (like stop(), and like Node's `destroy()`),
+   * so cleanup code may call it without tracking whether it ran already.
    */
-  async close(): Promise<void> {
-    if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'the engine is closed already');
+  close(): Promise<void> {
+    // One close for every caller: a second close() while the first is stopping waits for it.
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    if (this._state === 'closed') return;
     this.infoCache ??= native(() => this.nat.info());
     await this.stop();
     native(() => this.nat.close());
@@ -262,10 +297,14 @@ export class Engine extends EventEmitter {
    * Packets that do not match take the port's native path (forward/echo), or
    * are dropped and counted when it has none. When idle the consumer sleeps
    * (no CPU) and the lcore wakes it when packets arrive.
+   *
+   * The handler must be synchronous (see {@link Handler}): one that returns a
+   * promise does not compile here, and at run time has every burst dropped and
+   * one `HANDLER_ASYNC` error emitted.
    * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION, ENGINE_RUNNING
    */
-  handle(port: Port, options: HandleOptions, handler: Handler): void;
-  handle(port: Port, handler: Handler): void;
+  handle<H extends Handler>(port: Port, options: HandleOptions, handler: SyncHandler<H>): void;
+  handle<H extends Handler>(port: Port, handler: SyncHandler<H>): void;
   handle(port: Port, a: HandleOptions | Handler, b?: Handler): void {
     const options = typeof a === 'function' ? {} : a;
     const handler = typeof a === 'function' ? a : b;
@@ -280,15 +319,20 @@ export class Engine extends EventEmitter {
 
   /**
    * Runs a handler in worker threads, one per rx queue of the port (with RSS,
-   * handlers scale over cores). `module`'s default export (or `export`) is the
-   * handler: the same `(batch) => void` as for handle().
+   * handlers scale over cores). `module` is an ES module: its default export
+   * (or `export`) is the handler, the same `(batch) => void` as for handle();
+   * it may export `init(data, ctx)` (run before the engine starts; may return
+   * the handler) and `stop(ctx)` (run at stop). `data` reaches every worker;
+   * results come back through `ctx.counters` ({@link Engine.workerCounters})
+   * and `ctx.post()` (the `'workerMessage'` event). See docs/handlers.md, "Worker modules".
    *
    * - `mode: 'pipeline'` (default): lcores poll; each worker consumes its queue's ring.
    * - `mode: 'inline'`: no lcore polls the port; each worker pins itself to a CPU
-   *   and calls rx/tx itself, one native call per burst each way.
+   *   (`cpus`, else one no lcore uses) and calls rx/tx itself, one native call per burst each way.
    *
    * A worker that dies is reported ('workerExit'); its queue's packets are then
    * dropped and counted, and what it held returns to the pool at stop().
+   * @throws LinerateError INVALID_OPTION, CPU_UNAVAILABLE (a `cpus` entry this process may not run on), PORT_BUSY, ENGINE_RUNNING
    */
   handleInWorkers(port: Port, options: HandleInWorkersOptions): void {
     this.assertStopped('add a handler');
@@ -297,16 +341,35 @@ export class Engine extends EventEmitter {
     if (mode !== 'pipeline' && mode !== 'inline') throw new LinerateError('INVALID_OPTION', `handleInWorkers: mode must be 'pipeline' or 'inline'`);
     const url = this.moduleUrl('handleInWorkers', options.module);
     const match = validateMatch(options.match);
+    const workers = this.workerSetup('handleInWorkers', port, mode, options);
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
-    this.workerCpus('handleInWorkers', mode, options.cpus);
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
-    this.addWorkerSet(port, port.id, url, mode, options, coalesceUs);
+    this.addWorkerSet(port, port.id, url, mode, options.export, workers, coalesceUs);
   }
 
-  private workerCpus(scope: string, mode: 'pipeline' | 'inline', cpus: number[] | undefined): number[] {
-    const list = cpus ?? this.options.lcores ?? [];
-    if (mode === 'inline' && list.length === 0) throw new LinerateError('INVALID_OPTION', `${scope}: no CPU to pin inline workers to`);
-    return list;
+  /** Checks what handler workers are given (result counters, start data, CPUs) before anything native is made. */
+  private workerSetup(
+    scope: string,
+    port: Port,
+    mode: 'pipeline' | 'inline',
+    options: { counters?: number; data?: unknown; cpus?: number[] },
+  ): { counters: number; data: unknown; cpus: number[] } {
+    const queues = port.options.rxQueues ?? 1;
+    const counters = options.counters ?? 16;
+    if (!Number.isInteger(counters) || counters < 0 || counters > MAX_USER_COUNTERS) {
+      throw new LinerateError('INVALID_OPTION', `${scope}: counters must be an integer from 0 to ${MAX_USER_COUNTERS}, got ${describe(counters)}`);
+    }
+    if (options.data !== undefined) {
+      try {
+        structuredClone(options.data);
+      } catch (e) {
+        throw new LinerateError('INVALID_OPTION', `${scope}: data must be structured-cloneable (plain objects, arrays, Maps, typed arrays; no functions): ${(e as Error).message}`);
+      }
+    }
+    const allowed = loadAddon().hostInfo().allowedCpus;
+    const given = options.cpus === undefined ? undefined : checkCpuList(scope, 'cpus', options.cpus, allowed);
+    const cpus = mode === 'inline' ? (given ?? this.freeCpusForInline(allowed, queues)) : [];
+    return { counters, data: options.data, cpus };
   }
 
   private moduleUrl(scope: string, mod: unknown): string {
@@ -321,25 +384,28 @@ export class Engine extends EventEmitter {
     key: number,
     url: string,
     mode: 'pipeline' | 'inline',
-    options: { export?: string; cpus?: number[] },
+    exportName: string | undefined,
+    w: { counters: number; data: unknown; cpus: number[] },
     coalesceUs: number,
     datagram?: DatagramContext,
   ): void {
     const queues = port.options.rxQueues ?? 1;
-    const cpus = this.workerCpus('handleInWorkers', mode, options.cpus);
     this.handlers.addWorkers(
       port.name,
       coalesceUs,
+      w.counters,
       Array.from({ length: queues }, (_, q) => ({
         port: port.id,
+        portName: port.name,
         key,
         datagram,
         queue: q,
         mode,
         module: url,
-        exportName: options.export ?? 'default',
-        cpu: cpus[q % cpus.length],
+        exportName: exportName ?? 'default',
+        cpu: mode === 'inline' ? w.cpus[q % w.cpus.length]! : -1,
         adaptive: this.options.idle === 'adaptive',
+        data: w.data,
       })),
     );
   }
@@ -373,11 +439,78 @@ export class Engine extends EventEmitter {
       slotSize: () => this.rawInfo().mempool.slotSize,
       ringOptions: (scope, o) => validateHandleOptions(scope, o),
       addMain: (port, key, handler, coalesceUs) => this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler as Handler, coalesceUs, key),
-      addWorkers: (port: Port, key: number, o: HostUdpWorkerOptions, datagram: DatagramContext, coalesceUs: number) => {
+      prepareWorkers: (port: Port, o: HostUdpWorkerOptions) => {
         const mode = o.mode ?? 'pipeline';
-        this.addWorkerSet(port, key, this.moduleUrl('host.udpInWorkers', o.module), mode, o, coalesceUs, datagram);
+        return { url: this.moduleUrl('host.udpInWorkers', o.module), mode, exportName: o.export, w: this.workerSetup('host.udpInWorkers', port, mode, o) };
+      },
+      addWorkers: (port: Port, key: number, prepared: PreparedWorkers, datagram: DatagramContext, coalesceUs: number) => {
+        this.addWorkerSet(port, key, prepared.url, prepared.mode, prepared.exportName, prepared.w, coalesceUs, datagram);
       },
     };
+  }
+
+  /**
+   * The result counters of a port's handler workers: one live Float64Array per
+   * worker (rx queue order), the same shared memory the module writes as
+   * `ctx.counters`. Read them while the engine runs or after it stopped; they
+   * keep their values across stop and start. Empty for a port without workers.
+   *
+   * @example
+   * ```ts
+   * engine.handleInWorkers(port, { module: './counting-worker.js', counters: 1 });
+   * await engine.start();
+   * // ... later:
+   * const answered = engine.workerCounters(port).reduce((sum, c) => sum + c[0], 0);
+   * ```
+   */
+  workerCounters(port: Port): Float64Array[] {
+    this.own(port);
+    return this.handlers.userCounters(port.name);
+  }
+
+  /**
+   * Default CPUs for inline workers: the allowed CPUs that no lcore uses and no
+   * inline worker of another port has been given, round-robin; then those no
+   * lcore uses; only with none left, the lcores' (start() warns about sharing).
+   */
+  private freeCpusForInline(allowed: number[], queues: number): number[] {
+    const lcores = this.options.lcores ?? [];
+    const notLcore = allowed.filter((c) => !lcores.includes(c));
+    const taken = new Set(this.handlers.inlineCpus().map((w) => w.cpu));
+    const untouched = notLcore.filter((c) => !taken.has(c));
+    if (untouched.length >= queues) return untouched;
+    if (notLcore.length) return [...untouched, ...notLcore.filter((c) => taken.has(c))];
+    return lcores;
+  }
+
+  /** Warns when inline workers share a CPU with a running lcore (index in `busyLcores`) or with each other. */
+  private warnSharedCpus(busyLcores: number[]): void {
+    const lcores = (this.options.lcores ?? []).map((c, i) => (busyLcores.includes(i) ? c : -1));
+    const workers = this.handlers.inlineCpus();
+    const lines: string[] = [];
+    const shared = new Set<number>();
+    for (const w of workers) {
+      const l = lcores.indexOf(w.cpu);
+      const others = workers.filter((o) => o.cpu === w.cpu && o !== w);
+      if (l < 0 && others.length === 0) continue;
+      shared.add(w.cpu);
+      const withWhat = [l >= 0 ? `lcore ${l}` : '', ...others.map((o) => `the inline worker of port '${o.port}' queue ${o.queue}`)].filter(Boolean).join(' and ');
+      lines.push(`the inline worker of port '${w.port}' queue ${w.queue} shares CPU ${w.cpu} with ${withWhat}`);
+    }
+    if (lines.length === 0) return;
+    const warning: EngineWarning = {
+      code: 'CPU_SHARED',
+      cpus: [...shared],
+      message:
+        `${lines.join('; ')}. Threads that share a CPU each get part of it and wait for each other's time slices (latency in milliseconds). ` +
+        `Give handleInWorkers({ cpus }) CPUs of their own, or use fewer lcores or queues (this process may use CPUs ${Engine.hostInfo().allowedCpus.join(',')}; see docs/tuning.md).`,
+    };
+    if (this.listenerCount('warning') > 0) {
+      this.emit('warning', warning);
+    } else if (!this.warnedNoWarningListener) {
+      this.warnedNoWarningListener = true;
+      console.error(`linerate: warning: ${warning.message}`);
+    }
   }
 
   /**
@@ -396,7 +529,9 @@ export class Engine extends EventEmitter {
 
   /**
    * Resolves when every polled port is a finite source that has run dry (a pcap
-   * file read once, a null port with a count) and the packets it gave have left
+   * file read once, a null port with a count), or a ring port with nothing waiting
+   * on its wire (a wire carries only what this engine's ports send, so it is done
+   * when they are), and the packets they gave have left
    * the pipeline, or after `timeoutMs` (then resolves false). Whether they have
    * left takes two looks 5 ms apart, so a dry source is confirmed even with
    * `timeoutMs` 0 (a poll: false only when a source is still giving, or its
@@ -428,7 +563,7 @@ export class Engine extends EventEmitter {
     return this.attachedHandle;
   }
 
-  private handlerError(err: Error, where: { port: string; queue: number }): void {
+  private handlerError(err: Error, where: ErrorSource): void {
     if (this.listenerCount('error') > 0) {
       this.emit('error', err, where);
     } else if (!this.warnedNoErrorListener) {

@@ -11,6 +11,8 @@
  * - `WIRE_FULL`: a third port joined a ring wire.
  * - `PCAP_FORMAT`, `PCAP_TRUNCATED`, `PCAP_LINKTYPE`, `FRAME_TOO_LARGE`, `FILE_OPEN`: pcap input and output.
  * - `HANDLER_FAILED`: a handler worker could not start (its module failed to load, or has no default export).
+ * - `HANDLER_ASYNC`: a handler returned a promise (handlers must be synchronous); emitted once per handler through the
+ *   engine's 'error' event, while every burst it handles is dropped and counted.
  * - `ENGINE_STOPPED`: an operation that needs a running engine (send) was called while it is stopped.
  * - `ADDON_LOAD`: the native addon could not be loaded.
  * - `NETNS_NOT_FOUND`, `INTERFACE_NOT_FOUND`, `INTERFACE_DOWN`, `MISSING_CAPABILITY`, `MTU_TOO_LARGE`, `SOCKET_SETUP`,
@@ -43,6 +45,7 @@ export type LinerateErrorCode =
   | 'FILE_OPEN'
   | 'RING_FORMAT'
   | 'HANDLER_FAILED'
+  | 'HANDLER_ASYNC'
   | 'ENGINE_STOPPED'
   | 'ADDON_LOAD'
   | 'NETNS_NOT_FOUND'

@@ -2,7 +2,9 @@
  * linerate: userspace, poll-mode packet processing for Node.js.
  * @packageDocumentation
  */
-export { Engine, type EngineInfo, type EngineState, type MempoolInfo } from './engine.js';
+export { Engine, type EngineInfo, type EngineState, type EngineWarning, type MempoolInfo } from './engine.js';
+export type { ErrorSource } from './handler/handlers.js';
+export type { WorkerContext, WorkerModule } from './handler/worker-api.js';
 export { Port, type PortInfo } from './port.js';
 export { LinerateError, type LinerateErrorCode } from './errors.js';
 export { SharedRing } from './ring.js';
@@ -10,6 +12,7 @@ export type {
   EngineOptions,
   MempoolOptions,
   PortOptions,
+  CommonPortOptions,
   NullPortOptions,
   RingPortOptions,
   PcapPortOptions,
@@ -17,6 +20,7 @@ export type {
   TapPortOptions,
   ExceptionPathOptions,
   AfXdpPortOptions,
+  VfioPortOptions,
   DropRule,
   ForwardOptions,
   RssOptions,
@@ -26,7 +30,7 @@ export type {
 } from './options.js';
 export { PacketBatch, type PortRef } from './handler/batch.js';
 export * as protocols from './protocols/index.js';
-export type { Handler } from './handler/channel-consumer.js';
+export type { Handler, SyncHandler } from './handler/run-handler.js';
 export { RateMeter, type HandlerStats, type EngineStats, type PortStats, type LcoreStats, type MempoolStats, type PortRates, type RxQueueStats, type TxQueueStats } from './stats.js';
 export type { HostInfo } from './native.js';
 export { Host, HostSocket, type HostStats, type HostCounters, type HostSocketStats, type HostNeighborStats, type NeighborEntry } from './host/host.js';

@@ -4,7 +4,7 @@
  * @internal
  */
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { LinerateError } from './errors.js';
@@ -159,6 +159,17 @@ export interface RawInfo {
   ports: { id: number; name: string; driver: string; rxQueues: number; rss: 'none' | 'software' | 'hardware'; mtu: number; mac: string; details: Record<string, string> }[];
 }
 
+/**
+ * What to run when the addon does not load, for where linerate sits: installed as a dependency (under
+ * node_modules/, where only npm's own commands exist: `npm rebuild linerate` runs the install script, which builds
+ * the addon when no prebuild fits), or this repository checked out (its build:native script). @internal
+ */
+export function addonBuildHint(root: string = packageRoot()): string {
+  const needs = '(needs cmake, make and g++: apt-get install -y cmake make g++)';
+  if (root.split(sep).includes('node_modules')) return `rebuild it from your project's directory with: npm rebuild linerate   ${needs}`;
+  return `build it with: npm run build:native   ${needs}`;
+}
+
 let cached: NativeAddon | undefined;
 
 /** Loads the addon once; throws LinerateError ADDON_LOAD listing where it looked and what to run. */
@@ -182,7 +193,7 @@ export function loadAddon(): NativeAddon {
       'ADDON_LOAD',
       `cannot load the linerate native addon (${(e as Error).message.split('\n')[0]}).\n` +
         `  looked in: ${tried.join(', ')}\n` +
-        `  build it with: npm run build:native   (needs cmake, make and g++: apt-get install -y cmake make g++)`,
+        `  ${addonBuildHint(root)}`,
       { cause: e },
     );
   }

@@ -60,6 +60,32 @@ export function describe(v: unknown): string {
   return String(v);
 }
 
+/**
+ * Checks a list of CPU numbers (`lcores`, inline workers' `cpus`): a non-empty array of distinct integers >= 0, each
+ * one this process may run on. INVALID_OPTION names the element that is wrong; CPU_UNAVAILABLE names the CPU, the
+ * allowed list and the command that shows it.
+ */
+export function checkCpuList(scope: string, option: string, cpus: unknown, allowedCpus: readonly number[]): number[] {
+  if (!Array.isArray(cpus) || cpus.length === 0) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: option '${option}' must be a non-empty array of CPU numbers, got ${describe(cpus)}`);
+  }
+  cpus.forEach((c, i) => {
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0) {
+      throw new LinerateError('INVALID_OPTION', `${scope}: option '${option}'[${i}] must be a CPU number (an integer >= 0), got ${describe(c)}`);
+    }
+  });
+  if (new Set(cpus).size !== cpus.length) throw new LinerateError('INVALID_OPTION', `${scope}: option '${option}' names a CPU twice: [${cpus.join(', ')}]`);
+  for (const c of cpus as number[]) {
+    if (!allowedCpus.includes(c)) {
+      throw new LinerateError(
+        'CPU_UNAVAILABLE',
+        `${scope}: option '${option}': CPU ${c} does not exist or is not allowed for this process (allowed: ${allowedCpus.join(', ')}); check with: taskset -pc $$ or nproc`,
+      );
+    }
+  }
+  return cpus as number[];
+}
+
 export function isPow2(n: number): boolean {
   return n >= 2 && (n & (n - 1)) === 0;
 }

@@ -4,7 +4,7 @@
  * (The native side checks again: it never trusts its caller.)
  */
 import { LinerateError } from './errors.js';
-import { check, describe, isPow2, type Rule } from './option-check.js';
+import { check, checkCpuList, describe, isPow2, type Rule } from './option-check.js';
 // The handler options live next to the handlers; exported here too, with the rest.
 export * from './handler/options.js';
 
@@ -70,7 +70,8 @@ export interface RssOptions {
   symmetric?: boolean;
 }
 
-interface CommonPortOptions {
+/** Options every port takes, whatever its driver. */
+export interface CommonPortOptions {
   /** Rx queues, each polled by one lcore. Drivers without hardware RSS get software RSS. Default 1. */
   rxQueues?: number;
   rss?: RssOptions;
@@ -345,18 +346,7 @@ export function resolveEngineOptions(opts: EngineOptions, allowedCpus: number[])
     if (allowedCpus.length === 0) throw new LinerateError('CPU_UNAVAILABLE', 'this process may not run on any CPU (sched_getaffinity is empty)');
     cpus = [allowedCpus[allowedCpus.length - 1]];
   }
-  if (!Array.isArray(cpus) || cpus.length === 0 || !cpus.every((c) => Number.isInteger(c) && c >= 0)) {
-    throw new LinerateError('INVALID_OPTION', `Engine.create: option 'lcores' must be a non-empty array of CPU numbers, got ${describe(cpus)}`);
-  }
-  if (new Set(cpus).size !== cpus.length) throw new LinerateError('INVALID_OPTION', `Engine.create: option 'lcores' names a CPU twice: [${cpus.join(', ')}]`);
-  for (const c of cpus) {
-    if (!allowedCpus.includes(c)) {
-      throw new LinerateError(
-        'CPU_UNAVAILABLE',
-        `CPU ${c} does not exist or is not allowed for this process (allowed: ${allowedCpus.join(', ')}); check with: taskset -pc $$ or nproc`,
-      );
-    }
-  }
+  cpus = checkCpuList('Engine.create', 'lcores', cpus, allowedCpus);
   return {
     cpus,
     native: {

@@ -61,8 +61,13 @@ export interface HandlerStats {
   /** Bursts and packets the handler was called with. */
   batches: number;
   packets: number;
-  /** Handler calls that threw (their bursts were dropped). */
+  /** Handler calls that threw, or returned a promise (their bursts were dropped). */
   errors: number;
+  /**
+   * Of `errors`, those not emitted as `'error'` events: a worker sends at most one per 100 ms (a handler that throws
+   * on every burst would flood the main thread), and says in the next event's `suppressed` how many it held back.
+   */
+  errorsUnreported: number;
   /** Verdicts applied. */
   replied: number;
   forwarded: number;
@@ -126,7 +131,7 @@ export interface EngineStats {
 const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0);
 
 /** @internal */
-export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) => { batches: number; packets: number; errors: number; errorDrops: number; workersExited: number } | undefined = () => undefined): EngineStats {
+export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) => { batches: number; packets: number; errors: number; errorDrops: number; errorsUnreported: number; workersExited: number } | undefined = () => undefined): EngineStats {
   const ports: Record<string, PortStats> = {};
   for (const p of raw.ports) {
     const rx = p.rx.map((q) => ({ packets: q.packets, bytes: q.bytes, nombuf: q.nombuf ?? 0, ringFull: q.ringFull ?? 0 }));
@@ -139,6 +144,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
           batches: h.batches + (js?.batches ?? 0),
           packets: h.packets + (js?.packets ?? 0),
           errors: h.errors + (js?.errors ?? 0),
+          errorsUnreported: js?.errorsUnreported ?? 0,
           replied: h.replied,
           forwarded: h.forwarded,
           dropped: h.dropped,

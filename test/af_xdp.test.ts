@@ -291,7 +291,16 @@ describe.skipIf(!gate.run)('af_xdp driver', () => {
   it('errors say what is wrong and what to run', slow, async () => {
     const e = await engines.create();
     const opts = { driver: 'af_xdp' as const, interface: bed.ifB, netns: bed.nsB };
-    await expectError(() => e.addPort('p1', { ...opts, interface: 'nope0' }), 'INTERFACE_NOT_FOUND', 'nope0', 'ip link show');
+    await expectError(() => e.addPort('p1', { ...opts, interface: 'nope0' }), 'INTERFACE_NOT_FOUND', 'nope0', 'ip link show', "'netns'");
+    // The interface exists, in a namespace the port did not name: the error names that namespace and the option.
+    const { netns: _netns, ...noNetns } = opts;
+    // (Other test beds running at the same time may have an interface of that name too: then they are all listed.)
+    const other = await expectError(() => e.addPort('p1b', noNetns), 'INTERFACE_NOT_FOUND', bed.ifB, `'${bed.nsB}'`, 'netns');
+    expect(other.message).not.toContain(`'${bed.nsA}'`);
+    // More queues than the device has: the device's count, named with the commands that show and change it.
+    const q = await expectError(() => e.addPort('p1c', { ...opts, rxQueues: 4 }), 'INVALID_OPTION', `device '${bed.ifB}'`, `ethtool -l ${bed.ifB}`, `ethtool -L ${bed.ifB}`, `ip netns exec ${bed.nsB}`);
+    expect(q.message).toContain(`${bed.queues} rx queue`);
+    expect(q.message).not.toContain("driver's");
     await expectError(() => e.addPort('p2', { ...opts, netns: `lrt-${process.pid}-missing` }), 'NETNS_NOT_FOUND', 'ip netns');
     await expectError(() => e.addPort('p3', { ...opts, mode: 'zerocopy' }), 'SOCKET_SETUP', "'auto' or 'copy'");
     await expectError(() => e.addPort('p4', { ...opts, ringSize: 1000 }), 'INVALID_OPTION', 'power of two');

@@ -82,11 +82,13 @@ describe('Engine lifecycle', () => {
     e.addPort('c', { driver: 'null' });
   });
 
-  it('close() twice -> ENGINE_CLOSED; stats/info/port.stats/start after close -> ENGINE_CLOSED / PORT_CLOSED', async () => {
+  it('close() twice is a no-op; stats/info/port.stats/start after close -> ENGINE_CLOSED / PORT_CLOSED', async () => {
     const e = await engines.create();
     const a = e.addPort('a', { driver: 'null' });
     await e.close();
-    await expectError(() => e.close(), 'ENGINE_CLOSED');
+    await e.close(); // idempotent, like stop() and Node's destroy()
+    expect(e.state).toBe('closed');
+    await Promise.all([e.close(), e.close()]);
     await expectError(() => e.stats(), 'ENGINE_CLOSED');
     await expectError(() => e.info(), 'ENGINE_CLOSED');
     await expectError(() => e.start(), 'ENGINE_CLOSED');
@@ -94,6 +96,39 @@ describe('Engine lifecycle', () => {
     await expectError(() => e.addPort('b', { driver: 'null' }), 'ENGINE_CLOSED');
     await expectError(() => a.stats(), 'PORT_CLOSED', "'a'");
     await expectError(() => a.info(), 'PORT_CLOSED', "'a'");
+  });
+
+  it('whenSourcesDone: a ring wire fed by a finite source is done once the source is dry and the wire empty', async () => {
+    const e = await engines.create();
+    const a = e.addPort('a', { driver: 'null', count: 5000 });
+    const x = e.addPort('x', { driver: 'ring', wire: 'w' });
+    const y = e.addPort('y', { driver: 'ring', wire: 'w' });
+    const b = e.addPort('b', { driver: 'null' });
+    e.forward(a, x);
+    e.forward(y, b); // y is polled: before, any polled ring port made this false forever
+    await e.start();
+    expect(await e.whenSourcesDone(5000)).toBe(true);
+    const s = e.stats();
+    expect(s.ports.b!.txPackets + s.ports.b!.dropped + s.ports.x!.dropped).toBe(5000);
+    expect(s.ports.y!.rxPackets).toBe(s.ports.x!.txPackets);
+    await stopAndCheckPool(e);
+  });
+
+  it('whenSourcesDone: a ring wire fed by an endless source is never done', async () => {
+    const e = await engines.create();
+    busyPipeline(e);
+    await e.start();
+    expect(await e.whenSourcesDone(50)).toBe(false);
+    await stopAndCheckPool(e);
+  });
+
+  it('close() twice at once while running: both resolve, one close happens', async () => {
+    const e = await engines.create();
+    busyPipeline(e);
+    await e.start();
+    await Promise.all([e.close(), e.close()]);
+    expect(e.state).toBe('closed');
+    await e.close();
   });
 
   it('close() while running stops the lcores first', async () => {

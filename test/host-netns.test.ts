@@ -44,7 +44,7 @@ for (const driver of ['af_xdp', 'af_packet'] as const) {
       const port = engine.addPort('p', { driver, interface: bed.iface('b'), netns: bed.ns('b'), ...(driver === 'af_packet' ? { consume: true } : {}) });
       const host = engine.host(port, { ipv4: `${bed.ipB}/24`, ipv6: `${bed.ip6B}/64` });
       if (mode === 'main') host.udp({ port: 7 }, echo);
-      else host.udpInWorkers({ port: 7, module: new URL('../dist/examples/udp-echo-handler.js', import.meta.url), mode, cpus: [lastCpu()] });
+      else host.udpInWorkers({ port: 7, module: new URL('../dist/examples/udp-echo-handler.js', import.meta.url), mode });
       await engine.start();
       return { engine, host };
     }

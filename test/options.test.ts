@@ -53,9 +53,12 @@ describe('Engine.create options', () => {
     await expectError(create({ lcores: [c, c] }), 'INVALID_OPTION', "'lcores'", String(c));
   });
 
-  it('lcores with a negative or fractional CPU -> INVALID_OPTION', async () => {
-    await expectError(create({ lcores: [-1] }), 'INVALID_OPTION', "'lcores'");
-    await expectError(create({ lcores: [0.5] }), 'INVALID_OPTION', "'lcores'");
+  it('lcores with a negative or fractional CPU -> INVALID_OPTION naming the element and its value', async () => {
+    const c = lastCpu();
+    const neg = await expectError(create({ lcores: [-1] }), 'INVALID_OPTION', "'lcores'[0]", 'got -1');
+    expect(neg.message).not.toContain('an array');
+    await expectError(create({ lcores: [c, 0.5] }), 'INVALID_OPTION', "'lcores'[1]", 'got 0.5');
+    await expectError(create({ lcores: [c, '1' as unknown as number] }), 'INVALID_OPTION', "'lcores'[1]", "got '1'");
   });
 
   it('CPU 999 -> CPU_UNAVAILABLE naming the CPU and how to check', async () => {
@@ -238,5 +241,25 @@ describe('forward / echo options', () => {
     const a = e.addPort('a', { driver: 'null' });
     const b = e.addPort('b', { driver: 'null' });
     await expectError(() => e.forward(a, b, { mode: 'l3' as 'io' }), 'INVALID_OPTION', 'mode');
+  });
+});
+
+describe('the public API', () => {
+  it('exports every public option type (every exported, non-internal type of the options modules)', async () => {
+    const ts = (await import('typescript')).default;
+    const root = new URL('../', import.meta.url).pathname;
+    const files = ['src/index.ts', 'src/options.ts', 'src/handler/options.ts'].map((f) => root + f);
+    const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true, types: [] });
+    const checker = program.getTypeChecker();
+    const exportsOf = (f: string) => checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(f)!)!);
+    const isInternal = (s: import('typescript').Symbol) => s.getJsDocTags().some((t) => t.name === 'internal');
+    const isType = (s: import('typescript').Symbol) => {
+      const t = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+      return (t.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias)) !== 0 && !isInternal(t);
+    };
+    const publicApi = new Set(exportsOf(files[0]!).map((s) => s.name));
+    const optionTypes = [...exportsOf(files[1]!), ...exportsOf(files[2]!)].filter(isType).map((s) => s.name);
+    expect(optionTypes).toContain('VfioPortOptions');
+    expect(optionTypes.filter((n) => !publicApi.has(n))).toEqual([]);
   });
 });

@@ -80,7 +80,9 @@ class Driver {
   virtual MacAddr mac() const = 0;
   // Mbufs the driver holds between calls (in a wire ring, on descriptors).
   virtual uint32_t held_mbufs() const { return 0; }
-  // True when a finite source (pcap read once, null with a count) has nothing more to give.
+  // True when a finite source (pcap read once, null with a count) has nothing more
+  // to give; for a port fed only by the engine's other ports (a ring wire), when
+  // nothing waits on its rx (Engine::sources_done() then waits for those ports).
   virtual bool rx_done() const { return false; }
   // Options that may change while the port runs (af_xdp: dropRules), from the
   // control thread. Drivers without any refuse with INVALID_OPTION.

@@ -1,15 +1,18 @@
 #include "drivers/netns.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 
@@ -120,15 +123,90 @@ bool read_if(int fd, const char* name, NetIf& out) {
 }
 }  // namespace
 
+namespace {
+// Whether the namespace open at `ns_fd` has an interface called `ifname`. The
+// calling thread enters it for the socket() only (a socket's ioctls act in the
+// namespace it was created in) and comes back, as NetnsScope does. Used on the
+// error path only; any failure (no CAP_SYS_ADMIN, not a namespace) is "no".
+bool has_interface_in(int ns_fd, const std::string& ifname) {
+  const int orig = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (orig < 0) return false;
+  if (::setns(ns_fd, CLONE_NEWNET) != 0) {
+    ::close(orig);
+    return false;
+  }
+  const int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (::setns(orig, CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "linerate: cannot return to the original network namespace: %s\n", std::strerror(errno));
+    std::abort();  // the thread would go on in the wrong namespace (see ~NetnsScope)
+  }
+  ::close(orig);
+  if (s < 0) return false;
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof ifr);
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  const bool found = ::ioctl(s, SIOCGIFINDEX, &ifr) == 0;
+  ::close(s);
+  return found;
+}
+
+// Where else `ifname` lives, for INTERFACE_NOT_FOUND: the named namespaces of
+// `ip netns` (/var/run/netns/<name>, at most 256 looked at) other than `netns`,
+// and "" for this process's own namespace when `netns` named another.
+std::vector<std::string> namespaces_with(const std::string& ifname, const std::string& netns) {
+  std::vector<std::string> found;
+  if (!netns.empty()) {
+    const int self = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self >= 0) {
+      if (has_interface_in(self, ifname)) found.push_back("");
+      ::close(self);
+    }
+  }
+  DIR* d = ::opendir("/var/run/netns");
+  if (!d) return found;
+  int looked = 0;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == ".." || name == netns) continue;
+    if (++looked > 256) break;
+    const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (has_interface_in(fd, ifname)) found.push_back(name);
+    ::close(fd);
+  }
+  ::closedir(d);
+  return found;
+}
+}  // namespace
+
 NetIf netif_by_name(int fd, const std::string& ifname, const std::string& netns, const std::string& scope) {
-  const std::string where = netns.empty() ? "" : " in network namespace '" + netns + "'";
+  const std::string where = netns.empty() ? " in this process's network namespace" : " in network namespace '" + netns + "'";
   if (ifname.empty() || ifname.size() >= IFNAMSIZ)
     fail("INVALID_OPTION", scope + ": option 'interface' must be an interface name of 1 to " + std::to_string(IFNAMSIZ - 1) +
                                " characters, got '" + ifname + "'");
   NetIf n;
-  if (!read_if(fd, ifname.c_str(), n))
-    fail("INTERFACE_NOT_FOUND", scope + ": no network interface '" + ifname + "'" + where +
-                                    "; list the interfaces with: " + netns_cmd_prefix(netns) + "ip link show, and check the name");
+  if (!read_if(fd, ifname.c_str(), n)) {
+    // An interface moved into a namespace (every veth test bed, every container)
+    // is invisible from outside it: say where it is, and which option reaches it.
+    std::string hint;
+    const std::vector<std::string> elsewhere = namespaces_with(ifname, netns);
+    if (!elsewhere.empty()) {
+      std::string names;
+      for (const auto& ns : elsewhere) names += (names.empty() ? "" : ", ") + (ns.empty() ? std::string("this process's own") : "'" + ns + "'");
+      if (elsewhere.size() > 1)
+        hint = "; an interface of that name exists in network namespaces " + names +
+               ": give the port the option netns with the one you mean (or leave it out for this process's own)";
+      else if (elsewhere[0].empty())
+        hint = "; it exists in this process's own network namespace: leave out the 'netns' option";
+      else
+        hint = "; it exists in network namespace '" + elsewhere[0] + "': give the port the option netns: '" + elsewhere[0] + "'";
+    } else {
+      hint = "; list the interfaces with: " + netns_cmd_prefix(netns) +
+             "ip link show, and check the name (an interface in another network namespace needs the port's 'netns' "
+             "option; list namespaces with: ip netns list)";
+    }
+    fail("INTERFACE_NOT_FOUND", scope + ": no network interface '" + ifname + "'" + where + hint);
+  }
   return n;
 }
 

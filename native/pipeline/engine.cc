@@ -58,6 +58,36 @@ Port& Engine::port(uint16_t id) {
 
 uint64_t Engine::tsc_hz() const { return lr::tsc_hz(); }
 
+namespace {
+std::string detail(const DriverInfo& info, const std::string& key) {
+  for (const auto& [k, v] : info.details)
+    if (k == key) return v;
+  return "";
+}
+
+// rxQueues above what a port's device offers. The limit is the device's (a
+// veth's or a NIC's channel count, a virtio device's queue pairs), not the
+// driver's: name the device and how to see and change its count.
+std::string too_many_queues(const std::string& scope, const DriverInfo& info, uint16_t asked) {
+  const std::string have = std::to_string(info.max_rx_queues);
+  std::string msg = scope + ": rxQueues " + std::to_string(asked) + " is more than the ";
+  const std::string ifname = detail(info, "interface"), pci = detail(info, "pci");
+  if (!ifname.empty()) {
+    const std::string netns = detail(info, "netns");
+    const std::string in = netns.empty() ? "" : " (network namespace '" + netns + "')";
+    const std::string run = netns.empty() ? "" : "ip netns exec " + netns + " ";
+    return msg + have + " rx queue(s) of device '" + ifname + "'" + in + ". See its queue count with: " + run + "ethtool -l " +
+           ifname + "; raise it with: " + run + "ethtool -L " + ifname + " combined " + std::to_string(asked) +
+           " (a veth takes its count when created: ip link add ... numrxqueues " + std::to_string(asked) + " numtxqueues " +
+           std::to_string(asked) + "); or lower rxQueues to " + have;
+  }
+  if (!pci.empty())
+    return msg + have + " rx queue(s) that device " + pci + " offers (" + detail(info, "model") +
+           "); lower rxQueues to " + have + ", or give the device more queues (for a virtual NIC, in its host's configuration)";
+  return msg + have + " rx queue(s) this " + info.driver + " port has; lower rxQueues to " + have;
+}
+}  // namespace
+
 uint16_t Engine::add_port(const std::string& name, const std::string& driver, Config cfg, uint16_t rx_queues, RssOptions rss) {
   check_stopped("add a port");
   for (auto& p : ports_)
@@ -68,9 +98,7 @@ uint16_t Engine::add_port(const std::string& name, const std::string& driver, Co
   cfg.scope = "port '" + name + "' (" + driver + ")";
   auto d = open_driver(driver, cfg, *pool_, id);
   const DriverInfo info = d->info();
-  if (info.hw_rss && rx_queues > info.max_rx_queues)
-    fail("INVALID_OPTION", cfg.scope + ": rxQueues " + std::to_string(rx_queues) + " exceeds the driver's " +
-                               std::to_string(info.max_rx_queues));
+  if (info.hw_rss && rx_queues > info.max_rx_queues) fail("INVALID_OPTION", too_many_queues(cfg.scope, info, rx_queues));
   // A driver that spreads flows itself must take the key, or say it cannot: a
   // key that silently does nothing would spread flows unlike the user expects.
   // (Software RSS uses it in the engine: pipeline/rss.cc.)

@@ -100,7 +100,8 @@ class Engine {
   Port& port(uint16_t id);
   const std::vector<std::unique_ptr<Lcore>>& lcores() const { return lcores_; }
   uint64_t tsc_hz() const;
-  // True when every polled port is a finite source that has run dry.
+  // True when every polled port is a finite source that has run dry, or a port
+  // fed only by this engine's other ports (a ring wire) with nothing waiting on it.
   bool sources_done() const;
 
   std::vector<PortSnapshot> port_stats() const;

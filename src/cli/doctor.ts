@@ -6,7 +6,9 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { release } from 'node:os';
 import { Engine } from '../engine.js';
+import { addonBuildHint } from '../native.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -42,15 +44,42 @@ function memlockLimit(): string {
   }
 }
 
+/** Kernel versions that drivers need, oldest first (docs/drivers/af_xdp.md, docs/drivers/af_packet.md). */
+const KERNEL_NEEDS: { version: [number, number]; what: string }[] = [
+  { version: [5, 10], what: 'af_xdp (XDP sockets with need_wakeup, BPF links for XDP, one UMEM shared by several queues)' },
+  { version: [6, 6], what: "af_packet's consume option (tcx ingress programs)" },
+];
+
+/**
+ * The kernel check: which drivers the running kernel (`uname -r`, e.g. "6.1.0-18-amd64") is too old for.
+ * Too old for some is a warning (the other drivers work); a release that cannot be read is a warning too.
+ */
+export function kernelCheck(kernelRelease: string): Check {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!m) return { name: 'kernel', status: 'warn', detail: `cannot read the kernel version from '${kernelRelease}'`, fix: 'check it with: uname -r (af_xdp needs Linux 5.10+, af_packet consume 6.6+)' };
+  const have = [Number(m[1]), Number(m[2])] as const;
+  const older = (v: [number, number]) => have[0] < v[0] || (have[0] === v[0] && have[1] < v[1]);
+  const missing = KERNEL_NEEDS.filter((n) => older(n.version));
+  if (missing.length === 0) return { name: 'kernel', status: 'ok', detail: `Linux ${kernelRelease}: new enough for every driver` };
+  const needed = missing[missing.length - 1]!.version.join('.');
+  return {
+    name: 'kernel',
+    status: 'warn',
+    detail: `Linux ${kernelRelease} is too old for: ${missing.map((n) => `${n.what} needs ${n.version.join('.')}+`).join('; ')}`,
+    fix: `boot a kernel ${needed} or newer (your distribution's current or backports kernel, e.g. Debian: apt-get install -t <release>-backports linux-image-amd64, then reboot), or do without ${missing.map((n) => n.what.split(' (')[0]).join(' and ')}`,
+  };
+}
+
 /** Runs every check. */
 export function runChecks(): Check[] {
-  const checks: Check[] = [];
+  // The kernel first: it needs no addon, and says which drivers can work at all.
+  const checks: Check[] = [kernelCheck(release())];
   let host;
   try {
     host = Engine.hostInfo();
     checks.push({ name: 'native addon', status: 'ok', detail: `loaded; drivers: ${host.drivers.join(', ')}` });
   } catch (e) {
-    checks.push({ name: 'native addon', status: 'fail', detail: (e as Error).message, fix: 'npm run build:native' });
+    checks.push({ name: 'native addon', status: 'fail', detail: (e as Error).message, fix: addonBuildHint() });
     return checks;
   }
   checks.push({

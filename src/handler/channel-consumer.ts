@@ -9,10 +9,9 @@ import { LinerateError } from '../errors.js';
 import { PacketBatch, type MbufSource } from './batch.js';
 import { CHANNEL, RING } from './layout.js';
 import { createPump, type Pump, type PumpFactory } from './pump.js';
-import { runHandler } from './run-handler.js';
+import { runHandler, type Handler } from './run-handler.js';
 
-/** A packet handler: called once per burst. */
-export type Handler = (batch: PacketBatch) => void;
+export type { Handler } from './run-handler.js';
 
 interface RingView {
   prodHead: number; // u32 word index

@@ -7,14 +7,42 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LinerateError } from '../errors.js';
+import { LinerateError, type LinerateErrorCode } from '../errors.js';
 import type { AttachedEngineHandle } from '../native.js';
-import { ChannelConsumer, type Handler } from './channel-consumer.js';
+import { ChannelConsumer } from './channel-consumer.js';
+import type { Handler } from './run-handler.js';
 import type { WorkerInit } from './worker.js';
+import { WORKER_COUNTERS } from './worker-api.js';
+
+/** Where an 'error' event comes from. `suppressed`: errors of that worker held back by its rate limit since its previous event. */
+export interface ErrorSource {
+  port: string;
+  queue: number;
+  suppressed?: number;
+}
 
 export interface HandlerEvents {
-  error(err: Error, where: { port: string; queue: number }): void;
+  error(err: Error, where: ErrorSource): void;
   workerExit(info: { port: string; queue: number; code: number }): void;
+  workerMessage(message: unknown, where: { port: string; queue: number }): void;
+}
+
+/** JS-side counters of a port's handlers (added to the native ones in stats). */
+export interface JsHandlerCounters {
+  batches: number;
+  packets: number;
+  errors: number;
+  errorDrops: number;
+  errorsUnreported: number;
+  workersExited: number;
+}
+
+interface WorkerMessage {
+  type: string;
+  message?: unknown;
+  stack?: string;
+  code?: string;
+  suppressed?: number;
 }
 
 interface MainEntry {
@@ -37,6 +65,8 @@ interface WorkerEntry {
   /** HandleOptions.coalesceUs (pipeline mode) */
   coalesceUs: number;
   worker?: Worker;
+  /** The last 'fatal' message (why it did not start). */
+  fatal?: string;
   alive: boolean;
   exited: boolean;
   stopping: boolean;
@@ -77,7 +107,7 @@ export class HandlerSet {
   private readonly main: MainEntry[] = [];
   private readonly workers: WorkerEntry[] = [];
   /** Counters of workers that are gone, so stats stay cumulative. */
-  private readonly retired = new Map<string, { batches: number; packets: number; errors: number; errorDrops: number; workersExited: number }>();
+  private readonly retired = new Map<string, JsHandlerCounters>();
 
   constructor(
     private readonly attached: () => AttachedEngineHandle,
@@ -90,7 +120,7 @@ export class HandlerSet {
     this.main.push({ kind: 'main', port, key, portName, queues, handler, consumers: [], coalesceUs });
   }
 
-  addWorkers(portName: string, coalesceUs: number, inits: Omit<WorkerInit, 'engineId' | 'portIds' | 'stop' | 'counters'>[]): void {
+  addWorkers(portName: string, coalesceUs: number, userCounters: number, inits: Omit<WorkerInit, 'engineId' | 'portIds' | 'stop' | 'counters' | 'userCounters'>[]): void {
     for (const i of inits) {
       this.workers.push({
         kind: 'worker',
@@ -99,9 +129,26 @@ export class HandlerSet {
         alive: false,
         exited: false,
         stopping: false,
-        init: { ...i, engineId: 0, portIds: [], stop: new SharedArrayBuffer(4), counters: new SharedArrayBuffer(8 * 4) },
+        init: {
+          ...i,
+          engineId: 0,
+          portIds: [],
+          stop: new SharedArrayBuffer(4),
+          counters: new SharedArrayBuffer(8 * WORKER_COUNTERS.SIZE),
+          userCounters: new SharedArrayBuffer(8 * userCounters),
+        },
       });
     }
+  }
+
+  /** The inline workers' CPUs, per port and queue (for the CPU-sharing check at start). */
+  inlineCpus(): { port: string; queue: number; cpu: number }[] {
+    return this.workers.filter((w) => w.init.mode === 'inline').map((w) => ({ port: w.portName, queue: w.init.queue, cpu: w.init.cpu }));
+  }
+
+  /** Live views of the result counters of a port's workers, in queue order (WorkerContext.counters). */
+  userCounters(port: string): Float64Array[] {
+    return this.workers.filter((w) => w.portName === port).map((w) => new Float64Array(w.init.userCounters));
   }
 
   /** Before the lcores start: attach consumers, start workers and wait until each is ready. */
@@ -132,11 +179,17 @@ export class HandlerSet {
         w.exited = false;
         w.stopping = false;
         const where = { port: w.portName, queue: w.init.queue };
-        worker.on('message', (m: { type: string; message?: string; stack?: string }) => {
-          if (m.type === 'error' || m.type === 'fatal') {
-            const err = new Error(m.message);
+        w.fatal = undefined;
+        worker.on('message', (m: WorkerMessage) => {
+          if (m.type === 'user') {
+            this.events.workerMessage(m.message, where);
+          } else if (m.type === 'error' || m.type === 'fatal') {
+            // The error crossed a thread as its parts: rebuild it, a LinerateError when it was one (HANDLER_ASYNC).
+            const text = String(m.message);
+            const err = m.code && /^[A-Z_]+$/.test(m.code) ? new LinerateError(m.code as LinerateErrorCode, text) : new Error(text);
             if (m.stack) err.stack = m.stack;
-            this.error(err, where);
+            if (m.type === 'fatal') w.fatal = text;
+            this.error(err, { ...where, suppressed: m.suppressed ?? 0 });
           }
         });
         worker.on('error', (e) => this.error(e, where));
@@ -149,7 +202,10 @@ export class HandlerSet {
         const ready = await once(worker, 'ready', 30_000);
         if (!ready) {
           await worker.terminate();
-          throw new LinerateError('HANDLER_FAILED', `the handler worker for port '${w.portName}' queue ${w.init.queue} did not start (see the 'error' event); module: ${w.init.module}`);
+          throw new LinerateError(
+            'HANDLER_FAILED',
+            `the handler worker for port '${w.portName}' queue ${w.init.queue} did not start: ${w.fatal ?? "see the 'error' event"}; module: ${w.init.module}`,
+          );
         }
         w.alive = true;
       }),
@@ -195,38 +251,42 @@ export class HandlerSet {
     }
   }
 
-  /** JS-side counters per port (inline workers count in shared memory). */
-  counters(port: string): { batches: number; packets: number; errors: number; errorDrops: number; workersExited: number } | undefined {
+  /**
+   * JS-side counters per port, from the workers' shared memory: inline workers count their bursts there (pipeline
+   * channels count natively), and every worker counts the error reports its rate limit held back.
+   */
+  counters(port: string): JsHandlerCounters | undefined {
     const r = this.retired.get(port);
     let any = !!r;
-    const out = { batches: r?.batches ?? 0, packets: r?.packets ?? 0, errors: r?.errors ?? 0, errorDrops: r?.errorDrops ?? 0, workersExited: r?.workersExited ?? 0 };
+    const out: JsHandlerCounters = { batches: 0, packets: 0, errors: 0, errorDrops: 0, errorsUnreported: 0, workersExited: 0, ...r };
     for (const w of this.workers) {
-      if (w.portName !== port || w.init.mode !== 'inline' || w.exited) continue;
+      if (w.portName !== port || w.exited) continue;
       any = true;
-      const c = new Float64Array(w.init.counters);
+      HandlerSet.addWorkerCounters(out, w);
+    }
+    return any ? out : undefined;
+  }
+
+  private static addWorkerCounters(out: JsHandlerCounters, w: WorkerEntry): void {
+    const c = new Float64Array(w.init.counters);
+    if (w.init.mode === 'inline') {
       out.batches += c[0];
       out.packets += c[1];
       out.errors += c[2];
       out.errorDrops += c[3];
     }
-    return any ? out : undefined;
+    out.errorsUnreported += c[WORKER_COUNTERS.ERRORS_UNREPORTED];
   }
 
   private retire(w: WorkerEntry): void {
-    const r = this.retired.get(w.portName) ?? { batches: 0, packets: 0, errors: 0, errorDrops: 0, workersExited: 0 };
-    if (w.init.mode === 'inline') {
-      const c = new Float64Array(w.init.counters);
-      r.batches += c[0];
-      r.packets += c[1];
-      r.errors += c[2];
-      r.errorDrops += c[3];
-      c.fill(0);
-    }
+    const r = this.retired.get(w.portName) ?? { batches: 0, packets: 0, errors: 0, errorDrops: 0, errorsUnreported: 0, workersExited: 0 };
+    HandlerSet.addWorkerCounters(r, w);
+    new Float64Array(w.init.counters).fill(0);
     if (!w.stopping) r.workersExited++;
     this.retired.set(w.portName, r);
   }
 
-  private error(e: unknown, where: { port: string; queue: number }): void {
+  private error(e: unknown, where: ErrorSource): void {
     this.events.error(e instanceof Error ? e : new Error(String(e)), where);
   }
 }

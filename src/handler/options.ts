@@ -6,6 +6,7 @@
  */
 import { LinerateError } from '../errors.js';
 import { check, describe, isPow2, type Rule } from '../option-check.js';
+import type { WorkerModule } from './worker-api.js';
 
 /** Which packets a handler gets. Every field is optional; all that are set must hold. */
 export interface HandlerMatch {
@@ -60,14 +61,35 @@ export function validateHandleOptions(scope: string, o: HandleOptions): { ringSi
 
 /** Options of {@link Engine.handleInWorkers}. */
 export interface HandleInWorkersOptions extends HandleOptions {
-  /** The handler module (URL or path); its default export is `(batch) => void`. */
+  /**
+   * The handler module (URL or path): an ES module whose default export (or `export`) is the handler,
+   * `(batch) => void`, or whose `init(data, ctx)` returns it; it may also export `stop(ctx)`. See
+   * {@link WorkerModule} and docs/handlers.md, "Worker modules".
+   */
   module: URL | string;
   /** Named export to use instead of the default export. */
   export?: string;
   /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
   mode?: 'pipeline' | 'inline';
-  /** Inline mode: CPUs to pin the workers to, round-robin over queues. Default: the engine's lcores. */
+  /**
+   * Inline mode: CPUs to pin the workers to, round-robin over queues; each must be one this process may run on
+   * (`CPU_UNAVAILABLE` otherwise, at this call). Default: the allowed CPUs that no lcore (and no other inline worker)
+   * uses; when there are none, the lcores' CPUs, and `engine.start()` warns that they share (see the `'warning'`
+   * event). A worker that shares its CPU with an lcore gets about half of it, and both see the other's time slices
+   * as latency.
+   */
   cpus?: number[];
+  /**
+   * Start data for every worker of this port: structured-cloned into each (plain objects, arrays, Maps, typed
+   * arrays...; a SharedArrayBuffer is shared, not copied). The module gets it as `init(data, ctx)` and `ctx.data`.
+   * `INVALID_OPTION` here when it cannot be cloned (a function, a class instance with methods it needs).
+   */
+  data?: unknown;
+  /**
+   * Result counters per worker: float64 slots in shared memory the module writes through `ctx.counters` and the
+   * parent reads with {@link Engine.workerCounters}. 0..65536; default 16.
+   */
+  counters?: number;
 }
 
 /** @internal */

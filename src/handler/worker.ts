@@ -1,22 +1,27 @@
 /**
  * Entry point of a handler worker (worker_threads). It attaches to the engine
- * by id, loads the user's module (its default export is the handler), and runs
- * a pipeline consumer or an inline loop until the engine stops it.
+ * by id, loads the user's module, runs its init hook (which may return the
+ * handler; else the default export, or `export`, is the handler), and runs a
+ * pipeline consumer or an inline loop until the engine stops it; then the
+ * module's stop hook. Module contract: docs/handlers.md, "Worker modules".
  *
- * Messages: to the parent {type:'ready'} | {type:'error', message, stack} |
- * {type:'stopped'}; from the parent {type:'go'} (inline: start polling) and
- * {type:'stop'} (pipeline; inline workers watch a shared stop flag).
+ * Messages: to the parent {type:'ready'} | {type:'error'|'fatal', message, stack, code?, suppressed} |
+ * {type:'user', message} | {type:'stopped'}; from the parent {type:'go'} (inline: start polling)
+ * and {type:'stop'} (pipeline; inline workers watch a shared stop flag).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadAddon } from '../native.js';
-import { ChannelConsumer, WORKER_TURN_BURSTS, type Handler } from './channel-consumer.js';
+import { ChannelConsumer, WORKER_TURN_BURSTS } from './channel-consumer.js';
 import { InlineRunner, type NativeInlineQueue } from './inline-runner.js';
+import type { Handler } from './run-handler.js';
+import { WORKER_COUNTERS, type WorkerContext, type WorkerModule } from './worker-api.js';
 import { datagramHandler, type DatagramContext, type DatagramHandler } from '../host/datagram-batch.js';
 
 /** @internal */
 export interface WorkerInit {
   engineId: number;
   port: number;
+  portName: string;
   queue: number;
   mode: 'pipeline' | 'inline';
   module: string;
@@ -25,29 +30,42 @@ export interface WorkerInit {
   adaptive: boolean;
   portIds: [string, number][];
   stop: SharedArrayBuffer; // Int32Array[1]
-  counters: SharedArrayBuffer; // Float64Array[4]
+  counters: SharedArrayBuffer; // Float64Array[WORKER_COUNTERS.SIZE]
+  /** HandleInWorkersOptions.data (structured-cloned with workerData). */
+  data: unknown;
+  /** The module's result counters (WorkerContext.counters). */
+  userCounters: SharedArrayBuffer;
   /** Handler key for the native side (a host socket's); the port id when absent. */
   key?: number;
-  /** A host socket: the module exports a DatagramHandler. */
+  /** A host socket: the module's handler is a DatagramHandler. */
   datagram?: DatagramContext;
 }
 
 const init = workerData as WorkerInit;
 const post = (m: unknown) => parentPort!.postMessage(m);
+const counters = new Float64Array(init.counters);
+
+function describeError(e: unknown): { message: string; stack?: string; code?: string } {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const code = (err as { code?: unknown }).code;
+  return { message: err.message, stack: err.stack, code: typeof code === 'string' ? code : undefined };
+}
 
 let lastErrorPost = 0;
 let suppressed = 0;
 function reportError(e: unknown): void {
   // At millions of packets per second a handler that always throws would flood
-  // the parent: one message per 100 ms, with the count of the ones in between.
+  // the parent: one message per 100 ms, carrying the count of the ones held back
+  // since the previous one; every one held back is also counted in shared memory
+  // (stats: handler.errorsUnreported), so none goes unseen.
   const now = Date.now();
   if (now - lastErrorPost < 100) {
     suppressed++;
+    counters[WORKER_COUNTERS.ERRORS_UNREPORTED]++;
     return;
   }
   lastErrorPost = now;
-  const err = e instanceof Error ? e : new Error(String(e));
-  post({ type: 'error', message: err.message, stack: err.stack, suppressed });
+  post({ type: 'error', ...describeError(e), suppressed });
   suppressed = 0;
 }
 
@@ -62,39 +80,60 @@ async function main(): Promise<void> {
     };
     pinThread(cpu: number): void;
   };
-  const mod = (await import(init.module)) as Record<string, unknown>;
-  const exported = mod[init.exportName];
-  if (typeof exported !== 'function') {
-    throw new Error(`${init.module} has no ${init.exportName === 'default' ? 'default export' : `export '${init.exportName}'`} that is a function`);
+  const mod = (await import(init.module)) as Record<string, unknown> & WorkerModule;
+  const ctx: WorkerContext = Object.freeze({
+    port: init.portName,
+    queue: init.queue,
+    mode: init.mode,
+    data: init.data,
+    counters: new Float64Array(init.userCounters),
+    post: (message: unknown) => post({ type: 'user', message }),
+  });
+  let handler: unknown;
+  if (typeof mod.init === 'function') handler = await mod.init(init.data, ctx);
+  if (typeof handler !== 'function') handler = mod[init.exportName];
+  if (typeof handler !== 'function') {
+    const what = init.exportName === 'default' ? 'default export' : `export '${init.exportName}'`;
+    throw new Error(`${init.module} has no ${what} that is a function${typeof mod.init === 'function' ? ', and its init() returned no handler' : ''}`);
   }
-  const handler: Handler = init.datagram ? (datagramHandler(exported as DatagramHandler, init.datagram) as unknown as Handler) : (exported as Handler);
+  if (init.datagram) handler = datagramHandler(handler as DatagramHandler, init.datagram);
   const key = init.key ?? init.port;
+  const runStopHook = async () => {
+    if (typeof mod.stop !== 'function') return;
+    try {
+      await mod.stop(ctx);
+    } catch (e) {
+      post({ type: 'error', ...describeError(e), suppressed: 0 });
+    }
+  };
   const attached = addon.attach(init.engineId);
   const pool = attached.poolBuffer();
   const info = attached.poolInfo();
   const portIds = new Map(init.portIds);
   const stop = new Int32Array(init.stop);
-  const counters = new Float64Array(init.counters);
 
   if (init.mode === 'inline') {
-    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler, counters, reportError);
+    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler as Handler, counters, reportError);
+    // Pinned before 'ready': a CPU this thread may not use fails engine.start() (HANDLER_FAILED) instead of killing the queue later.
+    addon.pinThread(init.cpu);
     parentPort!.once('message', (m: { type: string }) => {
       if (m.type !== 'go') return;
-      addon.pinThread(init.cpu);
       runner.loop(info.burst, stop, init.adaptive);
-      post({ type: 'stopped' });
+      void runStopHook().then(() => post({ type: 'stopped' }));
     });
     post({ type: 'ready' });
     return;
   }
 
-  const consumer = new ChannelConsumer(attached.channelBuffer(key, init.queue), pool, info, portIds, handler, reportError, WORKER_TURN_BURSTS);
+  const consumer = new ChannelConsumer(attached.channelBuffer(key, init.queue), pool, info, portIds, handler as Handler, reportError, WORKER_TURN_BURSTS);
   attached.setDoorbell(key, init.queue, consumer.wake);
   parentPort!.on('message', (m: { type: string }) => {
     if (m.type === 'stop') {
       consumer.stop();
-      post({ type: 'stopped' });
-      parentPort!.close();
+      void runStopHook().then(() => {
+        post({ type: 'stopped' });
+        parentPort!.close();
+      });
     }
   });
   consumer.start();
@@ -102,7 +141,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  const err = e instanceof Error ? e : new Error(String(e));
-  post({ type: 'fatal', message: err.message, stack: err.stack });
+  post({ type: 'fatal', ...describeError(e), suppressed: 0 });
   process.exit(1);
 });

@@ -84,7 +84,17 @@ export interface HostEngine {
   slotSize(): number;
   ringOptions(scope: string, o: HostUdpOptions): { ringSize: number; coalesceUs: number };
   addMain(port: Port, key: number, handler: (raw: never) => unknown, coalesceUs: number): void;
-  addWorkers(port: Port, key: number, options: HostUdpWorkerOptions, datagram: DatagramContext, coalesceUs: number): void;
+  /** Checks the worker options before anything native is made. */
+  prepareWorkers(port: Port, options: HostUdpWorkerOptions): PreparedWorkers;
+  addWorkers(port: Port, key: number, prepared: PreparedWorkers, datagram: DatagramContext, coalesceUs: number): void;
+}
+
+/** Worker options, checked. @internal */
+export interface PreparedWorkers {
+  url: string;
+  mode: 'pipeline' | 'inline';
+  exportName: string | undefined;
+  w: { counters: number; data: unknown; cpus: number[] };
 }
 
 /** A handler key: names a socket's channels to the native side (native/pipeline/engine.h). @internal */
@@ -190,9 +200,10 @@ export class Host {
     const mode = options.mode ?? 'pipeline';
     if (mode !== 'pipeline' && mode !== 'inline') throw new LinerateError('INVALID_OPTION', `host.udpInWorkers: mode must be 'pipeline' or 'inline'`);
     const { ringSize, coalesceUs } = this.engine.ringOptions('host.udpInWorkers', options);
+    const prepared = this.engine.prepareWorkers(this.port, options);
     const index = native(() => this.engine.nat.hostUdp(this.port.id, port, mode === 'inline', ringSize));
     const sock = new HostSocket(this, index, port, mode, this.engine);
-    this.engine.addWorkers(this.port, socketKey(this.port.id, index), options, this.context(index, port), coalesceUs);
+    this.engine.addWorkers(this.port, socketKey(this.port.id, index), prepared, this.context(index, port), coalesceUs);
     this.sockets.push(sock);
     return sock;
   }

@@ -61,8 +61,12 @@ export interface HostUdpWorkerOptions extends HostUdpOptions {
   export?: string;
   /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
   mode?: 'pipeline' | 'inline';
-  /** Inline mode: CPUs to pin the workers to, round-robin over queues. */
+  /** Inline mode: CPUs to pin the workers to, round-robin over queues (default: CPUs no lcore uses). */
   cpus?: number[];
+  /** Start data for the module's init() (structured-cloned), as HandleInWorkersOptions.data. */
+  data?: unknown;
+  /** Result counters per worker (ctx.counters), as HandleInWorkersOptions.counters. Default 16. */
+  counters?: number;
 }
 
 /** What the native host takes: addresses as bytes. @internal */

@@ -68,6 +68,11 @@ class RingDriver final : public Driver {
     return {wire_ && wire_->attached[end_ ^ 1], 0};
   }
   uint32_t held_mbufs() const override { return wire_ ? inbound().count() : 0; }
+  // A wire carries only what this engine's own ports transmit into it (wires are
+  // per mempool, so per engine). Its rx has run dry when nothing waits on it: if
+  // what feeds it is a finite source, that source is polled by the same engine and
+  // Engine::sources_done() waits for it too; if it is endless, that source is never done.
+  bool rx_done() const override { return !wire_ || inbound().count() == 0; }
 
   void stop() override {
     if (!wire_) return;  // closed: detach() gave everything back already
