@@ -216,8 +216,8 @@ TEST_CASE("stop: no callback afterwards, no fd left open, idempotent") {
     REQUIRE(sh("ip neigh add 198.18.0.13 lladdr 02:00:00:00:00:0e dev lrt-nw0"));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHECK(rec.size() == seen);
-    const Ip peer = ip4("198.18.0.2");
-    CHECK(!w.request_resolution(4, peer.b) || true);  // after stop: no socket, no crash
+    const Ip unknown = ip4("198.18.0.88");
+    CHECK(!w.request_resolution(4, unknown.b));  // after stop: no socket to ask with, and no crash
   }
   CHECK(open_fds() == fds_before);
   sh("ip neigh del 198.18.0.13 dev lrt-nw0");
