@@ -118,8 +118,9 @@ void KernelNeighbourWatch::stop() {
     thread_.join();
   }
   close_fd(watch_fd_);
-  close_fd(req_fd_);
   close_fd(stop_fd_);
+  std::lock_guard<std::mutex> g(req_mu_);  // a request in flight on another thread finishes first
+  close_fd(req_fd_);
 }
 
 void KernelNeighbourWatch::dump_all(std::map<Key, uint16_t>* seen) {
