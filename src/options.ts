@@ -207,6 +207,16 @@ export interface AfXdpPortOptions extends CommonPortOptions {
   ringSize?: number;
   /** Packets the XDP program drops before they reach user space, counted per rule (xstats `drop_rule_<i>`). At most 32. */
   dropRules?: DropRule[];
+  /**
+   * Share the interface with the kernel: only UDP datagrams to these `'address:port'` pairs reach linerate
+   * (`'198.18.0.2:53'`, `'[fd00:198:18::2]:53'`); every other frame (ARP, neighbour discovery, ping, TCP, UDP to
+   * other ports, IP fragments) is passed to the kernel's stack, which keeps the address. At most 64 pairs. xstats
+   * `steer_redirected`, `steer_passed`, `steer_rules`. Default: none, everything to linerate. See
+   * docs/drivers/af_xdp.md, "Sharing the interface with the kernel".
+   */
+  udpSteer?: string[];
+  /** With `udpSteer`: steer only frames tagged with this 802.1Q VLAN id (1..4094). Default 0: untagged frames only. */
+  udpSteerVlan?: number;
 }
 
 /**
@@ -292,6 +302,8 @@ const driverRules: Record<string, Record<string, Rule>> = {
     mode: { type: 'enum', values: ['auto', 'zerocopy', 'copy'] },
     ringSize: { type: 'int', min: 64, max: 16384 },
     dropRules: { type: 'object' },
+    udpSteer: { type: 'object' },
+    udpSteerVlan: { type: 'int', min: 0, max: 4094 },
   },
   vfio: {
     ...common,
@@ -397,6 +409,10 @@ export function validatePortOptions(name: string, opts: PortOptions, knownDriver
       throw new LinerateError('INVALID_OPTION', `port '${name}' (af_xdp): option 'ringSize' must be a power of two, got ${opts.ringSize}`);
     }
     if (opts.dropRules !== undefined) encodeDropRules(`port '${name}' (af_xdp)`, opts.dropRules);
+    if (opts.udpSteer !== undefined) encodeUdpSteer(`port '${name}' (af_xdp)`, opts.udpSteer);
+    if (opts.udpSteerVlan && !opts.udpSteer?.length) {
+      throw new LinerateError('INVALID_OPTION', `port '${name}' (af_xdp): option 'udpSteerVlan' needs 'udpSteer' (the address:port pairs to take)`);
+    }
   }
 }
 
@@ -445,8 +461,58 @@ export function encodeDropRules(scope: string, rules: readonly DropRule[]): stri
     .join(';');
 }
 
+const ipv4Re = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * Checks af_xdp `udpSteer` entries and encodes them for the native side: `198.18.0.2:53,[fd00::2]:53`
+ * (native/drivers/af_xdp/udp_steer.h parses and checks again, with inet_pton). @internal
+ */
+export function encodeUdpSteer(scope: string, entries: readonly string[]): string {
+  if (!Array.isArray(entries)) throw new LinerateError('INVALID_OPTION', `${scope}: udpSteer must be an array of 'address:port' strings, got ${describe(entries)}`);
+  if (entries.length > 64) throw new LinerateError('INVALID_OPTION', `${scope}: at most 64 udpSteer entries, got ${entries.length}`);
+  return entries
+    .map((e, i) => {
+      const where = `${scope}: udpSteer[${i}]`;
+      if (typeof e !== 'string') throw new LinerateError('INVALID_OPTION', `${where} must be a string like '198.18.0.2:53', got ${describe(e)}`);
+      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(e);
+      const port = m ? Number(m[3]) : 0;
+      const v6 = m?.[1];
+      const v4 = m?.[2];
+      const addrOk = v4 !== undefined ? ipv4Re.test(v4) : v6 !== undefined && isIPv6(v6);
+      if (!m || !addrOk || port < 1 || port > 65535) {
+        throw new LinerateError(
+          'INVALID_OPTION',
+          `${where} ${describe(e)} is not 'IPV4:PORT' or '[IPV6]:PORT' with a port 1..65535, e.g. '198.18.0.2:53' or '[fd00:198:18::2]:53'`,
+        );
+      }
+      return e;
+    })
+    .join(',');
+}
+
+/** IPv6 text form (RFC 4291 section 2.2), with an optional trailing dotted IPv4. */
+function isIPv6(s: string): boolean {
+  let head = s;
+  let extra = 0;
+  const lastColon = s.lastIndexOf(':');
+  if (s.slice(lastColon + 1).includes('.')) {
+    if (!ipv4Re.test(s.slice(lastColon + 1))) return false;
+    head = s.slice(0, lastColon + 1) + '0';
+    extra = 1;
+  }
+  const halves = head.split('::');
+  if (halves.length > 2) return false;
+  const groups = (h: string) => (h === '' ? [] : h.split(':'));
+  const parts = halves.flatMap(groups);
+  if (!parts.every((p) => /^[0-9a-fA-F]{1,4}$/.test(p))) return false;
+  const n = parts.length + extra;
+  return halves.length === 2 ? n <= 7 : n === 8;
+}
+
 /** Driver options as the native side takes them (arrays encoded). @internal */
 export function nativeDriverOptions(driverOptions: Record<string, unknown>): Record<string, unknown> {
-  if (driverOptions.dropRules === undefined) return driverOptions;
-  return { ...driverOptions, dropRules: encodeDropRules('dropRules', driverOptions.dropRules as DropRule[]) };
+  const out = { ...driverOptions };
+  if (out.dropRules !== undefined) out.dropRules = encodeDropRules('dropRules', out.dropRules as DropRule[]);
+  if (out.udpSteer !== undefined) out.udpSteer = encodeUdpSteer('udpSteer', out.udpSteer as string[]);
+  return out;
 }

@@ -16,6 +16,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "core/counter.h"
 #include "core/mbuf.h"
 #include "core/mempool.h"
+#include "drivers/netlink/neigh_watch.h"
 
 namespace lr {
 
@@ -43,6 +45,14 @@ struct DriverInfo {
 struct LinkStatus {
   bool up = true;
   uint64_t speed_mbps = 0;  // 0 = unknown / virtual
+};
+
+// One (destination address, UDP destination port) a port takes for itself when
+// it shares its interface with the kernel (Driver::set_udp_steering).
+struct UdpSteerRule {
+  uint8_t family = 4;      // 4 or 6
+  uint8_t addr[16] = {};   // network order; IPv4 in [0..3], the rest zero
+  uint16_t port = 0;       // host order
 };
 
 // What a queue needs at run time: the pool and the cache of the lcore polling it.
@@ -98,6 +108,28 @@ class Driver {
   virtual bool set_rss_key(const std::vector<uint8_t>& key) {
     (void)key;
     return false;
+  }
+
+  // Sharing the interface with the kernel (issue 10, owner 'kernel').
+  //
+  // Deliver to linerate only the UDP datagrams to these (address, port) pairs
+  // (only frames with this 802.1Q VLAN id; 0: untagged frames only) and leave
+  // every other frame to the kernel. Set before start() (af_xdp also takes it
+  // while running: the program reads it from maps). An empty list restores the
+  // default, everything to linerate. Returns false when the driver cannot share
+  // its interface this way; throws INVALID_OPTION for rules it cannot take.
+  virtual bool set_udp_steering(const std::vector<UdpSteerRule>& rules, uint16_t vlan) {
+    (void)rules;
+    (void)vlan;
+    return false;
+  }
+  // Mirrors the kernel's neighbour table of this port's interface, in the
+  // namespace the driver uses (drivers/netlink/neigh_watch.h: a dump now, then
+  // notifications on a thread of its own). nullptr when the driver has no
+  // kernel interface. Throws what opening the netlink socket throws.
+  virtual std::unique_ptr<KernelNeighbourWatch> watch_kernel_neighbours(KernelNeighbourWatch::Callback cb) {
+    (void)cb;
+    return nullptr;
   }
 
   // Hot path.

@@ -283,6 +283,13 @@ class AfPacketDriver final : public Driver {
     membership(*rx_[0], on);
     promisc_ = on;
   }
+  // The kernel's neighbour table of this interface (driver.h), read in the
+  // port's namespace: af_packet leaves ARP and ND to the kernel.
+  std::unique_ptr<KernelNeighbourWatch> watch_kernel_neighbours(KernelNeighbourWatch::Callback cb) override {
+    if (closed_) fail("PORT_CLOSED", scope_ + ": the port is closed");
+    return std::make_unique<KernelNeighbourWatch>(ns_, nif_.index, std::move(cb), scope_);
+  }
+
   MacAddr mac() const override { return nif_.mac; }
 
   uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {

@@ -50,6 +50,7 @@
 #include "drivers/af_xdp/drop_rules.h"
 #include "drivers/af_xdp/host.h"
 #include "drivers/af_xdp/queue.h"
+#include "drivers/af_xdp/udp_steer.h"
 #include "drivers/af_xdp/xdp_program.h"
 #include "drivers/af_xdp/xsk.h"
 #include "drivers/driver.h"
@@ -64,7 +65,7 @@ using namespace xdp;
 class AfXdpDriver final : public Driver {
  public:
   AfXdpDriver(const Config& cfg, Mempool& pool, uint16_t port_id) : pool_(pool), port_id_(port_id), scope_(cfg.scope), umem_{pool, 0, 0} {
-    cfg.allow_only({"interface", "netns", "mode", "ringSize", "dropRules", "rxQueues"});
+    cfg.allow_only({"interface", "netns", "mode", "ringSize", "dropRules", "rxQueues", "udpSteer", "udpSteerVlan"});
     ifname_ = cfg.get_string("interface", "");
     if (ifname_.empty()) fail("INVALID_OPTION", scope_ + ": option 'interface' (the network interface to attach to) is required");
     netns_ = cfg.get_string("netns", "");
@@ -72,6 +73,10 @@ class AfXdpDriver final : public Driver {
     ring_size_ = uint32_t(cfg.get_uint("ringSize", 2048, 64, 16384));
     if (ring_size_ & (ring_size_ - 1)) fail("INVALID_OPTION", scope_ + ": option 'ringSize' must be a power of two");
     const RuleSet rules = parse_drop_rules(cfg.get_string("dropRules", ""), scope_);
+    const auto steer = parse_udp_steer(cfg.get_string("udpSteer", ""), scope_);
+    const auto steer_vlan = uint16_t(cfg.get_uint("udpSteerVlan", 0, 0, 4094));
+    if (steer_vlan && steer.empty()) fail("INVALID_OPTION", scope_ + ": option 'udpSteerVlan' needs 'udpSteer' (the address:port pairs to take)");
+    check_udp_steer(steer, steer_vlan, scope_);
     if (const char* a = std::getenv("LINERATE_AF_XDP_ATTACH")) force_netlink_ = std::string(a) == "netlink";
     if (const char* m = std::getenv("LINERATE_AF_XDP_XDP_MODE")) force_skb_ = std::string(m) == "generic";
 
@@ -88,6 +93,7 @@ class AfXdpDriver final : public Driver {
     }
     program_ = std::make_unique<XdpProgram>(scope_);
     program_->set_rules(rules);
+    if (!steer.empty()) program_->set_udp_steering(steer, steer_vlan);
   }
 
   ~AfXdpDriver() override {
@@ -110,7 +116,8 @@ class AfXdpDriver final : public Driver {
                  {"ifindex", std::to_string(nif_.index)},
                  {"deviceQueues", rx_queues_ ? std::to_string(rx_queues_) : "unknown"},
                  {"frameSize", std::to_string(frame_room_)},
-                 {"maxDropRules", std::to_string(kMaxDropRules)}};
+                 {"maxDropRules", std::to_string(kMaxDropRules)},
+                 {"maxUdpSteerRules", std::to_string(kMaxUdpSteerRules)}};
     return i;
   }
 
@@ -228,7 +235,24 @@ class AfXdpDriver final : public Driver {
       }
       out.push_back({"early_dropped", total});
       out.push_back({"drop_rules", program_->rules().count});
+      out.push_back({"steer_rules", program_->udp_steer_rules()});
+      out.push_back({"steer_redirected", program_->steer_redirected()});
+      out.push_back({"steer_passed", program_->steer_passed()});
     }
+  }
+
+  // Sharing the interface with the kernel (docs/drivers/af_xdp.md): the
+  // program's steering map and control word, so no reload, before or while running.
+  bool set_udp_steering(const std::vector<UdpSteerRule>& rules, uint16_t vlan) override {
+    if (closed_) fail("PORT_CLOSED", scope_ + ": the port is closed");
+    program_->set_udp_steering(rules, vlan);
+    return true;
+  }
+
+  std::unique_ptr<KernelNeighbourWatch> watch_kernel_neighbours(KernelNeighbourWatch::Callback cb) override {
+    if (closed_) fail("PORT_CLOSED", scope_ + ": the port is closed");
+    const Netns ns(netns_, scope_);
+    return std::make_unique<KernelNeighbourWatch>(ns, nif_.index, std::move(cb), scope_);
   }
 
   void set_runtime_options(const Config& cfg) override {

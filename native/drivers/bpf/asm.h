@@ -23,7 +23,7 @@ constexpr uint8_t LD = 0x00, LDX = 0x01, ST = 0x02, STX = 0x03, ALU = 0x04, JMP 
 constexpr uint8_t W = 0x00, H = 0x08, B = 0x10, DW = 0x18;  // sizes
 constexpr uint8_t IMM = 0x00, MEM = 0x60;                   // modes
 constexpr uint8_t K = 0x00, X = 0x08;                       // source: immediate or register
-constexpr uint8_t ADD = 0x00, AND = 0x50, LSH = 0x60, MOV = 0xb0;
+constexpr uint8_t ADD = 0x00, OR = 0x40, AND = 0x50, LSH = 0x60, MOV = 0xb0;
 constexpr uint8_t JA = 0x00, JEQ = 0x10, JGT = 0x20, JNE = 0x50, JLT = 0xa0, JLE = 0xb0, CALL = 0x80, EXIT = 0x90;
 }  // namespace op
 
@@ -34,6 +34,8 @@ class Asm {
   void mov(Reg dst, int32_t imm) { ins(op::ALU64 | op::MOV | op::K, dst, 0, 0, imm); }
   void add(Reg dst, int32_t imm) { ins(op::ALU64 | op::ADD | op::K, dst, 0, 0, imm); }
   void add(Reg dst, Reg src) { ins(op::ALU64 | op::ADD | op::X, dst, src, 0, 0); }
+  void or_(Reg dst, int32_t imm) { ins(op::ALU64 | op::OR | op::K, dst, 0, 0, imm); }
+  void or_(Reg dst, Reg src) { ins(op::ALU64 | op::OR | op::X, dst, src, 0, 0); }
   void and_(Reg dst, int32_t imm) { ins(op::ALU64 | op::AND | op::K, dst, 0, 0, imm); }
   void and_(Reg dst, Reg src) { ins(op::ALU64 | op::AND | op::X, dst, src, 0, 0); }
   void lsh(Reg dst, int32_t imm) { ins(op::ALU64 | op::LSH | op::K, dst, 0, 0, imm); }

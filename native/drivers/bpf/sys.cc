@@ -61,6 +61,13 @@ int bpf_map_lookup(int map_fd, const void* key, void* value) {
   return sys_bpf(BPF_MAP_LOOKUP_ELEM, a);
 }
 
+int bpf_map_delete(int map_fd, const void* key) {
+  bpf_map_elem_attr a{};
+  a.map_fd = uint32_t(map_fd);
+  a.key = uint64_t(uintptr_t(key));
+  return sys_bpf(BPF_MAP_DELETE_ELEM, a);
+}
+
 int bpf_prog_load(uint32_t prog_type, uint32_t expected_attach_type, const std::vector<bpf_insn>& insns, const char* name,
                   std::string* log) {
   static const char license[] = "Dual MIT/GPL";  // the project's MIT, GPL-compatible for the kernel

@@ -1,6 +1,6 @@
 // The bpf() system call, for the few commands the kernel-facing drivers need
 // (include/uapi/linux/bpf.h: BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM,
-// BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_LINK_CREATE). No libbpf.
+// BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_PROG_LOAD, BPF_LINK_CREATE). No libbpf.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -40,6 +40,7 @@ class Fd {
 int bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char* name);
 int bpf_map_update(int map_fd, const void* key, const void* value, uint64_t flags = BPF_ANY);
 int bpf_map_lookup(int map_fd, const void* key, void* value);
+int bpf_map_delete(int map_fd, const void* key);
 // Loads a program of prog_type for expected_attach_type; on failure the
 // verifier log lands in *log.
 int bpf_prog_load(uint32_t prog_type, uint32_t expected_attach_type, const std::vector<bpf_insn>& insns, const char* name,

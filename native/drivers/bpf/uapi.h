@@ -15,10 +15,12 @@ namespace lr::bpf {
 constexpr int BPF_MAP_CREATE = 0;
 constexpr int BPF_MAP_LOOKUP_ELEM = 1;
 constexpr int BPF_MAP_UPDATE_ELEM = 2;
+constexpr int BPF_MAP_DELETE_ELEM = 3;
 constexpr int BPF_PROG_LOAD = 5;
 constexpr int BPF_LINK_CREATE = 28;
 
 // enum bpf_map_type
+constexpr uint32_t BPF_MAP_TYPE_HASH = 1;
 constexpr uint32_t BPF_MAP_TYPE_ARRAY = 2;
 constexpr uint32_t BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 constexpr uint32_t BPF_MAP_TYPE_XSKMAP = 17;
