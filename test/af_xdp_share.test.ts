@@ -15,6 +15,7 @@ import { EngineTracker, expectError, lastCpu, stopAndCheckPool, waitFor } from '
 import { addonLocation, childScript } from './helpers/child.js';
 import { cleanupLeftovers, havePing, namespacesWithPrefix, netnsGate, TestBed } from './helpers/netns.js';
 import { tempDir, udp4Frame, udp6Frame, writePcap } from './helpers/pcap.js';
+import { serverInB, TCP_ECHO, UDP_KERNEL, tcpExchange } from './helpers/kernel-services.js';
 
 const gate = netnsGate();
 const slow = { timeout: 120_000 };
@@ -27,39 +28,6 @@ const payloads = (n: number, tag: string) => Array.from({ length: n }, (_, i) =>
 const sortedHex = (bufs: Uint8Array[]) => bufs.map((b) => Buffer.from(b).toString('hex')).sort();
 const xstat = (port: Port, key: string) => port.stats().xstats[key];
 
-/** A long-running node script inside B; resolves once it printed 'ready'. */
-async function serverInB(bed: TestBed, script: string): Promise<ChildProcess> {
-  const c = bed.spawnIn('b', [process.execPath, '-e', script]);
-  let out = '';
-  let err = '';
-  c.stdout!.on('data', (d) => (out += String(d)));
-  c.stderr!.on('data', (d) => (err += String(d)));
-  const ok = await waitFor(() => out.includes('ready') || c.exitCode !== null, 10_000);
-  if (!ok || !out.includes('ready')) throw new Error(`server in B did not start: ${err}`);
-  return c;
-}
-
-// The kernel's own services in B: a TCP echo on port 22 (SSH-like) and a UDP echo on 7778 that says it is the kernel.
-const TCP_ECHO = `require('node:net').createServer((s) => s.pipe(s)).listen({ port: 22, host: '::' }, () => console.log('ready'));`;
-const UDP_KERNEL = `
-const dgram = require('node:dgram'); let n = 0;
-for (const [type, addr] of [['udp4', '198.18.0.2'], ['udp6', 'fd00:198:18::2']]) {
-  const s = dgram.createSocket(type);
-  s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from('kernel:'), m]), r.port, r.address));
-  s.bind(7778, addr, () => { if (++n === 2) console.log('ready'); });
-}`;
-
-/** From A: connect to B's TCP port 22 over `family`, send `data`, return what came back. */
-async function tcpExchange(bed: TestBed, family: 4 | 6, data: string): Promise<string> {
-  const host = family === 4 ? bed.ipB : bed.ip6B;
-  const script = `
-    const s = require('node:net').connect({ host: '${host}', port: 22 }, () => s.end(${JSON.stringify(data)}));
-    let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => { process.stdout.write(got); process.exit(0); });
-    s.on('error', (e) => { console.error(String(e)); process.exit(1); }); setTimeout(() => process.exit(2), 8000);`;
-  const r = await bed.exec('a', [process.execPath, '-e', script]);
-  if (r.code !== 0) throw new Error(`tcp client in A failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 describe.skipIf(!gate.run)('af_xdp sharing the interface with the kernel (udpSteer)', () => {
   let bed: TestBed;

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DatagramBatch } from '../src/index.js';
-import { EngineTracker, lastCpu, stopAndCheckPool } from './helpers/engine.js';
+import { catchLinerate, EngineTracker, lastCpu, stopAndCheckPool, waitFor } from './helpers/engine.js';
+import { serverInB, TCP_ECHO, UDP_KERNEL, tcpExchange } from './helpers/kernel-services.js';
 import { cleanupLeftovers, netnsGate, run, TestBed } from './helpers/netns.js';
 import { tempDir } from './helpers/pcap.js';
 
@@ -124,3 +125,76 @@ for (const driver of ['af_xdp', 'af_packet'] as const) {
     }
   });
 }
+
+describe.skipIf(!gate.run)("host layer with owner 'kernel' on af_xdp: the kernel keeps the address", () => {
+  let bed: TestBed;
+  const engines = new EngineTracker();
+
+  beforeAll(async () => {
+    bed = await TestBed.create({ tag: 'host-k' }); // B's kernel owns 198.18.0.2 and fd00:198:18::2
+    await bed.disableTxChecksum('a');
+    await bed.disableTxChecksum('b');
+  });
+  afterEach(async () => {
+    await engines.closeAll();
+  });
+  afterAll(async () => {
+    await bed?.destroy();
+    await cleanupLeftovers();
+  });
+
+  it('serves its UDP port while ping, TCP and other UDP stay the kernel; sends resolve through the kernel', slow, async () => {
+    const tcp = await serverInB(bed, TCP_ECHO);
+    const kudp = await serverInB(bed, UDP_KERNEL);
+    // A second address in A that B's kernel has never talked to: the host's send must have the kernel resolve it.
+    await bed.sh('a', ['ip', 'addr', 'add', '198.18.0.9/24', 'dev', bed.iface('a')]);
+    const listener = bed.spawnIn('a', [process.execPath, '-e', `
+      const s = require('node:dgram').createSocket('udp4');
+      s.on('message', (m) => { console.log('got ' + m); process.exit(0); });
+      s.bind(9999, '198.18.0.9', () => console.log('ready'));
+      setTimeout(() => process.exit(3), 20000);`]);
+    let lout = '';
+    listener.stdout!.on('data', (d) => (lout += String(d)));
+    try {
+      const engine = await engines.create({ lcores: [lastCpu()] });
+      const port = engine.addPort('p', { driver: 'af_xdp', interface: bed.iface('b'), netns: bed.ns('b') });
+      const host = engine.host(port, { ipv4: `${bed.ipB}/24`, ipv6: `${bed.ip6B}/64`, owner: 'kernel' });
+      const sock = host.udp({ port: 7 }, echo);
+      await engine.start();
+      const sent = payloads(10, 'k');
+      expect((await bed.udpExchange({ port: 7, payloads: sent })).map((r) => r.data.toString()).sort()).toEqual(sent.map(String).sort());
+      expect((await bed.udpExchange({ port: 7, family: 6, payloads: sent })).length).toBe(10);
+      expect((await bed.ping('a', bed.ipB, 2)).received).toBe(2);
+      expect(await tcpExchange(bed, 4, 'ssh-like')).toBe('ssh-like');
+      const k = await bed.udpExchange({ port: 7778, payloads: [Buffer.from('x')] });
+      expect(k.map((r) => r.data.toString())).toEqual(['kernel:x']);
+      await waitFor(() => lout.includes('ready'), 10_000);
+      expect(sock.send('via the kernel', 9999, '198.18.0.9')).toBe(true);
+      await waitFor(() => lout.includes('got'), 10_000);
+      expect(lout).toContain('got via the kernel');
+      const s = host.stats();
+      expect(s.udpReplies).toBe(20);
+      expect(s.icmpEchoIn + s.arpRequestsIn + s.ndSolicitsIn).toBe(0); // the kernel's, not ours
+      expect(s.udpSends).toBe(1);
+      expect(host.neighbors()).toContainEqual(expect.objectContaining({ ip: '198.18.0.9' }));
+      await stopAndCheckPool(engine);
+      await engine.close();
+      expect(await bed.sh('b', ['ip', '-d', 'link', 'show', 'dev', bed.iface('b')])).not.toContain('prog/xdp');
+    } finally {
+      tcp.kill('SIGKILL');
+      kudp.kill('SIGKILL');
+      listener.kill('SIGKILL');
+      await bed.exec('a', ['ip', 'addr', 'del', '198.18.0.9/24', 'dev', bed.iface('a')]);
+    }
+  });
+
+  it('refuses owner kernel where the driver cannot share and there is no exception path', async () => {
+    const engine = await engines.create({ lcores: [lastCpu()] });
+    const a = engine.addPort('a', { driver: 'ring', wire: 'k' });
+    engine.addPort('b', { driver: 'ring', wire: 'k' });
+    engine.host(a, { ipv4: '198.18.0.2/24', owner: 'kernel' }).udp({ port: 7 }, echo);
+    const e = await catchLinerate(() => engine.start());
+    expect(e.code).toBe('INVALID_OPTION');
+    expect(e.message).toMatch(/exception path/);
+  });
+});

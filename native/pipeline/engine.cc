@@ -348,6 +348,7 @@ void Engine::start() {
   build_tasks();
   size_t started_ports = 0;
   try {
+    host_kernel_start();
     for (auto& p : ports_) {
       p->driver().start();
       started_ports++;
@@ -362,6 +363,7 @@ void Engine::start() {
     for (auto& l : lcores_)
       for (auto& t : l->tasks()) t->drain();
     release_handlers();
+    host_kernel_stop();
     for (size_t i = 0; i < started_ports; i++) ports_[i]->driver().stop();
     pool_->flush_caches();
     throw;
@@ -377,6 +379,7 @@ void Engine::stop() {
   for (auto& l : lcores_)
     for (auto& t : l->tasks()) t->drain();
   release_handlers();
+  host_kernel_stop();
   host_drain();
   for (auto& p : ports_) p->driver().stop();
   for (auto& l : lcores_) l->clear_tasks();

@@ -120,6 +120,8 @@ class Engine {
   struct PortHandler* handler_for(uint32_t key);
   struct PortHandler* inline_handler(Port& p);
   void host_announce();
+  void host_kernel_start();
+  void host_kernel_stop();
   void host_drain();
   std::vector<Port*> port_list() const;
   uint16_t control_txq() const { return uint16_t(lcores_.size() + inline_count_); }

@@ -8,6 +8,7 @@
 #include "pipeline/exception.h"
 #include "pipeline/handler.h"
 #include "pipeline/host/host_output.h"
+#include "pipeline/host/host_clock.h"
 #include "pipeline/host/host_stage.h"
 
 namespace lr {
@@ -79,6 +80,62 @@ void Engine::host_announce() {
     host::HostOut(p->host.get(), &tx, pool_.get(), nullptr, control_txq()).announce();
     tx.flush();
   }
+}
+
+void Engine::host_kernel_start() {
+  for (auto& pp : ports_) {
+    Port& p = *pp;
+    if (!p.host || p.host->config().owner != host::Owner::Kernel) continue;
+    const host::HostConfig& cfg = p.host->config();
+    if (p.host->sockets().empty())
+      fail("INVALID_OPTION", "port '" + p.name() + "': a host with owner 'kernel' takes only its UDP sockets' datagrams, and it has "
+                             "no socket; add one with host.udp() or host.udpInWorkers()");
+    // Only our sockets' datagrams come to us; the kernel keeps everything else.
+    std::vector<UdpSteerRule> rules;
+    for (auto& s : p.host->sockets())
+      for (int fam : {4, 6}) {
+        if ((fam == 4 && !cfg.has4) || (fam == 6 && !cfg.has6)) continue;
+        UdpSteerRule r;
+        r.family = uint8_t(fam);
+        std::memcpy(r.addr, fam == 4 ? cfg.ip4 : cfg.ip6, fam == 4 ? 4 : 16);
+        r.port = s.port;
+        rules.push_back(r);
+      }
+    if (!p.driver().set_udp_steering(rules, cfg.vlan)) {
+      // A driver that cannot steer shares through the exception path: the host
+      // hands the kernel (a tap with the addresses) all it does not serve.
+      if (!p.exception)
+        fail("INVALID_OPTION", "port '" + p.name() + "': owner 'kernel' on the " + p.driver_name() +
+                                   " driver needs an exception path: a tap port that holds the addresses "
+                                   "(engine.exceptionPath(port, tap); docs/host.md), or use the af_xdp driver, which "
+                                   "leaves the kernel everything but the host's UDP sockets");
+      continue;
+    }
+    Port* port = &p;
+    auto watch = p.driver().watch_kernel_neighbours([this, port](uint8_t family, const uint8_t ip[16], const uint8_t mac[6], uint16_t nud) {
+      host::IpAddr a{};
+      a.family = family;
+      std::memcpy(a.b, ip, family == 4 ? 4 : 16);
+      if (!mac) {
+        // Deleted (state 0) or failed (NUD_FAILED, 0x20): forget it. An entry the
+        // kernel is still resolving (NUD_INCOMPLETE) keeps what we hold for it.
+        if (nud == 0 || (nud & 0x20)) port->host->neighbours().remove(a);
+        return;
+      }
+      // Held packets leave on the control tx queue: this is the watch's thread.
+      std::lock_guard<std::mutex> lock(send_mu_);
+      TxBuffer tx(port, control_txq(), pool_.get(), nullptr, opts_.burst);
+      host::HostOut(port->host.get(), &tx, pool_.get(), nullptr, control_txq()).learn(a, mac, true, host::host_now_ns());
+      tx.flush();
+    });
+    p.host->set_kernel_watch(std::move(watch));
+  }
+}
+
+void Engine::host_kernel_stop() {
+  // After the lcores stopped: nobody asks the watch to resolve any more.
+  for (auto& p : ports_)
+    if (p->host) p->host->set_kernel_watch(nullptr);
 }
 
 void Engine::host_drain() {

@@ -135,6 +135,12 @@ class Host {
 
   // Timers: true for the one caller that should run them now (about every 10 ms).
   bool tick_due(uint64_t now_ns);
+
+  // owner 'kernel' (docs/host.md): the kernel's neighbour table, mirrored while
+  // the engine runs (drivers/netlink/neigh_watch.h); nullptr on a port whose
+  // driver has none (then the host snoops ARP and NA on their way to the kernel).
+  void set_kernel_watch(std::unique_ptr<KernelNeighbourWatch> w) { kernel_watch_ = std::move(w); }
+  KernelNeighbourWatch* kernel_watch() const { return kernel_watch_.get(); }
   // Rate limit of ICMP errors (RFC 1812 section 4.3.2.8; RFC 4443 section 2.4 (f)): 1000/s, bursts of 50; any thread, no lock.
   bool icmp_error_allowed(uint64_t now_ns);
 
@@ -148,6 +154,7 @@ class Host {
   std::vector<HostCounters> counters_;
   std::atomic<uint64_t> next_tick_ns_{0};
   std::atomic<uint64_t> next_icmp_ns_{0};
+  std::unique_ptr<KernelNeighbourWatch> kernel_watch_;
 };
 
 // True for prefix-length matches of a and b (the first `bits` bits).

@@ -132,10 +132,17 @@ void HostStage::input(Mbuf* m, uint64_t now) {
 
 void HostStage::arp_in(Mbuf* m, uint32_t l3, uint64_t now) {
   const HostConfig& cfg = host_->config();
-  if (cfg.owner == Owner::Kernel || !cfg.has4) return pass(m, c_.arp_other);
+  if (!cfg.has4) return pass(m, c_.arp_other);
   if (m->data_len < l3 + sizeof(ArpHdr)) return pass(m, c_.arp_bad);
   uint8_t* d = m->data();
   auto* a = reinterpret_cast<ArpHdr*>(d + l3);
+  if (cfg.owner == Owner::Kernel) {
+    // The kernel answers; on its way there an ARP packet still tells us a MAC we are resolving.
+    if (ntohs(a->htype) == 1 && ntohs(a->ptype) == kEtherTypeIPv4 && a->hlen == 6 && a->plen == 4 && !is_zero(a->spa, 4) &&
+        !is_group_mac(a->sha))
+      out_.learn(addr4(a->spa), a->sha, false, now);
+    return pass(m, c_.arp_other);
+  }
   const uint16_t op = ntohs(a->op);
   // Ethernet/IPv4 ARP only (RFC 826: ar$hrd 1, ar$pro 0x0800, 6- and 4-byte addresses).
   if (ntohs(a->htype) != 1 || ntohs(a->ptype) != kEtherTypeIPv4 || a->hlen != 6 || a->plen != 4 ||
@@ -246,7 +253,6 @@ void HostStage::ipv6_in(Mbuf* m, uint32_t l3, uint64_t now) {
 
 void HostStage::icmp6_in(Mbuf* m, uint32_t l3, bool unicast, uint64_t now) {
   const HostConfig& cfg = host_->config();
-  if (cfg.owner == Owner::Kernel) return pass(m, c_.icmp_other);
   uint8_t* d = m->data();
   auto* ip = reinterpret_cast<Ipv6Hdr*>(d + l3);
   uint8_t* msg = d + l3 + sizeof(Ipv6Hdr);
@@ -254,6 +260,16 @@ void HostStage::icmp6_in(Mbuf* m, uint32_t l3, bool unicast, uint64_t now) {
   if (mlen < sizeof(IcmpHdr)) return pass(m, c_.icmp_other);
   if (!icmp6_csum_ok(ip, msg, mlen)) return pass(m, c_.icmp_bad_csum);
   auto* icmp = reinterpret_cast<IcmpHdr*>(msg);
+  if (cfg.owner == Owner::Kernel) {
+    // The kernel answers; a valid advertisement on its way there updates an entry we are resolving.
+    if (icmp->type == kNdNeighbourAdvert && ip->hop_limit == kNdHopLimit && mlen >= sizeof(IcmpHdr) + sizeof(NdBody)) {
+      bool bad = false;
+      auto* body = reinterpret_cast<NdBody*>(msg + sizeof(IcmpHdr));
+      const uint8_t* ll = nd_find_lladdr(msg + sizeof(IcmpHdr) + sizeof(NdBody), mlen - sizeof(IcmpHdr) - sizeof(NdBody), kNdOptTargetLl, &bad);
+      if (ll && !bad) out_.learn(addr6(body->target), ll, false, now, (ntohl(body->flags) & kNaSolicited) != 0);
+    }
+    return pass(m, c_.icmp_other);
+  }
   const bool nd = icmp->type == kNdNeighbourSolicit || icmp->type == kNdNeighbourAdvert;
   if (nd) {
     // Validation common to NS and NA (RFC 4861 sections 7.1.1 and 7.1.2): hop

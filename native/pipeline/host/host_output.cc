@@ -153,6 +153,13 @@ void HostOut::learn(const IpAddr& ip, const uint8_t mac[6], bool create, uint64_
 
 void HostOut::probe(const IpAddr& target) {
   const HostConfig& cfg = host_->config();
+  if (KernelNeighbourWatch* k = host_->kernel_watch()) {
+    // The kernel owns the address and gets the answers: it resolves, and the
+    // watch brings the result (one netlink round trip; probes are rate limited by the table).
+    c_->probes_out.add(1);
+    k->request_resolution(target.family, target.b);
+    return;
+  }
   Mbuf* m;
   if (!pool_->alloc_bulk(cache_, &m, 1)) return;
   size_t len = 0;
