@@ -102,6 +102,8 @@ export interface RawHandlerStats {
   forwarded: number;
   dropped: number;
   badVerdict: number;
+  /** Absent in addons built before it. */
+  unreturned?: number;
   unmatched: number;
   batches: number;
   packets: number;
@@ -136,7 +138,7 @@ export interface RawStats {
     waitsOnFds: boolean;
     tasks: number;
   }[];
-  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; inFlight: number; allocFailures: number };
+  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; inFlight: number; allocFailures: number; freeOverflows?: number };
   tscHz: number;
   timeNs: number;
 }
