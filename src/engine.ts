@@ -10,6 +10,7 @@ import {
   nativeDriverOptions,
   validateMatch,
   validateHandleOptions,
+  checkPoolFits,
   resolveEngineOptions,
   validatePortOptions,
   type EngineOptions,
@@ -255,7 +256,8 @@ export class Engine extends EventEmitter {
    * Packets that do not match take the port's native path (forward/echo), or
    * are dropped and counted when it has none. When idle the consumer sleeps
    * (no CPU) and the lcore wakes it when packets arrive.
-   * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION, ENGINE_RUNNING
+   * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION (also: a pool larger than a typed array
+   *   can cover on this Node, 4 GiB on Node 20), ENGINE_RUNNING
    */
   handle(port: Port, options: HandleOptions, handler: Handler): void;
   handle(port: Port, handler: Handler): void;
@@ -267,6 +269,7 @@ export class Engine extends EventEmitter {
     if (typeof handler !== 'function') throw new LinerateError('INVALID_OPTION', `handle: the handler must be a function`);
     const match = validateMatch(options.match);
     const { ringSize, coalesceUs } = validateHandleOptions('handle', options);
+    this.checkPoolFitsHandlers('handle');
     native(() => this.nat.handle(port.id, match, false, ringSize));
     this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler, coalesceUs);
   }
@@ -298,6 +301,7 @@ export class Engine extends EventEmitter {
     const cpus = options.cpus ?? this.options.lcores ?? [];
     if (mode === 'inline' && cpus.length === 0) throw new LinerateError('INVALID_OPTION', 'handleInWorkers: no CPU to pin inline workers to');
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
+    this.checkPoolFitsHandlers('handleInWorkers');
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
     this.handlers.addWorkers(
       port.name,
@@ -355,6 +359,11 @@ export class Engine extends EventEmitter {
       if (Date.now() >= deadline && !firstLook) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  private checkPoolFitsHandlers(scope: string): void {
+    const mp = this.rawInfo().mempool;
+    checkPoolFits(scope, mp.mbufs * mp.slotSize, mp.slotSize);
   }
 
   private attached(): AttachedEngineHandle {
