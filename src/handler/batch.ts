@@ -93,7 +93,7 @@ export class PacketBatch {
     });
   }
 
-  /** @internal Use {@link createBatch}. */
+  /** @internal The pipeline consumer and the inline runner make batches (with {@link batchControl} for their side); a handler is given one. */
   constructor(pool: ArrayBuffer, slotSize: number, headroom: number, dataRoom: number, capacity: number, portIds: ReadonlyMap<string, number>) {
     this.bytes = new Uint8Array(pool);
     this.#h16 = new Uint16Array(pool);
