@@ -13,7 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import { PacketBatch, type MbufSource } from '../src/handler/batch.js';
+import { PacketBatch, batchControl, type MbufSource } from '../src/handler/batch.js';
 import { MBUF } from '../src/handler/layout.js';
 import { fmtSpread, loadAvg, numberArg, round, spread } from './handler-common.js';
 import handler from './handler-module.js';
@@ -79,14 +79,15 @@ class FakeSource implements MbufSource {
 }
 const source = new FakeSource();
 const batch = new PacketBatch(pool, SLOT, HEADROOM, DATA_ROOM, BURST * 2, portIds);
+const ctl = batchControl(batch);
 const peer = new Int32Array(BURST * 2);
 let base = 0;
 /** A burst of 32 mbufs, a different one each time (as the engine's would be). */
 function loadBurst(): void {
-  const idx = batch.idx;
+  const idx = ctl.indices;
   for (let i = 0; i < BURST; i++) idx[i] = (base + i) % MBUFS;
   base = (base + BURST) % MBUFS;
-  batch.load(BURST, 0, 0, source);
+  ctl.load(BURST, 0, 0, source);
 }
 loadBurst();
 for (let i = 0; i < peer.length; i++) peer[i] = i * SLOT;
@@ -166,9 +167,9 @@ const tasks: TaskDef[] = [
     name: 'alloc(60) (fake source)',
     calls: BURST,
     fn: () => {
-      batch.count = 0; // room for 32 new packets (load() would reset more; the engine does that per burst)
+      ctl.setCount(0); // room for 32 new packets (load() would reset more; the engine does that per burst)
       for (let i = 0; i < BURST; i++) sink += batch.alloc(60);
-      batch.count = BURST;
+      ctl.setCount(BURST);
     },
   },
   {
@@ -176,7 +177,7 @@ const tasks: TaskDef[] = [
     calls: BURST,
     fn: () => {
       loadBurst();
-      batch.store();
+      ctl.store();
     },
   },
   {

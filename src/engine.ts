@@ -12,6 +12,7 @@ import {
   nativeDriverOptions,
   validateMatch,
   validateHandleOptions,
+  checkPoolFits,
   resolveEngineOptions,
   validatePortOptions,
   type EngineOptions,
@@ -301,7 +302,8 @@ export class Engine extends EventEmitter {
    * The handler must be synchronous (see {@link Handler}): one that returns a
    * promise does not compile here, and at run time has every burst dropped and
    * one `HANDLER_ASYNC` error emitted.
-   * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION, ENGINE_RUNNING
+   * @throws LinerateError PORT_BUSY (one handler per port), INVALID_OPTION (also: a pool larger than a typed array
+   *   can cover on this Node, 4 GiB on Node 20), ENGINE_RUNNING
    */
   handle<H extends Handler>(port: Port, options: HandleOptions, handler: SyncHandler<H>): void;
   handle<H extends Handler>(port: Port, handler: SyncHandler<H>): void;
@@ -313,6 +315,7 @@ export class Engine extends EventEmitter {
     if (typeof handler !== 'function') throw new LinerateError('INVALID_OPTION', `handle: the handler must be a function`);
     const match = validateMatch(options.match);
     const { ringSize, coalesceUs } = validateHandleOptions('handle', options);
+    this.checkPoolFitsHandlers('handle');
     native(() => this.nat.handle(port.id, match, false, ringSize));
     this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler, coalesceUs);
   }
@@ -343,6 +346,7 @@ export class Engine extends EventEmitter {
     const match = validateMatch(options.match);
     const workers = this.workerSetup('handleInWorkers', port, mode, options);
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
+    this.checkPoolFitsHandlers('handleInWorkers');
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
     this.addWorkerSet(port, port.id, url, mode, options.export, workers, coalesceUs);
   }
@@ -437,7 +441,10 @@ export class Engine extends EventEmitter {
         if (this._state !== 'running') throw new LinerateError('ENGINE_STOPPED', `cannot ${what}: the engine is not running; call engine.start() first`);
       },
       slotSize: () => this.rawInfo().mempool.slotSize,
-      ringOptions: (scope, o) => validateHandleOptions(scope, o),
+      ringOptions: (scope, o) => {
+        this.checkPoolFitsHandlers(scope);
+        return validateHandleOptions(scope, o);
+      },
       addMain: (port, key, handler, coalesceUs) => this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler as Handler, coalesceUs, key),
       prepareWorkers: (port: Port, o: HostUdpWorkerOptions) => {
         const mode = o.mode ?? 'pipeline';
@@ -556,6 +563,11 @@ export class Engine extends EventEmitter {
       if (Date.now() >= deadline && !firstLook) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  private checkPoolFitsHandlers(scope: string): void {
+    const mp = this.rawInfo().mempool;
+    checkPoolFits(scope, mp.mbufs * mp.slotSize, mp.slotSize);
   }
 
   private attached(): AttachedEngineHandle {

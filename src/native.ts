@@ -112,6 +112,8 @@ export interface RawHandlerStats {
   forwarded: number;
   dropped: number;
   badVerdict: number;
+  /** Absent in addons built before it. */
+  unreturned?: number;
   unmatched: number;
   batches: number;
   packets: number;
@@ -146,7 +148,7 @@ export interface RawStats {
     waitsOnFds: boolean;
     tasks: number;
   }[];
-  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; host?: number; inFlight: number; allocFailures: number };
+  pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; host?: number; inFlight: number; allocFailures: number; freeOverflows?: number };
   tscHz: number;
   timeNs: number;
 }

@@ -72,8 +72,13 @@ export interface HandlerStats {
   replied: number;
   forwarded: number;
   dropped: number;
-  /** Verdicts naming a port that does not exist (dropped). */
+  /**
+   * Mbufs that came back unusable (dropped): a verdict naming a port that does not exist, a packet that does not fit
+   * its mbuf (a header rewritten past its room), or an index the handler did not hold (returned twice, or never given).
+   */
   badVerdict: number;
+  /** Pipeline mode: mbufs a consumer took and never gave back (a worker that died mid-burst), recovered at stop(). */
+  unreturned: number;
   /** Pipeline mode: times a sleeping consumer was woken by the doorbell. */
   doorbells: number;
   /** Worker threads of this handler that exited before stop(). */
@@ -117,6 +122,8 @@ export interface MempoolStats {
   /** driver: on wires and descriptors; rings: software-RSS rings; js: handler channels; host: held by host neighbour tables while resolving; inFlight: in an lcore burst, a tx buffer or a handler. */
   inUse: { total: number; driver: number; rings: number; js: number; host: number; inFlight: number };
   allocFailures: number;
+  /** Frees the full free ring could not take: only an mbuf freed twice makes one, so anything but 0 is a bug to report. */
+  freeOverflows: number;
 }
 
 export interface EngineStats {
@@ -149,6 +156,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
           forwarded: h.forwarded,
           dropped: h.dropped,
           badVerdict: h.badVerdict,
+          unreturned: h.unreturned ?? 0,
           doorbells: h.doorbells,
           workersExited: js?.workersExited ?? 0,
         }
@@ -209,6 +217,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
       free: { total: free, pool: pool.freeRing, caches: pool.freeCaches },
       inUse: { total: pool.size - free, driver: pool.driver, rings: pool.rings, js: pool.js, host: pool.host ?? 0, inFlight: pool.inFlight },
       allocFailures: pool.allocFailures,
+      freeOverflows: pool.freeOverflows ?? 0,
     },
   };
 }

@@ -238,6 +238,34 @@ describe('failures leave the pool whole', () => {
     await stopAndCheckPool(e);
   });
 
+  it('a tiny ring with allocations keeps flowing (ringSize 4, 8 alloc() per call)', async () => {
+    // One commit gives back the burst plus what was allocated (here up to 4 + 8):
+    // more than 2 x ringSize, so on old code the first commit never fit in
+    // from_js and the channel stalled for good after one call.
+    const e = await engines.create();
+    // Paced (one packet every 50 us): the 4-slot ring drops what the consumer does not keep up with, and flow goes on.
+    const p = e.addPort('p', { driver: 'null', rate: 20_000 });
+    let allocated = 0;
+    e.handle(p, { ringSize: 4 }, (batch) => {
+      for (let i = 0; i < batch.count; i++) batch.drop(i);
+      for (let k = 0; k < 8; k++) {
+        const j = batch.alloc(60);
+        if (j < 0) break;
+        batch.drop(j);
+        allocated++;
+      }
+    });
+    await runUntil(e, () => {
+      const s = e.stats().ports.p;
+      // Ten ring-fulls handled and given back, allocations included (old code: 4 packets, then nothing).
+      return s.handler!.packets >= 40 && s.handler!.dropped >= 40 + 8 * 10;
+    });
+    const s = await stopAndCheckPool(e);
+    // Everything the handler got, and everything it allocated, came back.
+    expect(s.ports.p.handler!.dropped).toBe(s.ports.p.handler!.packets + allocated);
+    expect(s.ports.p.handler!.badVerdict).toBe(0);
+  });
+
   for (const mode of ['pipeline', 'inline'] as const) {
     it(`a worker that dies mid-burst is reported, and its mbufs come back (${mode})`, async () => {
       const e = await engines.create();

@@ -77,6 +77,7 @@ Napi::Object to_js(Napi::Env env, const PortSnapshot& s) {
   ho.Set("forwarded", double(h.forwarded));
   ho.Set("dropped", double(h.dropped));
   ho.Set("badVerdict", double(h.bad));
+  ho.Set("unreturned", double(h.unreturned));
   ho.Set("unmatched", double(h.unmatched));
   ho.Set("batches", h.js_batches);
   ho.Set("packets", h.js_packets);
@@ -115,6 +116,7 @@ Napi::Object to_js(Napi::Env env, const PoolSnapshot& s) {
   o.Set("host", s.host);
   o.Set("inFlight", double(s.in_flight()));
   o.Set("allocFailures", double(s.alloc_failures));
+  o.Set("freeOverflows", double(s.free_overflows));
   return o;
 }
 

@@ -24,6 +24,12 @@ Mempool::Mempool(const MempoolOptions& o)
     fail("INVALID_OPTION", "mempool.headroom + mempool.dataRoom must stay below 65472 bytes (16-bit offsets)");
   if (o.cache_size > kMaxCache) fail("INVALID_OPTION", "mempool.cacheSize must be at most " + std::to_string(kMaxCache));
   slot_ = kMbufHeaderSize + headroom_ + data_room_;
+  slot_shift_ = uint32_t(__builtin_ctz(slot_));
+  const uint64_t odd = slot_ >> slot_shift_;
+  // Newton's iteration for the inverse mod 2^64: odd * odd == 1 mod 8 (3 bits
+  // right), and each step doubles the correct bits: 6, 12, 24, 48, 96.
+  slot_inv_ = odd;
+  for (int i = 0; i < 5; i++) slot_inv_ *= 2 - odd * slot_inv_;
   RegionOptions ro = o.region;
   ro.bytes = size_t(n_) * slot_;
   region_ = Region::allocate(ro);
@@ -33,15 +39,14 @@ Mempool::Mempool(const MempoolOptions& o)
     uint32_t k = 0;
     for (; k < kChunk && i < n_; k++, i++) {
       Mbuf* m = mbuf(i);
-      m->index = i;
       m->buf_len = headroom_ + data_room_;
       m->port = m->queue = 0;
       m->rss_hash = 0;
       m->timestamp = m->user = 0;
-      reset_mbuf(m);
+      reset_mbuf(m, i);
       idx[k] = i;
     }
-    ring_.enqueue_bulk(idx, k);
+    ring_.enqueue_bulk(idx, k);  // a fresh ring of next_pow2(n) slots: room for all n
   }
   for (uint32_t i = 0; i < o.caches; i++) {
     auto c = std::make_unique<Cache>();
@@ -78,7 +83,7 @@ bool Mempool::alloc_bulk(Cache* c, Mbuf** out, uint32_t n) {
       }
       for (uint32_t i = 0; i < k; i++) {
         out[done + i] = mbuf(idx[i]);
-        reset_mbuf(out[done + i]);
+        reset_mbuf(out[done + i], idx[i]);
       }
       done += k;
     }
@@ -97,8 +102,9 @@ bool Mempool::alloc_bulk(Cache* c, Mbuf** out, uint32_t n) {
     len += got;
   }
   for (uint32_t i = 0; i < n; i++) {
-    Mbuf* m = mbuf(c->objs[--len]);
-    reset_mbuf(m);
+    const uint32_t idx = c->objs[--len];
+    Mbuf* m = mbuf(idx);
+    reset_mbuf(m, idx);
     out[i] = m;
   }
   c->len.store(len, std::memory_order_relaxed);
@@ -111,17 +117,18 @@ void Mempool::free_bulk(Cache* c, Mbuf* const* mbufs, uint32_t n) {
     uint32_t idx[kChunk];
     for (uint32_t done = 0; done < n;) {
       uint32_t k = std::min(kChunk, n - done);
-      for (uint32_t i = 0; i < k; i++) idx[i] = mbufs[done + i]->index;
-      // The ring has room for every mbuf of the pool, so this cannot fail.
-      ring_.enqueue_bulk(idx, k);
+      for (uint32_t i = 0; i < k; i++) idx[i] = index_of(mbufs[done + i]);
+      put_back(idx, k);
       done += k;
     }
     return;
   }
   uint32_t len = c->len.load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < n; i++) c->objs[len++] = mbufs[i]->index;
+  for (uint32_t i = 0; i < n; i++) c->objs[len++] = index_of(mbufs[i]);
   if (len >= c->flush_at) {
-    ring_.enqueue_bulk(&c->objs[c->size], len - c->size);
+    // The cache goes back to its size whatever the ring took: objs[] has room
+    // for flush_at plus one burst only.
+    put_back(&c->objs[c->size], len - c->size);
     len = c->size;
   }
   c->len.store(len, std::memory_order_relaxed);
@@ -130,8 +137,14 @@ void Mempool::free_bulk(Cache* c, Mbuf* const* mbufs, uint32_t n) {
 void Mempool::flush_cache(Cache* c) {
   if (!c) return;
   uint32_t len = c->len.load(std::memory_order_relaxed);
-  if (len) ring_.enqueue_bulk(c->objs, len);
+  if (len) put_back(c->objs, len);
   c->len.store(0, std::memory_order_relaxed);
+}
+
+void Mempool::put_back(const uint32_t* idx, uint32_t n) {
+  // Burst, not bulk: with a double free in the batch, keep every entry that fits.
+  const uint32_t put = ring_.enqueue_burst(idx, n);
+  if (put < n) free_overflow_.fetch_add(n - put, std::memory_order_relaxed);
 }
 
 void Mempool::flush_caches() {

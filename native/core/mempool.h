@@ -59,6 +59,18 @@ class Mempool {
   const Region& region() const { return region_; }
 
   Mbuf* mbuf(uint32_t index) const { return reinterpret_cast<Mbuf*>(region_.base() + size_t(index) * slot_); }
+  // The index of an mbuf of this pool (a pointer to a slot start), from its
+  // address: never from Mbuf::index, which sits in memory a JavaScript handler
+  // can write (docs/handlers.md); that field is kept for JS to read. The
+  // offset is an exact multiple of the slot, so the division is exact: with
+  // slot = 2^s * odd, offset / slot = (offset >> s) * odd^-1 mod 2^64 (exact
+  // division by an invariant integer: Granlund & Montgomery, PLDI 1994, sec. 9;
+  // Hacker's Delight, 2nd ed., 10-16). One shift and one multiply instead of a
+  // 64-bit divide on every free.
+  uint32_t index_of(const Mbuf* m) const {
+    const uint64_t off = uint64_t(reinterpret_cast<const uint8_t*>(m) - region_.base());
+    return uint32_t((off >> slot_shift_) * slot_inv_);
+  }
   bool owns(const Mbuf* m) const {
     auto p = reinterpret_cast<const uint8_t*>(m);
     return p >= region_.base() && p < region_.base() + region_bytes() && (size_t(p - region_.base()) % slot_) == 0;
@@ -87,8 +99,15 @@ class Mempool {
   void account(Owner o, int64_t delta) { held_[int(o)].fetch_add(delta, std::memory_order_relaxed); }
   int64_t held(Owner o) const { return held_[int(o)].load(std::memory_order_relaxed); }
   uint64_t alloc_failures() const { return alloc_fail_.load(std::memory_order_relaxed); }
+  // Frees the free ring could not take. The ring has room for every mbuf of the
+  // pool (exactly, when the pool size is a power of two), so only an mbuf freed
+  // twice makes one: each is a bug upstream, counted here rather than lost
+  // silently (the index is dropped; the pool keeps one entry for that mbuf).
+  uint64_t free_overflows() const { return free_overflow_.load(std::memory_order_relaxed); }
 
-  void reset_mbuf(Mbuf* m) const {
+  // Also rewrites the index field: a handler may have scribbled over it.
+  void reset_mbuf(Mbuf* m, uint32_t index) const {
+    m->index = index;
     m->data_off = uint16_t(kMbufHeaderSize + headroom_);
     m->data_len = 0;
     m->flags = 0;
@@ -96,12 +115,18 @@ class Mempool {
   }
 
  private:
+  // Moves indices into the free ring; what does not fit is counted (free_overflows).
+  void put_back(const uint32_t* idx, uint32_t n);
+
   uint32_t n_, slot_, headroom_, data_room_;
+  uint32_t slot_shift_ = 0;  // index_of(): slot = odd << slot_shift_
+  uint64_t slot_inv_ = 1;    // odd^-1 mod 2^64
   Region region_;
   OwnedRing ring_;
   std::vector<std::unique_ptr<Cache>> caches_;
   std::atomic<int64_t> held_[int(Owner::kCount)] = {};
   std::atomic<uint64_t> alloc_fail_{0};
+  std::atomic<uint64_t> free_overflow_{0};
 };
 
 }  // namespace lr

@@ -201,7 +201,7 @@ void Engine::handle(uint16_t id, const Match& match, bool inline_mode, uint32_t 
       h->inline_queues.push_back(std::make_unique<InlineQueue>(&p, q, uint16_t(lcores_.size() + inline_count_++), match, pool_.get()));
   } else {
     for (uint16_t q = 0; q < p.rx_queues(); q++)
-      h->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst));
+      h->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst, pool_->size()));
   }
   p.handler = std::move(h);
 }
@@ -449,6 +449,7 @@ std::vector<PortSnapshot> Engine::port_stats() const {
       for (auto& c : p->handler->channels) {
         h.to_js_full += c->full.get();
         h.doorbells += c->doorbells.get();
+        h.unreturned += c->unreturned.get();
         add(c->verdicts);
         h.js_batches += c->js_counter(0);
         h.js_packets += c->js_counter(1);
@@ -501,6 +502,7 @@ PoolSnapshot Engine::pool_stats() const {
     }
   }
   s.alloc_failures = pool_->alloc_failures();
+  s.free_overflows = pool_->free_overflows();
   return s;
 }
 

@@ -27,7 +27,7 @@ constexpr uint32_t kMaxInlineQueues = 16;
 
 struct HandlerSnapshot {
   bool present = false, inline_mode = false;
-  uint64_t to_js_full = 0, doorbells = 0, replied = 0, forwarded = 0, dropped = 0, bad = 0, unmatched = 0;
+  uint64_t to_js_full = 0, doorbells = 0, replied = 0, forwarded = 0, dropped = 0, bad = 0, unmatched = 0, unreturned = 0;
   double js_batches = 0, js_packets = 0, js_errors = 0, js_error_drops = 0;
 };
 
@@ -54,6 +54,7 @@ struct LcoreSnapshot {
 struct PoolSnapshot {
   uint32_t size, free_ring, free_caches, driver, rings, js, host;
   uint64_t alloc_failures;
+  uint64_t free_overflows;
   // host: held by a host's neighbour table while their next hop resolves.
   // size - free - driver - rings - js - host: in an lcore's burst, a tx buffer, or the application.
   int64_t in_flight() const { return int64_t(size) - free_ring - free_caches - driver - rings - js - host; }

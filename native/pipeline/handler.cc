@@ -7,7 +7,7 @@ void HandlerStage::process(Mbuf** m, uint16_t n) {
   Mbuf* rest[64];
   uint16_t nj = 0, nr = 0;
   for (uint16_t i = 0; i < n; i++) {
-    if (match_(m[i])) to_js[nj++] = m[i]->index;
+    if (match_(m[i])) to_js[nj++] = pool_->index_of(m[i]);
     else rest[nr++] = m[i];
   }
   if (nj) ch_->batcher.add(*ch_, *pool_, cache_, to_js, nj);
@@ -28,8 +28,11 @@ uint32_t ChannelReturnTask::poll() {
   uint32_t idx[64];
   const uint32_t n = ch_->from_js().dequeue_burst(idx, burst_);
   for (uint32_t i = 0; i < n; i++) {
-    if (idx[i] >= pool_->size()) {
-      ch_->verdicts.bad.add(1);  // never trust an index from outside
+    // Never trust an index from JavaScript: only one the channel handed over
+    // and has not had back (js_channel.h, "Trust") is applied; anything else
+    // (out of range, returned twice, never given) is counted and not touched.
+    if (!ch_->returned(idx[i])) {
+      ch_->verdicts.bad.add(1);
       continue;
     }
     sink_.apply(pool_->mbuf(idx[i]));
@@ -45,8 +48,12 @@ uint32_t ChannelReturnTask::poll() {
     Mbuf* m[32];
     if (pool_->alloc_bulk(cache_, m, 32)) {
       uint32_t fi[32];
-      for (int i = 0; i < 32; i++) fi[i] = m[i]->index;
-      fr.enqueue_bulk(fi, 32);  // single producer: the room was checked above
+      for (int i = 0; i < 32; i++) fi[i] = pool_->index_of(m[i]);
+      // We are the only producer and the room was checked, but the consumer's
+      // counters are JavaScript's to write: what the ring does not take goes back.
+      const uint32_t put = fr.enqueue_burst(fi, 32);
+      ch_->handed(fi, put);
+      if (put < 32) pool_->free_bulk(cache_, m + put, 32 - put);
     }
   }
   return n;
@@ -97,7 +104,7 @@ uint32_t InlineQueue::rx(uint32_t* out, uint32_t n) {
     bytes += m[i]->data_len;
     if (match_(m[i])) {
       held_[nheld_++] = m[i];
-      out[k++] = m[i]->index;
+      out[k++] = pool_->index_of(m[i]);
     } else {
       rest[nr++] = m[i];
     }
@@ -123,7 +130,7 @@ uint32_t InlineQueue::alloc(uint32_t* out, uint32_t n) {
     m[i]->port = port_->id();
     m[i]->queue = queue_;
     held_[nheld_++] = m[i];
-    out[i] = m[i]->index;
+    out[i] = pool_->index_of(m[i]);
   }
   return n;
 }

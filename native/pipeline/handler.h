@@ -98,7 +98,7 @@ class InlineQueue {
   void set_host_mode() { host_mode_ = true; }
   void accept(Mbuf* m) {
     held_[nheld_++] = m;
-    rx_out_[rx_k_++] = m->index;
+    rx_out_[rx_k_++] = pool_->index_of(m);
   }
   // Applies the verdicts of every held mbuf and sends; held is empty afterwards.
   void tx();

@@ -14,15 +14,31 @@
 // given the mbufs back: it *peeks* a burst of to_js (and of the free ring for
 // allocations), runs the handler, writes every index into from_js and then
 // publishes from_js's tail: that one store is the commit. Only then does it
-// advance the two consumer tails. The hand records the tails before the burst,
-// so if the consumer dies at any point, recover() can tell whether the burst was
-// committed (from_js's producer tail moved) and finish the tail updates; an
-// uncommitted burst is simply still in to_js and the free ring.
+// advance the two consumer tails. The hand records the tails before the burst
+// (for a reader of the block; native code no longer needs it, see below).
+//
+// Trust. Everything JS can write (the rings, the hand, the mbuf headers) may
+// be wrong. The channel keeps its own record of what it has handed to JS: a
+// bit per mbuf of the pool, set when an index goes into to_js or the free
+// ring, cleared when it comes back through from_js. An index JS returns that
+// is not marked (never handed over, or returned twice) is counted as a bad
+// verdict and never touched; whatever is still marked at stop (in a ring, in
+// the hands of a consumer that died or leaked it) goes back to the pool. Only
+// the lcore that serves the channel touches the bitmap while it runs
+// (HandlerStage and ChannelReturnTask run on it), and drain() after every
+// lcore has stopped, so it needs no lock.
+//
+// Sizes. One commit gives back a whole batch: the packets taken from to_js
+// (at most `burst`) plus those the handler allocated; the JS batch holds at
+// most kBatchFactor x burst (src/handler/channel-consumer.ts). from_js holds at
+// least that, whatever ringSize says, or a small ring could never take a
+// commit and the channel would stall for good.
 #pragma once
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
+#include "core/bitmap.h"
 #include "core/counter.h"
 #include "core/mempool.h"
 #include "core/ring.h"
@@ -76,8 +92,13 @@ class Doorbell {
 class JsChannel {
  public:
   static constexpr uint32_t kFreeRingSize = 64;
+  // A JS batch holds a burst plus as many allocations: kBatchFactor x burst entries.
+  static constexpr uint32_t kBatchFactor = 2;
+  // Slots of from_js for a to_js of `size` slots: 2 x size, and never less than one whole batch.
+  static uint32_t from_js_size(uint32_t size, uint32_t burst);
 
-  JsChannel(uint16_t port, uint16_t queue, uint32_t size, uint32_t burst);
+  // `mbufs`: the pool's size (the ownership bitmap has a bit per mbuf).
+  JsChannel(uint16_t port, uint16_t queue, uint32_t size, uint32_t burst, uint32_t mbufs);
   ~JsChannel();
   JsChannel(const JsChannel&) = delete;
   JsChannel& operator=(const JsChannel&) = delete;
@@ -110,10 +131,24 @@ class JsChannel {
     }
   }
 
-  // With no consumer running: finish a committed burst the consumer left half done.
-  void recover();
-  // With no consumer and no lcore running: give every mbuf in the rings back.
+  // Ownership (see the top of this file); the serving lcore only.
+  // idx[0..n) are now JavaScript's (just put into to_js or the free ring).
+  void handed(const uint32_t* idx, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) owned_.set(idx[i]);
+    owned_n_.store(owned_n_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  // JavaScript gave idx back: true when it was JavaScript's to give (it is ours now).
+  bool returned(uint32_t idx) {
+    if (idx >= owned_.bits() || !owned_.test(idx)) return false;
+    owned_.clear(idx);
+    owned_n_.store(owned_n_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // With no consumer and no lcore running: every mbuf handed to JavaScript
+  // and not given back comes back to the pool, and the rings are emptied.
   void drain(Mempool& pool);
+  // Any thread (pool accounting): mbufs on the JavaScript side or staged for it.
   uint32_t held() const;
   double js_counter(int i) const { return header()->js_counters[i]; }
 
@@ -123,6 +158,7 @@ class JsChannel {
   // lcore-written counters.
   Counter full;         // matched but to_js was full: dropped
   Counter doorbells;    // times the consumer was woken
+  Counter unreturned;   // handed to JavaScript, never given back: recovered at stop
   VerdictCounters verdicts;
 
  private:
@@ -131,6 +167,8 @@ class JsChannel {
   size_t bytes_ = 0;
   Ring to_js_, from_js_, free_;
   std::shared_ptr<Doorbell> doorbell_;
+  Bitmap owned_;                          // mbufs handed to JavaScript
+  std::atomic<uint32_t> owned_n_{0};      // its population (one writer; stats read it)
 };
 
 }  // namespace lr

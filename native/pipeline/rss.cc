@@ -27,7 +27,7 @@ void RssStage::process(Mbuf** m, uint16_t n) {
     m[i]->rss_hash = h;
     m[i]->flags |= kMbufRssValid;
     m[i]->queue = q;
-    per_q[q][count[q]++] = m[i]->index;
+    per_q[q][count[q]++] = pool_->index_of(m[i]);
     bytes[q] += m[i]->data_len;
   }
   auto& stats = port_->rxq();

@@ -15,6 +15,9 @@ void ToJsBatcher::drop_all(Mempool& pool) {
 void ToJsBatcher::publish(JsChannel& ch, Mempool& pool, Mempool::Cache* cache, const uint32_t* idx, uint32_t n) {
   if (!n) return;
   const uint32_t sent = ch.to_js().enqueue_burst(idx, n);
+  // Marked after the enqueue: what comes back is applied by this same lcore
+  // (ChannelReturnTask), never before this returns.
+  ch.handed(idx, sent);
   if (sent) ch.notify();
   if (sent < n) {
     // A full ring is a counted drop, never unbounded memory.

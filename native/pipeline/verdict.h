@@ -27,6 +27,15 @@ class VerdictSink {
   }
 
   void apply(Mbuf* m) {
+    // The handler wrote this header (it may write any byte of the pool): a
+    // packet must start after the header and end inside its own slot before a
+    // driver reads it (docs/memory-format.md, "Mbuf"). Checked against the
+    // pool's slot, not Mbuf::buf_len, which is in the same writable header.
+    if (m->data_off < kMbufHeaderSize || uint32_t(m->data_off) + m->data_len > pool_->slot_size()) {
+      counters_->bad.add(1);
+      pool_->free_one(cache_, m);
+      return;
+    }
     uint16_t out;
     if (m->verdict == host::kVerdictSend || (m->flags & host::kMbufHostDatagram)) {
       if (apply_host(m)) return;

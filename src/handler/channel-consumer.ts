@@ -6,8 +6,9 @@
  * makes a dead consumer recoverable) in native/pipeline/js_channel.h.
  */
 import { LinerateError } from '../errors.js';
-import { PacketBatch, type MbufSource } from './batch.js';
+import { PacketBatch, batchControl, type BatchControl, type MbufSource } from './batch.js';
 import { CHANNEL, RING } from './layout.js';
+import { checkPoolFits } from './options.js';
 import { createPump, type Pump, type PumpFactory } from './pump.js';
 import { runHandler, type Handler } from './run-handler.js';
 
@@ -61,6 +62,7 @@ export const WORKER_TURN_BURSTS = 4096;
 
 export class ChannelConsumer implements MbufSource {
   readonly batch: PacketBatch;
+  private readonly ctl: BatchControl;
   private readonly u32: Uint32Array;
   private readonly counters: Float64Array;
   private readonly toJs: RingView;
@@ -100,8 +102,13 @@ export class ChannelConsumer implements MbufSource {
     this.port = this.u32[CHANNEL.PORT / 4];
     this.queue = this.u32[CHANNEL.QUEUE / 4];
     this.burst = this.u32[CHANNEL.BURST / 4];
-    // Room for a burst plus as many allocations.
-    this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, this.burst * 2, portIds);
+    // Room for a burst plus as many allocations, and never more than from_js
+    // takes in one commit (the addon sizes it for that; js_channel.h, "Sizes"):
+    // a batch that cannot be committed would stall the channel for good.
+    const capacity = Math.min(this.burst * 2, this.fromJs.capacity);
+    checkPoolFits('handler', pool.byteLength);
+    this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, capacity, portIds);
+    this.ctl = batchControl(this.batch);
   }
 
   /** The function the doorbell calls (from the thread-safe function). */
@@ -197,11 +204,11 @@ export class ChannelConsumer implements MbufSource {
     Atomics.store(u32, CHANNEL.FREE_CONS_BEFORE / 4, this.freeStart);
     Atomics.store(u32, CHANNEL.FROM_JS_PROD_BEFORE / 4, Atomics.load(u32, this.fromJs.prodTail));
     Atomics.store(u32, CHANNEL.HAND_ACTIVE / 4, 1);
-    const batch = this.batch;
-    const idx = batch.idx, slots = this.toJs.slots, mask = this.toJs.mask;
+    const ctl = this.ctl;
+    const idx = ctl.indices, slots = this.toJs.slots, mask = this.toJs.mask;
     for (let i = 0; i < n; i++) idx[i] = u32[slots + ((consTail + i) & mask)];
-    batch.load(n, this.port, this.queue, this);
-    runHandler(this.handler, batch, this.counters, this.onError);
+    ctl.load(n, this.port, this.queue, this);
+    runHandler(this.handler, this.batch, ctl, this.counters, this.onError);
     this.pending = true;
     this.pendingN = n;
     return this.commit() ? n : -1;
@@ -209,12 +216,12 @@ export class ChannelConsumer implements MbufSource {
 
   /** Gives the burst back: from_js tail publish is the commit point. */
   private commit(): boolean {
-    const u32 = this.u32, batch = this.batch, from = this.fromJs;
-    const total = batch.count;
+    const u32 = this.u32, ctl = this.ctl, from = this.fromJs;
+    const total = ctl.count();
     const prod = Atomics.load(u32, from.prodTail);
     const room = (from.capacity - ((prod - Atomics.load(u32, from.consTail)) >>> 0)) >>> 0;
     if (room < total) return false; // the lcore drains from_js every loop: try again shortly
-    const idx = batch.idx;
+    const idx = ctl.indices;
     for (let i = 0; i < total; i++) u32[from.slots + ((prod + i) & from.mask)] = idx[i];
     Atomics.store(u32, CHANNEL.HAND_K / 4, this.freeTaken);
     const next = (prod + total) >>> 0;

@@ -6,7 +6,8 @@
  * worker pinned to the queue's CPU; the loop is synchronous and checks a shared
  * stop flag between bursts.
  */
-import { PacketBatch, type MbufSource } from './batch.js';
+import { PacketBatch, batchControl, type BatchControl, type MbufSource } from './batch.js';
+import { checkPoolFits } from './options.js';
 import type { Handler } from './channel-consumer.js';
 import { runHandler } from './run-handler.js';
 
@@ -26,6 +27,7 @@ export const INLINE_COUNTERS = 4;
 
 export class InlineRunner implements MbufSource {
   readonly batch: PacketBatch;
+  private readonly ctl: BatchControl;
   private readonly one = new Uint32Array(1);
   /** txRx() is there (an addon built before it has only rx() and tx(): two calls per burst). */
   private readonly fused: boolean;
@@ -41,9 +43,11 @@ export class InlineRunner implements MbufSource {
     private readonly counters: Float64Array,
     private readonly onError: (e: unknown) => void,
   ) {
+    checkPoolFits('handler', pool.byteLength);
     this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, poolInfo.burst * 2, portIds);
+    this.ctl = batchControl(this.batch);
     this.fused = typeof q.txRx === 'function' && typeof q.bindRx === 'function';
-    if (this.fused) q.bindRx!(this.batch.idx);
+    if (this.fused) q.bindRx!(this.ctl.indices);
   }
 
   take(): number {
@@ -56,11 +60,13 @@ export class InlineRunner implements MbufSource {
    * returns: no wait comes in between.
    */
   step(burst: number): number {
-    const batch = this.batch;
-    const n = this.fused ? this.q.txRx!(burst) : this.q.rx(batch.idx, burst);
+    const ctl = this.ctl;
+    const n = this.fused ? this.q.txRx!(burst) : this.q.rx(ctl.indices, burst);
     if (n === 0) return 0;
-    batch.load(n, this.port, this.queue, this);
-    runHandler(this.handler, batch, this.counters, this.onError);
+    // The native side keeps its own list of what this burst holds (InlineQueue's
+    // held list): tx() applies verdicts to those mbufs only, whatever JS says.
+    ctl.load(n, this.port, this.queue, this);
+    runHandler(this.handler, this.batch, ctl, this.counters, this.onError);
     if (!this.fused) this.q.tx();
     return n;
   }

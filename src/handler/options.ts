@@ -7,6 +7,7 @@
 import { LinerateError } from '../errors.js';
 import { check, describe, isPow2, type Rule } from '../option-check.js';
 import type { WorkerModule } from './worker-api.js';
+import { maxPoolBytes } from './batch.js';
 
 /** Which packets a handler gets. Every field is optional; all that are set must hold. */
 export interface HandlerMatch {
@@ -57,6 +58,23 @@ export function validateHandleOptions(scope: string, o: HandleOptions): { ringSi
     throw new LinerateError('INVALID_OPTION', `${scope}: coalesceUs must be a number of microseconds from 0 to 1000, got ${describe(o.coalesceUs)}`);
   }
   return { ringSize: o.ringSize ?? 1024, coalesceUs: o.coalesceUs ?? DEFAULT_COALESCE_US };
+}
+
+/**
+ * A handler sees the whole mempool as one Uint8Array (`batch.bytes`), so the pool must fit in one: at most
+ * buffer.constants.MAX_LENGTH bytes (4 GiB on Node 20, 2^53 - 1 from Node 22). Refused up front with
+ * INVALID_OPTION rather than failing at start() with V8's "Invalid typed array length". @internal
+ */
+export function checkPoolFits(scope: string, poolBytes: number, slotSize?: number): void {
+  const max = maxPoolBytes();
+  if (poolBytes <= max) return;
+  const fit = slotSize ? ` (at most ${Math.floor(max / slotSize)} mbufs of ${slotSize} bytes)` : '';
+  throw new LinerateError(
+    'INVALID_OPTION',
+    `${scope}: the mempool is ${poolBytes} bytes, and a JS handler sees it as one Uint8Array, which Node ${process.version} limits to ` +
+      `${max} bytes (buffer.constants.MAX_LENGTH); use a smaller pool for an engine with JS handlers${fit}: mempool.mbufs or mempool.dataRoom, ` +
+      `or Node 22 or later (no 4 GiB limit)`,
+  );
 }
 
 /** Options of {@link Engine.handleInWorkers}. */

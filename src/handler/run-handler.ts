@@ -3,7 +3,7 @@
  * pipeline consumer and the inline runner share.
  */
 import { LinerateError } from '../errors.js';
-import type { PacketBatch } from './batch.js';
+import type { BatchControl, PacketBatch } from './batch.js';
 
 /**
  * A packet handler: called once per burst, **synchronously**. It reads and rewrites the burst's packets in place
@@ -42,27 +42,27 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  * HANDLER_ASYNC error per handler. `counters` (float64, shared with stats):
  * [0] bursts, [1] packets received, [2] handler errors, [3] packets dropped for them.
  */
-export function runHandler(handler: Handler, batch: PacketBatch, counters: Float64Array, onError: (e: unknown) => void): void {
-  const received = batch.count;
+export function runHandler(handler: Handler, batch: PacketBatch, ctl: BatchControl, counters: Float64Array, onError: (e: unknown) => void): void {
+  const received = ctl.count();
   try {
     // The declared type says void; JavaScript callers (and casts) can still hand us an async function.
     const result: unknown = handler(batch);
-    if (result !== undefined && isThenable(result)) refuseAsync(handler, result, batch, counters, onError);
+    if (result !== undefined && isThenable(result)) refuseAsync(handler, result, ctl, counters, onError);
   } catch (e) {
-    batch.dropAll();
+    ctl.dropAll();
     counters[2]++;
-    counters[3] += batch.count;
+    counters[3] += ctl.count();
     onError(e);
   }
-  batch.store();
+  ctl.store();
   counters[0]++;
   counters[1] += received;
 }
 
-function refuseAsync(handler: Handler, result: PromiseLike<unknown>, batch: PacketBatch, counters: Float64Array, onError: (e: unknown) => void): void {
-  batch.dropAll();
+function refuseAsync(handler: Handler, result: PromiseLike<unknown>, ctl: BatchControl, counters: Float64Array, onError: (e: unknown) => void): void {
+  ctl.dropAll();
   counters[2]++;
-  counters[3] += batch.count;
+  counters[3] += ctl.count();
   // Its rejection (if any) has nowhere useful to go, and must not become an unhandled rejection that ends the process.
   result.then(undefined, () => {});
   if (reportedAsync.has(handler)) return;

@@ -54,7 +54,7 @@ constexpr uint64_t kForever = uint64_t(1) << 62;  // a window that never runs ou
 struct Bed {
   Mempool pool;
   JsChannel ch;
-  explicit Bed(uint64_t window, uint32_t ring = 256, uint32_t mbufs = 256) : pool(opts(mbufs)), ch(0, 0, ring, 32) {
+  explicit Bed(uint64_t window, uint32_t ring = 256, uint32_t mbufs = 256) : pool(opts(mbufs)), ch(0, 0, ring, 32, mbufs) {
     ch.batcher.configure(32, window);
   }
   // Stages n fresh mbufs as one rx burst; returns their indices.

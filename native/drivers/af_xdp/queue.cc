@@ -73,11 +73,13 @@ uint16_t XskQueue::tx_burst(const Umem& u, Mempool::Cache* cache, uint32_t max_l
       tx.invalid.add(1);
       continue;
     }
+    // The index from the address, not the header a handler can write (core/mempool.h index_of).
+    const uint32_t idx = u.pool.index_of(m);
     xdp_desc& d = ring.at(ring.cached_prod + posted);
-    d.addr = uint64_t(m->index) * u.slot + m->data_off;
+    d.addr = uint64_t(idx) * u.slot + m->data_off;
     d.len = m->data_len;
     d.options = 0;
-    tx.owned.set(m->index);
+    tx.owned.set(idx);
     posted++;
   }
   if (posted) {
@@ -101,8 +103,9 @@ void XskQueue::refill(const Umem& u, Mempool::Cache* cache, bool initial) {
     const uint32_t k = std::min<uint32_t>(want, 64);
     if (!u.pool.alloc_bulk(cache, m, k)) break;
     for (uint32_t j = 0; j < k; j++) {
-      fill.at(fill.cached_prod + j) = uint64_t(m[j]->index) * u.slot;
-      rx.owned.set(m[j]->index);
+      const uint32_t idx = u.pool.index_of(m[j]);
+      fill.at(fill.cached_prod + j) = uint64_t(idx) * u.slot;
+      rx.owned.set(idx);
     }
     fill.submit(k);
     rx.posted.add(k);

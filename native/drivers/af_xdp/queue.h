@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/bitmap.h"
 #include "core/counter.h"
 #include "core/cycles.h"
 #include "core/mempool.h"
@@ -32,14 +33,6 @@ class SpinLock {
 
  private:
   std::atomic_flag f_ = ATOMIC_FLAG_INIT;
-};
-
-struct Bitmap {
-  std::vector<uint64_t> w;
-  void init(uint32_t n) { w.assign((n + 63) / 64, 0); }
-  bool test(uint32_t i) const { return (w[i >> 6] >> (i & 63)) & 1; }
-  void set(uint32_t i) { w[i >> 6] |= 1ull << (i & 63); }
-  void clear(uint32_t i) { w[i >> 6] &= ~(1ull << (i & 63)); }
 };
 
 struct alignas(64) RxSide {

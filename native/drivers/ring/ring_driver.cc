@@ -102,7 +102,7 @@ class RingDriver final : public Driver {
   uint16_t tx_burst(uint16_t, Mbuf** mbufs, uint16_t n) override {
     uint32_t idx[512];
     if (n > 512) n = 512;
-    for (uint16_t i = 0; i < n; i++) idx[i] = mbufs[i]->index;
+    for (uint16_t i = 0; i < n; i++) idx[i] = pool_.index_of(mbufs[i]);
     // Burst, not bulk: what does not fit stays with the caller (a full wire is a counted drop there).
     return uint16_t(outbound().enqueue_burst(idx, n));
   }

@@ -53,7 +53,7 @@ uint16_t Engine::host_udp(uint16_t id, uint16_t udp_port, bool inline_mode, uint
       ph->inline_queues.push_back(
           std::make_unique<InlineQueue>(&p, q, uint16_t(lcores_.size() + inline_count_++), Match{}, pool_.get()));
   } else {
-    for (uint16_t q = 0; q < p.rx_queues(); q++) ph->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst));
+    for (uint16_t q = 0; q < p.rx_queues(); q++) ph->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst, pool_->size()));
   }
   return index;
 }

@@ -90,7 +90,7 @@ void HostStage::flush_run() {
   host_->sockets()[run_socket_].slots[slot_].rx.add(n);
   if (s.channel) {
     uint32_t idx[64];
-    for (uint32_t i = 0; i < n; i++) idx[i] = run_[i]->index;
+    for (uint32_t i = 0; i < n; i++) idx[i] = pool_->index_of(run_[i]);
     s.channel->batcher.add(*s.channel, *pool_, cache_, idx, n);
   } else if (s.inline_queue) {
     for (uint32_t i = 0; i < n; i++) s.inline_queue->accept(run_[i]);
