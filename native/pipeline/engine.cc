@@ -188,22 +188,29 @@ void Engine::handle(uint16_t id, const Match& match, bool inline_mode, uint32_t 
   if (p.handler) fail("PORT_BUSY", "port '" + p.name() + "' has a handler already; one handler per port");
   if (p.host)
     fail("PORT_BUSY", "port '" + p.name() + "' is a host: its handlers are UDP sockets (host.udp(), host.udpInWorkers())");
+  if (inline_mode) check_inline(p);
   auto h = std::make_shared<PortHandler>();
   h->match = match;
-  h->inline_mode = inline_mode;
-  if (inline_mode) {
-    if (p.software_rss())
-      fail("INVALID_OPTION", "port '" + p.name() + "': inline handlers poll hardware queues; the " + p.driver_name() +
-                                 " driver has one rx queue (use pipeline mode for software RSS, or rxQueues: 1)");
-    if (inline_count_ + p.rx_queues() > kMaxInlineQueues)
-      fail("INVALID_OPTION", "at most " + std::to_string(kMaxInlineQueues) + " inline handler queues per engine");
-    for (uint16_t q = 0; q < p.rx_queues(); q++)
-      h->inline_queues.push_back(std::make_unique<InlineQueue>(&p, q, uint16_t(lcores_.size() + inline_count_++), match, pool_.get()));
-  } else {
-    for (uint16_t q = 0; q < p.rx_queues(); q++)
-      h->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst, pool_->size()));
-  }
+  add_handler_queues(p, *h, inline_mode, ring_size);
   p.handler = std::move(h);
+}
+
+void Engine::check_inline(Port& p) const {
+  if (p.software_rss())
+    fail("INVALID_OPTION", "port '" + p.name() + "': inline handlers poll hardware queues; the " + p.driver_name() +
+                               " driver has one rx queue (use pipeline mode for software RSS, or rxQueues: 1)");
+  if (inline_count_ + p.rx_queues() > kMaxInlineQueues)
+    fail("INVALID_OPTION", "at most " + std::to_string(kMaxInlineQueues) + " inline handler queues per engine");
+}
+
+void Engine::add_handler_queues(Port& p, PortHandler& h, bool inline_mode, uint32_t ring_size) {
+  h.inline_mode = inline_mode;
+  for (uint16_t q = 0; q < p.rx_queues(); q++) {
+    if (inline_mode)
+      h.inline_queues.push_back(std::make_unique<InlineQueue>(&p, q, uint16_t(lcores_.size() + inline_count_++), h.match, pool_.get()));
+    else
+      h.channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst, pool_->size()));
+  }
 }
 
 PortHandler* Engine::handler_for(uint32_t key) {

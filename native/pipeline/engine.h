@@ -119,6 +119,10 @@ class Engine {
   std::unique_ptr<class Stage> make_action_stage(Port& p, uint16_t txq, Mempool::Cache* cache);
   std::unique_ptr<class Stage> make_host_stage(Port& p, uint16_t queue, uint16_t txq, Mempool::Cache* cache, class InlineQueue* iq);
   struct PortHandler* handler_for(uint32_t key);
+  // Inline handlers: the port's queues must be hardware queues, and the engine has room for their workers.
+  void check_inline(Port& p) const;
+  // One channel (pipeline) or inline queue per rx queue of the port.
+  void add_handler_queues(Port& p, struct PortHandler& h, bool inline_mode, uint32_t ring_size);
   struct PortHandler* inline_handler(Port& p);
   void host_announce();
   void host_kernel_start();

@@ -3,7 +3,7 @@
  * {@link Host.udpInWorkers}) and their checking.
  */
 import { LinerateError } from '../errors.js';
-import type { HandleOptions } from '../handler/options.js';
+import type { HandleInWorkersOptions, HandleOptions } from '../handler/options.js';
 import { parseCidr, parseIp, parseMacBytes, type IpBytes } from './address.js';
 
 /** A static neighbour: an address and the MAC to send to it. */
@@ -53,21 +53,8 @@ export interface HostUdpOptions extends Pick<HandleOptions, 'ringSize' | 'coales
   port: number;
 }
 
-/** Options of {@link Host.udpInWorkers}. */
-export interface HostUdpWorkerOptions extends HostUdpOptions {
-  /** The handler module (URL or path); its default export (or `export`) is a {@link DatagramHandler}. */
-  module: URL | string;
-  /** Named export to use instead of the default export. */
-  export?: string;
-  /** 'pipeline' (default): lcores poll and hand bursts over; 'inline': each worker polls its queue itself. */
-  mode?: 'pipeline' | 'inline';
-  /** Inline mode: CPUs to pin the workers to, round-robin over queues (default: CPUs no lcore uses). */
-  cpus?: number[];
-  /** Start data for the module's init() (structured-cloned), as HandleInWorkersOptions.data. */
-  data?: unknown;
-  /** Result counters per worker (ctx.counters), as HandleInWorkersOptions.counters. Default 16. */
-  counters?: number;
-}
+/** Options of {@link Host.udpInWorkers}: the socket's, and the workers' as in {@link HandleInWorkersOptions}. */
+export interface HostUdpWorkerOptions extends HostUdpOptions, Pick<HandleInWorkersOptions, 'module' | 'export' | 'mode' | 'cpus' | 'data' | 'counters'> {}
 
 /** What the native host takes: addresses as bytes. @internal */
 export interface NativeHostConfig {

@@ -37,24 +37,11 @@ uint16_t Engine::host_udp(uint16_t id, uint16_t udp_port, bool inline_mode, uint
   Port& p = port(id);
   host::Host* h = host_of(id);
   if (udp_port == 0) fail("INVALID_OPTION", "host.udp: port must be in [1, 65535]");
+  if (inline_mode) check_inline(p);
   auto ph = std::make_shared<PortHandler>();
-  ph->inline_mode = inline_mode;
   const uint16_t index = uint16_t(h->sockets().size());
-  if (inline_mode) {
-    if (p.software_rss())
-      fail("INVALID_OPTION", "port '" + p.name() + "': inline sockets poll hardware queues; the " + p.driver_name() +
-                                 " driver has one rx queue (use mode 'pipeline' for software RSS, or rxQueues: 1)");
-    if (inline_count_ + p.rx_queues() > kMaxInlineQueues)
-      fail("INVALID_OPTION", "at most " + std::to_string(kMaxInlineQueues) + " inline handler queues per engine");
-  }
   h->add_socket(udp_port, inline_mode, ph);  // checks the port is free and the inline rule first
-  if (inline_mode) {
-    for (uint16_t q = 0; q < p.rx_queues(); q++)
-      ph->inline_queues.push_back(
-          std::make_unique<InlineQueue>(&p, q, uint16_t(lcores_.size() + inline_count_++), Match{}, pool_.get()));
-  } else {
-    for (uint16_t q = 0; q < p.rx_queues(); q++) ph->channels.push_back(std::make_unique<JsChannel>(p.id(), q, ring_size, opts_.burst, pool_->size()));
-  }
+  add_handler_queues(p, *ph, inline_mode, ring_size);
   return index;
 }
 
