@@ -87,6 +87,12 @@ class Driver {
   virtual LinkStatus link() const { return {}; }
   virtual void xstats(XStats& out) const { (void)out; }
   virtual void set_promiscuous(bool on) { (void)on; }
+  // Receive every multicast frame, whatever the NIC's multicast filter holds: the
+  // host layer's IPv6 neighbour solicitations come to solicited-node multicast
+  // addresses (RFC 4861 §7.2.2, RFC 4291 §2.7.1) that no filter of ours lists.
+  // Drivers of NICs that filter in hardware implement it (kept across stop/start);
+  // the others receive what their kernel interface does.
+  virtual void set_allmulticast(bool on) { (void)on; }
   virtual MacAddr mac() const = 0;
   // Mbufs the driver holds between calls (in a wire ring, on descriptors).
   virtual uint32_t held_mbufs() const { return 0; }

@@ -183,7 +183,7 @@ class E1000e final : public Driver {
     w(TCTL, TCTL_EN | TCTL_PSP | (15u << TCTL_CT_SHIFT) | (63u << TCTL_COLD_SHIFT) | TCTL_RTLC);
     // §10.2.5.1: receive on, broadcast accepted, CRC stripped, buffer size.
     const uint32_t bsize = buf_size_ == 2048 ? 0 : buf_size_ == 1024 ? 1 : buf_size_ == 512 ? 2 : 3;
-    w(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | (bsize << RCTL_BSIZE_SHIFT) | (promisc_ ? RCTL_UPE | RCTL_MPE : 0));
+    w(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | (bsize << RCTL_BSIZE_SHIFT) | rx_filter_bits());
     if (!(r(STATUS) & STATUS_LU)) restart_autoneg();
     setup_rx_interrupts();
     running_ = true;
@@ -250,8 +250,14 @@ class E1000e final : public Driver {
     std::lock_guard<std::mutex> g(ctl_);
     promisc_ = on;
     if (!bar_ || !running_) return;
-    const uint32_t rctl = r(RCTL);
-    w(RCTL, on ? rctl | RCTL_UPE | RCTL_MPE : rctl & ~(RCTL_UPE | RCTL_MPE));
+    w(RCTL, (r(RCTL) & ~(RCTL_UPE | RCTL_MPE)) | rx_filter_bits());
+  }
+
+  void set_allmulticast(bool on) override {
+    std::lock_guard<std::mutex> g(ctl_);
+    allmulti_ = on;
+    if (!bar_ || !running_) return;
+    w(RCTL, (r(RCTL) & ~(RCTL_UPE | RCTL_MPE)) | rx_filter_bits());
   }
 
   MacAddr mac() const override { return mac_; }
@@ -394,6 +400,9 @@ class E1000e final : public Driver {
   static size_t align(size_t v) { return (v + 4095) & ~size_t(4095); }
   uint32_t r(uint32_t reg) const { return bar_->read32(reg); }
   void w(uint32_t reg, uint32_t v) const { bar_->write32(reg, v); }
+  // §10.2.5.1 RCTL: UPE and MPE (unicast and multicast promiscuous) for promiscuous
+  // mode; MPE alone for all-multicast (the MTA stays empty: we list no groups).
+  uint32_t rx_filter_bits() const { return (promisc_ ? RCTL_UPE | RCTL_MPE : 0) | (allmulti_ ? RCTL_MPE : 0); }
 
   void arm(RxQ& q, uint32_t i, Mbuf* m) {
     q.sw[i] = m;
@@ -484,6 +493,7 @@ class E1000e final : public Driver {
   uint16_t port_id_;
   std::string scope_;
   bool promisc_;
+  bool allmulti_ = false;
   uint32_t rx_n_, tx_n_, buf_size_;
   uint32_t nrx_ = 1, ntx_ = 1, ntx_hw_ = 1;
   bool shared_tx_ = false;

@@ -224,8 +224,11 @@ class VirtioNet final : public Driver {
     }
     if (has(features_, F_RSS)) set_rss();
     if (has(features_, F_CTRL_RX)) {
+      // §5.1.6.5.1: after a reset the device is promiscuous; say what we want.
       const uint8_t on = promisc_ ? 1 : 0;
       ctrl_cmd(CTRL_RX, CTRL_RX_PROMISC, &on, 1);
+      const uint8_t all = allmulti_ ? 1 : 0;
+      ctrl_cmd(CTRL_RX, CTRL_RX_ALLMULTI, &all, 1);
     }
     for (uint16_t k = 0; k < pairs_; k++) t_.kick(*rx_[k], true);
   }
@@ -297,6 +300,15 @@ class VirtioNet final : public Driver {
     if (running_ && has(features_, F_CTRL_RX)) {
       const uint8_t v = on ? 1 : 0;
       ctrl_cmd(CTRL_RX, CTRL_RX_PROMISC, &v, 1);
+    }
+  }
+
+  void set_allmulticast(bool on) override {
+    std::lock_guard<std::mutex> g(ctl_);
+    allmulti_ = on;
+    if (running_ && has(features_, F_CTRL_RX)) {
+      const uint8_t v = on ? 1 : 0;
+      ctrl_cmd(CTRL_RX, CTRL_RX_ALLMULTI, &v, 1);
     }
   }
 
@@ -511,6 +523,7 @@ class VirtioNet final : public Driver {
   uint16_t port_id_;
   std::string scope_;
   bool promisc_;
+  bool allmulti_ = false;
   Transport t_;
   uint64_t offered_ = 0, features_ = 0;
   uint16_t max_pairs_ = 1, pairs_ = 1, tx_pairs_ = 1;

@@ -24,6 +24,10 @@ void Engine::host(uint16_t id, const host::HostConfig& cfg) {
       fail("PORT_BUSY", "port '" + p.name() + "' is the exception port of '" + other->name() + "'");
   if (!cfg.has4 && !cfg.has6) fail("INVALID_OPTION", "host on port '" + p.name() + "': give ipv4, ipv6 or both");
   p.host = std::make_shared<host::Host>(cfg, &p);
+  // Neighbour solicitations for our IPv6 address come to its solicited-node
+  // multicast group (RFC 4861 §7.2.2); a NIC that filters multicast in hardware
+  // (e1000e, virtio-net under vfio) drops them unless it takes all multicast.
+  if (cfg.has6) p.driver().set_allmulticast(true);
 }
 
 host::Host* Engine::host_of(uint16_t id) {
