@@ -66,7 +66,12 @@ for (const driver of ['af_xdp', 'af_packet'] as const) {
       expect(s.icmp6EchoOut).toBe(3);
       // A knows us from the exchange, and we learned A.
       expect(host.neighbors().map((n) => n.ip)).toEqual(expect.arrayContaining([bed.ipA]));
+      // Our solicited-node group is not the kernel's: the port takes all multicast while it is ours, and not after.
+      // (a membership of its packet socket: `ip -d link` counts it, and it goes with the socket, even on kill -9).
+      expect(await bed.sh('b', ['ip', '-d', 'link', 'show', 'dev', bed.iface('b')])).toMatch(/allmulti 1\b/);
       await stopAndCheckPool(engine);
+      await engine.close();
+      expect(await bed.sh('b', ['ip', '-d', 'link', 'show', 'dev', bed.iface('b')])).toMatch(/allmulti 0\b/);
     });
 
     it('answers arping and ndisc6 (fresh neighbour resolution by the kernel tools)', slow, async () => {

@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 
+#include "drivers/allmulti.h"
 #include "drivers/af_packet/packet_socket.h"
 #include "drivers/af_packet/stack_drop.h"
 #include "drivers/driver.h"
@@ -214,6 +215,7 @@ class AfPacketDriver final : public Driver {
     if (closed_) return;
     closed_ = true;
     stack_.detach();
+    allmulti_.release();
     rx_.clear();  // closes the sockets (leaving the fanout group and dropping promiscuous membership) and unmaps
     tx_.clear();
     ctl_.reset();
@@ -291,6 +293,8 @@ class AfPacketDriver final : public Driver {
   }
 
   MacAddr mac() const override { return nif_.mac; }
+  // A host's IPv6 solicited-node group (drivers/allmulti.h): the kernel does not join it for us.
+  void set_allmulticast(bool on) override { allmulti_.set(on, ctx_.netns, int(nif_.index), scope_); }
 
   uint16_t rx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
     RxQ& r = *rx_[queue];
@@ -367,6 +371,7 @@ class AfPacketDriver final : public Driver {
   std::string scope_;
   SockCtx ctx_;
   Netns ns_;
+  AllMulticast allmulti_;
   bool promisc_ = true, bypass_ = true, consume_ = false, fanout_ = false, closed_ = false;
   afp::StackDrop stack_;
   RxRingConfig rc_;

@@ -46,6 +46,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "drivers/allmulti.h"
 #include "drivers/af_xdp/attach.h"
 #include "drivers/af_xdp/drop_rules.h"
 #include "drivers/af_xdp/host.h"
@@ -171,6 +172,7 @@ class AfXdpDriver final : public Driver {
     if (closed_) return;
     teardown();
     program_.reset();
+    allmulti_.release();
     ctl_.reset();
     socks_.clear();
     closed_ = true;
@@ -183,6 +185,8 @@ class AfXdpDriver final : public Driver {
   }
 
   MacAddr mac() const override { return nif_.mac; }
+  // A host's IPv6 solicited-node group (drivers/allmulti.h): the kernel does not join it for us.
+  void set_allmulticast(bool on) override { allmulti_.set(on, netns_, int(nif_.index), scope_); }
 
   uint32_t held_mbufs() const override {
     uint64_t held = 0;
@@ -478,6 +482,7 @@ class AfXdpDriver final : public Driver {
   NetIf nif_;
   uint32_t rx_queues_ = 0, tx_queues_ = 0;
   Fd ctl_;
+  AllMulticast allmulti_;
   bool zerocopy_ = false;
   std::unique_ptr<XdpProgram> program_;
   std::unique_ptr<XdpAttachment> attachment_;  // while started
