@@ -58,6 +58,19 @@ describe('examples', { timeout: 90_000 }, () => {
     expectPoolWhole(r.out);
   });
 
+  it('udp-echo without flags: a null port sends it echo requests, the host answers them, every mbuf comes back', () => {
+    const r = runExample('udp-echo', ['--seconds', '1', '--lcores', cpu(), '--hugepages', 'off', '--mbufs', '4096']);
+    expect(r.code, r.out).toBe(0);
+    const host = JSON.parse(/^host: (.*)$/m.exec(r.out)![1]) as { udpIn: number; udpReplies: number; udpBadCsum: number };
+    expect(host.udpIn).toBeGreaterThan(0);
+    expect(host.udpReplies).toBeGreaterThan(0);
+    expect(host.udpBadCsum).toBe(0);
+    expectPoolWhole(r.out);
+    const bad = runExample('udp-echo', ['--mode', 'inline']);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain('--mode inline needs --workers N');
+  });
+
   it('a bad flag or a missing argument exits 1 with the reason and the usage', () => {
     const r = runExample('echo', ['--driver', 'af_packet']);
     expect(r.code).toBe(1);
@@ -78,8 +91,8 @@ afterAll(() => cleanupLeftovers());
 
 describe.skipIf(!gate.run)('echo example on a veth end', { timeout: 90_000 }, () => {
   /** Starts the echo example on B's end, waits until it runs, returns a stop function that resolves to its output and exit code. */
-  async function startEcho(b: TestBed, args: string[]) {
-    const c = spawn(process.execPath, [example('echo'), '--interface', b.ifB, '--netns', b.nsB, '--lcores', cpu(), '--hugepages', 'off', ...args], {
+  async function startEcho(b: TestBed, args: string[], name = 'echo') {
+    const c = spawn(process.execPath, [example(name), '--interface', b.ifB, '--netns', b.nsB, '--lcores', cpu(), '--hugepages', 'off', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -138,4 +151,25 @@ describe.skipIf(!gate.run)('echo example on a veth end', { timeout: 90_000 }, ()
       }
     });
   }
+
+  it('udp-echo --driver af_xdp --workers 1 --mode inline: the kernel resolves it, pings it, gets its UDP back; SIGTERM stops it cleanly', async () => {
+    const b = await TestBed.create({ addressB: false });
+    beds.push(b);
+    await b.disableTxChecksum('a');
+    const srv = await startEcho(b, ['--driver', 'af_xdp', '--ipv4', `${b.ipB}/24`, '--ipv6', `${b.ip6B}/64`, '--workers', '1', '--mode', 'inline'], 'udp-echo');
+    try {
+      expect(srv.started, srv.output()).toBe(true);
+      expect((await b.ping('a', b.ipB, 2)).received).toBe(2);
+      const sent = Array.from({ length: 10 }, (_, i) => Buffer.from(`udp-echo-${i}`));
+      const got = await b.udpExchange({ port: 7, payloads: sent, timeoutMs: 5000 });
+      expect(got.map((x) => x.data.toString())).toEqual(sent.map((x) => x.toString()));
+      const got6 = await b.udpExchange({ port: 7, family: 6, payloads: sent, timeoutMs: 5000 });
+      expect(got6.length).toBe(10);
+    } finally {
+      const r = await srv.stop();
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/"udpReplies":20/);
+      expectPoolWhole(r.out);
+    }
+  });
 });
