@@ -292,6 +292,7 @@ void NeighbourTable::publish(uint32_t i) {
   std::atomic_thread_fence(std::memory_order_release);
   s.k0.store(k0, std::memory_order_relaxed);
   s.k1.store(k1, std::memory_order_relaxed);
+  if (test_pause_) test_pause_();
   s.word.store(m.ip.family ? pack_word(m.mac, m.ip.family, m.state) : 0, std::memory_order_relaxed);
   s.seq.store(q + 2, std::memory_order_release);
 }

@@ -197,6 +197,11 @@ class NeighbourTable {
   const NeighbourOptions& options() const { return opts_; }
   const NeighbourCounters& counters() const { return counters_; }
 
+  // Tests only: fn runs inside writes, between a slot's key and its address and
+  // between the entry moves of a deletion, to widen the windows in which a
+  // reader could see a half-written slot or miss a moving entry.
+  void set_test_pause(void (*fn)()) { test_pause_ = fn; }
+
  private:
   struct Slot;
   struct Meta;
@@ -233,6 +238,7 @@ class NeighbourTable {
   mutable std::atomic<uint64_t> probe_tat_{0};  // GCRA theoretical arrival time of the next probe
   uint64_t no_evict_before_ns_ = 0;             // evict() found nothing; nothing can qualify before then
 
+  void (*test_pause_)() = nullptr;
   mutable std::mutex mu_;
   mutable NeighbourCounters counters_;
 };
