@@ -230,6 +230,8 @@ TEST_CASE("hold beyond the limit drops the new packet and counts it") {
   CHECK(t.hold(a, m[3], kT0, &probe, out) == Hold::Dropped);
   CHECK(t.counters().hold_drops.get() == 2);
   CHECK(t.held() == 2);
+  CHECK(t.hold(IpAddr(), m[3], kT0, &probe, out) == Hold::Dropped && !probe);  // no address family
+  CHECK(t.counters().hold_drops.get() == 3 && t.size() == 1);
   Mbuf* rel[4] = {};
   CHECK(t.learn(a, mac_n(7).b, true, kT0, rel, 4) == 2);
   CHECK(rel[0] == m[0] && rel[1] == m[1]);  // the first ones were kept

@@ -456,11 +456,11 @@ uint32_t NeighbourTable::learn(const IpAddr& ip, const uint8_t mac[6], bool crea
 NeighbourTable::Hold NeighbourTable::hold(const IpAddr& ip, Mbuf* m, uint64_t now_ns, bool* probe_now,
                                           uint8_t mac_out[6]) {
   *probe_now = false;
+  std::lock_guard<std::mutex> g(mu_);  // also makes this thread the counters' one writer
   if (ip.family != 4 && ip.family != 6) {
     counters_.hold_drops.add(1);
     return Hold::Dropped;
   }
-  std::lock_guard<std::mutex> g(mu_);
   int32_t i = find(ip);
   if (i < 0) {
     i = insert(ip, now_ns);

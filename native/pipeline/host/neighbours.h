@@ -118,6 +118,9 @@ class NeighbourTable {
   NeighbourTable& operator=(const NeighbourTable&) = delete;
 
   // ---- readers: any thread, lock-free, no allocation ----
+  // A reader never takes the mutex. It retries a slot it caught half-written
+  // (a few stores) and, after a miss, the walk if a deletion moved entries
+  // meanwhile; a writer never waits for readers.
 
   // The MAC to send to when ip has a usable entry (Reachable, Stale, Static).
   // When the entry is Stale and `refresh` is given, *refresh is set true if the
