@@ -3,16 +3,17 @@
 //
 // Concurrency, in the terms of the C++ memory model:
 //  - Per-slot seqlock (H.-J. Boehm, "Can seqlocks get along with programming
-//    language memory models?", MSPC 2012). The writer stores seq+1 (relaxed),
-//    issues a release fence, stores the data words (relaxed atomics), then
-//    stores seq+2 with release. A reader loads seq with acquire, loads the data
-//    words (relaxed), issues an acquire fence and loads seq again (relaxed). If
-//    the reader saw any data store of a write, the fences synchronise and its
-//    second seq load sees at least that write's seq+1, so a copy taken while a
-//    write was in progress is always detected (seq odd or changed) and retried.
-//    Every word a reader copies is a std::atomic, so there is no data race in
-//    the language's sense (and nothing for TSan to report); relaxed atomic loads
-//    and stores of aligned 64-bit words are plain moves on x86-64 and AArch64.
+//    language memory models?", MSPC 2012, the variant with ordered data
+//    accesses). The writer stores seq+1, then the data words with release
+//    stores, then seq+2 with release. A reader loads seq with acquire, the data
+//    words with acquire loads, then seq again. A release store orders the seq+1
+//    before it, so a reader that saw any data word of a write synchronises with
+//    it and its second seq load sees at least that write's seq+1: a copy taken
+//    while a write was in progress is always detected (seq odd or changed) and
+//    retried. Every word a reader copies is a std::atomic, so there is no data
+//    race in the language's sense. No standalone fences: ThreadSanitizer does
+//    not model them, but it models these loads and stores exactly. On x86-64
+//    acquire loads and release stores of aligned words are plain moves.
 //  - Entries move only in erase() (backward-shift deletion, Knuth TAOCP vol. 3,
 //    §6.4 Algorithm R), which keeps probe chains free of tombstones. A reader
 //    walking a chain while an entry moves backwards past it could miss that
@@ -25,8 +26,6 @@
 //    or an extra refresh probe, or an unused entry kept a little longer.
 #include "pipeline/host/neighbours.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -35,50 +34,6 @@
 #include "core/error.h"
 
 namespace lr::host {
-
-// ---------------------------------------------------------------- IpAddr
-
-bool IpAddr::operator==(const IpAddr& o) const { return family == o.family && std::memcmp(b, o.b, 16) == 0; }
-
-IpAddr IpAddr::v4(const uint8_t bytes[4]) {
-  IpAddr a;
-  a.family = 4;
-  std::memcpy(a.b, bytes, 4);
-  return a;
-}
-
-IpAddr IpAddr::v4(uint32_t host_order) {
-  const uint8_t bytes[4] = {uint8_t(host_order >> 24), uint8_t(host_order >> 16), uint8_t(host_order >> 8),
-                            uint8_t(host_order)};
-  return v4(bytes);
-}
-
-IpAddr IpAddr::v6(const uint8_t bytes[16]) {
-  IpAddr a;
-  a.family = 6;
-  std::memcpy(a.b, bytes, 16);
-  return a;
-}
-
-bool IpAddr::parse(const std::string& text, IpAddr* out) {
-  uint8_t buf[16] = {};
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
-    *out = v4(buf);
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
-    *out = v6(buf);
-    return true;
-  }
-  return false;
-}
-
-std::string IpAddr::str() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (family == 4) return inet_ntop(AF_INET, b, buf, sizeof buf) ? buf : "";
-  if (family == 6) return inet_ntop(AF_INET6, b, buf, sizeof buf) ? buf : "";
-  return "";
-}
 
 const char* neigh_state_name(NeighState s) {
   switch (s) {
@@ -213,11 +168,10 @@ bool NeighbourTable::lookup(const IpAddr& ip, uint8_t mac[6], uint64_t now_ns, b
           cpu_pause();
           continue;
         }
-        c0 = s.k0.load(std::memory_order_relaxed);
-        c1 = s.k1.load(std::memory_order_relaxed);
-        w = s.word.load(std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (s.seq.load(std::memory_order_relaxed) == q) break;
+        c0 = s.k0.load(std::memory_order_acquire);
+        c1 = s.k1.load(std::memory_order_acquire);
+        w = s.word.load(std::memory_order_acquire);
+        if (s.seq.load(std::memory_order_relaxed) == q) break;  // after the acquire loads
       }
       if (word_family(w) == 0) break;  // end of the chain
       if (c0 != k0 || c1 != k1 || word_family(w) != ip.family) continue;
@@ -245,9 +199,10 @@ bool NeighbourTable::lookup(const IpAddr& ip, uint8_t mac[6], uint64_t now_ns, b
       }
       return true;
     }
-    // A miss is only believed if no entry moved during the walk.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (moves_.load(std::memory_order_relaxed) == moves) return false;
+    // A miss is only believed if no entry moved during the walk: a slot word
+    // written by a move was a release store after moves_ turned odd, and this
+    // load comes after the acquire loads that would have seen it.
+    if (moves_.load(std::memory_order_acquire) == moves) return false;
   }
 }
 
@@ -289,10 +244,12 @@ void NeighbourTable::publish(uint32_t i) {
   if (m.ip.family) key_words(m.ip, &k0, &k1);
   const uint32_t q = s.seq.load(std::memory_order_relaxed);
   s.seq.store(q + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  s.k0.store(k0, std::memory_order_relaxed);
-  s.k1.store(k1, std::memory_order_relaxed);
-  s.word.store(m.ip.family ? pack_word(m.mac, m.ip.family, m.state) : 0, std::memory_order_relaxed);
+  // Release: a reader that sees any of these words also sees seq odd (and,
+  // inside erase(), moves_ odd).
+  s.k0.store(k0, std::memory_order_release);
+  s.k1.store(k1, std::memory_order_release);
+  if (test_pause_) test_pause_();
+  s.word.store(m.ip.family ? pack_word(m.mac, m.ip.family, m.state) : 0, std::memory_order_release);
   s.seq.store(q + 2, std::memory_order_release);
 }
 
@@ -328,8 +285,7 @@ void NeighbourTable::move_slot(uint32_t from, uint32_t to) {
 // whose home does not lie cyclically in (hole, j], so no chain has a gap.
 void NeighbourTable::erase(uint32_t i) {
   const uint32_t m = moves_.load(std::memory_order_relaxed);
-  moves_.store(m + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
+  moves_.store(m + 1, std::memory_order_relaxed);  // ordered before the slot words by their release stores
   uint32_t hole = i;
   for (uint32_t j = (i + 1) & mask_; meta_[j].ip.family != 0; j = (j + 1) & mask_) {
     const uint32_t h = meta_[j].home;
@@ -455,11 +411,11 @@ uint32_t NeighbourTable::learn(const IpAddr& ip, const uint8_t mac[6], bool crea
 NeighbourTable::Hold NeighbourTable::hold(const IpAddr& ip, Mbuf* m, uint64_t now_ns, bool* probe_now,
                                           uint8_t mac_out[6]) {
   *probe_now = false;
+  std::lock_guard<std::mutex> g(mu_);  // also makes this thread the counters' one writer
   if (ip.family != 4 && ip.family != 6) {
     counters_.hold_drops.add(1);
     return Hold::Dropped;
   }
-  std::lock_guard<std::mutex> g(mu_);
   int32_t i = find(ip);
   if (i < 0) {
     i = insert(ip, now_ns);

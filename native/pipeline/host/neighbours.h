@@ -35,26 +35,9 @@
 
 #include "core/counter.h"
 #include "core/mbuf.h"
+#include "pipeline/host/ip_addr.h"
 
 namespace lr::host {
-
-// An IPv4 or IPv6 address; the neighbour table's key.
-struct IpAddr {
-  uint8_t family = 0;  // 4 or 6; 0: none
-  uint8_t b[16] = {};  // network byte order; IPv4 in b[0..3], the rest zero
-
-  bool operator==(const IpAddr& o) const;
-  bool operator!=(const IpAddr& o) const { return !(*this == o); }
-
-  // From the 4 bytes as they are on the wire (e.g. ARP's sender protocol address).
-  static IpAddr v4(const uint8_t bytes[4]);
-  // From a host-order number: v4(0xC6120002) is 198.18.0.2.
-  static IpAddr v4(uint32_t host_order);
-  static IpAddr v6(const uint8_t bytes[16]);
-  // Dotted quad or RFC 5952 text; false when it is neither.
-  static bool parse(const std::string& text, IpAddr* out);
-  std::string str() const;  // "" for family 0
-};
 
 enum class NeighState : uint8_t { Incomplete, Reachable, Stale, Failed, Static };
 const char* neigh_state_name(NeighState s);  // "incomplete", "reachable", ...
@@ -118,6 +101,9 @@ class NeighbourTable {
   NeighbourTable& operator=(const NeighbourTable&) = delete;
 
   // ---- readers: any thread, lock-free, no allocation ----
+  // A reader never takes the mutex. It retries a slot it caught half-written
+  // (a few stores) and, after a miss, the walk if a deletion moved entries
+  // meanwhile; a writer never waits for readers.
 
   // The MAC to send to when ip has a usable entry (Reachable, Stale, Static).
   // When the entry is Stale and `refresh` is given, *refresh is set true if the
@@ -197,6 +183,11 @@ class NeighbourTable {
   const NeighbourOptions& options() const { return opts_; }
   const NeighbourCounters& counters() const { return counters_; }
 
+  // Tests only: fn runs inside writes, between a slot's key and its address and
+  // between the entry moves of a deletion, to widen the windows in which a
+  // reader could see a half-written slot or miss a moving entry.
+  void set_test_pause(void (*fn)()) { test_pause_ = fn; }
+
  private:
   struct Slot;
   struct Meta;
@@ -233,6 +224,7 @@ class NeighbourTable {
   mutable std::atomic<uint64_t> probe_tat_{0};  // GCRA theoretical arrival time of the next probe
   uint64_t no_evict_before_ns_ = 0;             // evict() found nothing; nothing can qualify before then
 
+  void (*test_pause_)() = nullptr;
   mutable std::mutex mu_;
   mutable NeighbourCounters counters_;
 };
