@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   const counters = new Float64Array(init.counters);
 
   if (init.mode === 'inline') {
-    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler, counters, reportError);
+    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler, counters, reportError, init.datagram?.pollEmpty === true);
     parentPort!.once('message', (m: { type: string }) => {
       if (m.type !== 'go') return;
       addon.pinThread(init.cpu);
