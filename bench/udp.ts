@@ -114,7 +114,7 @@ class GenChild {
     await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
   }
   async run(rate: number, secs: number): Promise<GeneratorReport> {
-    const p = this.lines.next((l) => l.startsWith('{"report"') || l.startsWith('{"error"'), (secs + 15) * 1000, `generator run at ${rate}`);
+    const p = this.lines.next((l) => l.startsWith('{"report"') || l.startsWith('{"error"'), (secs + 30) * 1000, `generator run at ${rate}`);
     this.c.stdin!.write(JSON.stringify({ cmd: 'run', rate, seconds: secs }) + '\n');
     const j = JSON.parse(await p) as { report?: GeneratorReport; error?: string };
     if (!j.report) throw new Error(`generator: ${j.error}`);
@@ -213,7 +213,7 @@ async function step(gen: GenChild, srv: Server, rate: number): Promise<Step> {
     sentPps: r.sentPps,
     answeredPps: r.receivedPps,
     lossPct: r.lossPct,
-    ok: r.lossPct <= LOSS_PCT && !generatorLimited,
+    ok: r.lossPct <= LOSS_PCT,
     generatorLimited,
     cpuUsPerReq: r.received > 0 ? Number((((cpu1 - cpu0) * 1e6) / r.received).toFixed(3)) : null,
     p50Us: r.latency.p50Us,
@@ -235,15 +235,15 @@ async function ladder(gen: GenChild, srv: Server): Promise<{ steps: Step[]; best
   let lo: Step | null = null;
   let hi: number | null = null;
   let limited = false;
+  // A step the generator could not offer in full still judges the server at what was sent, but
+  // the ladder cannot climb past it: the result is then a lower bound (generatorLimited).
   for (let rate = Number(a.start); ; rate *= 2) {
     const s = await step(gen, srv, rate);
     steps.push(s);
     if (s.ok) lo = s;
-    else {
-      hi = rate;
-      limited = s.generatorLimited && s.lossPct <= LOSS_PCT;
-      break;
-    }
+    else hi = rate;
+    if (s.generatorLimited) limited = s.ok;
+    if (!s.ok || s.generatorLimited) break;
   }
   for (let i = 0; i < Number(a.bisect) && lo && hi && !limited; i++) {
     const rate = Math.round((lo.offered + hi) / 2);

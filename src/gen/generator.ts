@@ -54,7 +54,7 @@ export interface RunOptions {
   count?: number;
   /** A response later than this is counted as late (it still counts as received). Default 1000 ms. */
   lateMs?: number;
-  /** After sending, how long to wait for the last responses. Default 200 ms. */
+  /** After sending, how long at most to wait for the last responses (less when every request is answered). Default 200 ms. */
   drainMs?: number;
   /** Interval of the {@link GeneratorInterval} reports ('interval' events). Default 1000 ms; 0: none. */
   intervalMs?: number;
@@ -331,7 +331,8 @@ export class Generator extends EventEmitter {
         }
         if (intervalMs > 0) while (nextTick <= now) nextTick += intervalMs;
       }
-      await sleep(drainMs);
+      const drainEnd = performance.now() + drainMs;
+      while (performance.now() < drainEnd && this.cnt[COUNT.RECEIVED]! < this.cnt[COUNT.SENT]!) await sleep(Math.min(5, drainMs));
       return this.report(rate);
     } finally {
       this.running = false;
