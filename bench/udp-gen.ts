@@ -6,14 +6,14 @@
  *   {"cmd":"quit"}                      -> stops, prints {"pool": {free, size}}, exits
  * Prints {"ready":true} once the engine runs.
  *
- *   node dist/bench/udp-gen.js NS IF CPU FLOWS SIZE
+ *   node dist/bench/udp-gen.js NS IF CPU FLOWS SIZE [busy|adaptive]
  */
 import { createInterface } from 'node:readline';
 import { Engine, createGenerator } from '../src/index.js';
 
-const [ns, ifc, cpuText, flowsText, sizeText] = process.argv.slice(2);
+const [ns, ifc, cpuText, flowsText, sizeText, idle] = process.argv.slice(2);
 const cpu = Number(cpuText);
-const engine = await Engine.create({ lcores: [cpu], mempool: { mbufs: 32768 } });
+const engine = await Engine.create({ lcores: [cpu], mempool: { mbufs: 32768 }, idle: idle === 'adaptive' ? 'adaptive' : 'busy' });
 const port = engine.addPort('a', { driver: 'af_xdp', interface: ifc!, netns: ns!, ringSize: 8192 });
 const host = engine.host(port, { ipv4: '198.18.0.1/24' });
 const gen = createGenerator(host, { to: '198.18.0.2:7', cpu, flows: Number(flowsText), size: Number(sizeText) });

@@ -19,7 +19,7 @@
  *
  *   node dist/bench/udp.js [--runs 3] [--seconds 2] [--servers linerate,c,dgram] [--start 10000]
  *                          [--bisect 2] [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth]
- *                          [--gen-cpu 0] [--rx-cpu 1]
+ *                          [--gen-cpu 0] [--rx-cpu 1] [--idle busy|adaptive]
  *
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
@@ -52,12 +52,14 @@ const { values: a } = parseArgs({
     'no-veth': { type: 'boolean', default: false },
     'gen-cpu': { type: 'string' },
     'rx-cpu': { type: 'string' },
+    idle: { type: 'string', default: 'busy' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (a.help) {
   console.log(`usage: node dist/bench/udp.js [--runs 3] [--seconds 2] [--servers ${SERVERS.join(',')}] [--start 10000] [--bisect 2]
-    [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth] [--gen-cpu N] [--rx-cpu N]`);
+    [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth] [--gen-cpu N] [--rx-cpu N] [--idle busy|adaptive]
+  --idle: the linerate server's and the generator's inline workers spin (busy) or, after ~1000 empty polls, wait up to 50 µs (adaptive)`);
   process.exit(0);
 }
 const runs = Number(a.runs);
@@ -67,6 +69,8 @@ for (const s of servers) if (!SERVERS.includes(s)) throw new Error(`unknown serv
 const cpus = Engine.hostInfo().allowedCpus;
 const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
 const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const idle = a.idle as 'busy' | 'adaptive';
+if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
 const PORT = 7;
 const LOSS_PCT = 0.1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -109,7 +113,7 @@ class GenChild {
   private c!: ChildProcess;
   async start(): Promise<void> {
     const script = join(here, 'udp-gen.js');
-    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, script, bed.nsA, bed.ifA, String(genCpu), a.flows!, a.size!], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, script, bed.nsA, bed.ifA, String(genCpu), a.flows!, a.size!, idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
     this.lines = new Lines(this.c);
     await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
   }
@@ -135,7 +139,7 @@ interface Server {
   stop(): Promise<void>;
 }
 async function linerateServer(): Promise<Server> {
-  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 } });
+  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 }, idle });
   try {
     const p = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 8192 });
     const h = e.host(p, { ipv4: '198.18.0.2/24' });
