@@ -24,6 +24,7 @@
  *   `DEVICE_IN_USE`, `BIND_FAILED`, `VFIO_SETUP`, `DEVICE_UNSUPPORTED`, `DEVICE_TIMEOUT`: the vfio drivers and `linerate bind`.
  * - `RSS_KEY_UNSUPPORTED`: `rss.key` given to a port whose hardware RSS cannot take it (a driver whose queues are spread
  *   by the kernel, a NIC without a keyed hash, a key of the wrong length for the NIC).
+ * - `NEIGHBOR_UNRESOLVED`: the load generator's server (or its gateway) did not answer ARP / neighbour solicitation.
  */
 export type LinerateErrorCode =
   | 'INVALID_OPTION'
@@ -69,6 +70,7 @@ export type LinerateErrorCode =
   | 'DEVICE_UNSUPPORTED'
   | 'DEVICE_TIMEOUT'
   | 'RSS_KEY_UNSUPPORTED'
+  | 'NEIGHBOR_UNRESOLVED'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

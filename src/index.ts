@@ -37,3 +37,6 @@ export { Host, HostSocket, type HostStats, type HostCounters, type HostSocketSta
 export { DatagramBatch, type DatagramHandler } from './host/datagram-batch.js';
 export type { HostOptions, HostUdpOptions, HostUdpWorkerOptions, StaticNeighbor } from './host/options.js';
 export { ipv4ToNumber, numberToIpv4 } from './host/address.js';
+export { Generator, createGenerator, type GeneratorOptions, type RunOptions, type GeneratorInterval, type GeneratorReport } from './gen/generator.js';
+export type { PayloadWriter } from './gen/shared.js';
+export { LatencyHistogram, type LatencySummary } from './gen/histogram.js';

@@ -64,6 +64,8 @@ export interface NativeEngineHandle {
   /** The host layer (src/host/). */
   host(port: number, cfg: NativeHostConfig): void;
   hostUdp(port: number, udpPort: number, inline: boolean, ringSize: number): number;
+  /** The socket also serves udpPort (HostUdpOptions.ports). */
+  hostUdpAlias(port: number, socket: number, udpPort: number): void;
   hostStats(port: number): { counters: HostCounters; sockets: HostSocketStats[]; neighbors: HostNeighborStats };
   hostNeighbors(port: number): NeighborEntry[];
   hostSend(port: number, socket: number, payload: Uint8Array, address: Uint8Array, dstPort: number): boolean;

@@ -26,6 +26,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::ExceptionPath>("exceptionPath"),
                          InstanceMethod<&EngineWrap::Host>("host"),
                          InstanceMethod<&EngineWrap::HostUdp>("hostUdp"),
+                         InstanceMethod<&EngineWrap::HostUdpAlias>("hostUdpAlias"),
                          InstanceMethod<&EngineWrap::HostStats>("hostStats"),
                          InstanceMethod<&EngineWrap::HostNeighbors>("hostNeighbors"),
                          InstanceMethod<&EngineWrap::HostSend>("hostSend"),

@@ -35,6 +35,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   // The host layer (binding/host_wrap.cc).
   Napi::Value Host(const Napi::CallbackInfo& info);
   Napi::Value HostUdp(const Napi::CallbackInfo& info);
+  Napi::Value HostUdpAlias(const Napi::CallbackInfo& info);
   Napi::Value HostStats(const Napi::CallbackInfo& info);
   Napi::Value HostNeighbors(const Napi::CallbackInfo& info);
   Napi::Value HostSend(const Napi::CallbackInfo& info);

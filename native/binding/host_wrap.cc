@@ -113,6 +113,16 @@ Napi::Value EngineWrap::HostUdp(const Napi::CallbackInfo& info) {
   });
 }
 
+// hostUdpAlias(port, socket, udpPort): the socket also serves udpPort (before start).
+Napi::Value EngineWrap::HostUdpAlias(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (engine().running()) fail("ENGINE_RUNNING", "add a UDP port before engine.start()");
+    engine().host_of(uint16_t(info[0].As<Napi::Number>().Uint32Value()))
+        ->alias_socket(uint16_t(info[1].As<Napi::Number>().Uint32Value()), uint16_t(info[2].As<Napi::Number>().Uint32Value()));
+  });
+  return info.Env().Undefined();
+}
+
 // hostStats(port) -> { counters: {...}, sockets: [...], neighbors: {...} }
 Napi::Value EngineWrap::HostStats(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {

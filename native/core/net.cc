@@ -6,15 +6,50 @@ namespace lr::net {
 
 uint32_t csum_partial(const void* data, size_t len, uint32_t sum) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  // 16-bit big-endian words; an odd last byte is padded with zero (RFC 1071 section 4.1).
-  while (len > 1) {
-    sum += uint32_t(p[0]) << 8 | p[1];
+  // The sum of 16-bit big-endian words, an odd last byte padded with zero (RFC 1071
+  // section 4.1). Taken here 64 bits at a time in the machine's byte order into a
+  // 64-bit accumulator (two 32-bit halves per step, so no carry is lost), folded to
+  // 16 bits and swapped to big-endian at the end: the one's complement sum does not
+  // depend on byte order (RFC 1071 section 2(B)) and may be accumulated with deferred
+  // carries (section 2(C)). Eight bytes a step instead of two: the host layer sums
+  // every datagram twice (verify, then the reply's checksum).
+  uint64_t acc = 0;
+  while (len >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    acc += (w & 0xffffffffu) + (w >> 32);
+    p += 8;
+    len -= 8;
+  }
+  if (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    acc += w;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    acc += w;
     p += 2;
     len -= 2;
-    if (sum & 0x80000000u) sum = (sum & 0xffff) + (sum >> 16);
   }
-  if (len) sum += uint32_t(p[0]) << 8;
-  return sum;
+  if (len) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    acc += p[0];  // [p0, 0] read in little-endian order
+#else
+    acc += uint32_t(p[0]) << 8;
+#endif
+  }
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  acc = ((acc & 0xff) << 8) | (acc >> 8);
+#endif
+  // Callers add small values to the result and pass it back in: keep it below 2^31.
+  uint64_t total = uint64_t(sum) + acc;
+  while (total >> 31) total = (total & 0xffff) + (total >> 16);
+  return uint32_t(total);
 }
 
 uint16_t ipv4_header_csum(const Ipv4Hdr* ip) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The linerate command: `linerate doctor [--json]`, `linerate version`.
+ * The linerate command: `linerate doctor [--json]`, `linerate gen ...`, `linerate version`.
  */
 import { createRequire } from 'node:module';
 import { runChecks } from './doctor.js';
 import { bindCommand } from './bind.js';
+import { genCommand } from './gen.js';
 
 const require = createRequire(import.meta.url);
 const [cmd = 'help', ...rest] = process.argv.slice(2);
@@ -39,6 +40,9 @@ switch (cmd) {
   case 'unbind':
     process.exit(bindCommand(cmd, rest));
     break;
+  case 'gen':
+    process.exit(await genCommand(rest));
+    break;
   case 'version':
   case '--version':
     console.log(version());
@@ -46,5 +50,6 @@ switch (cmd) {
   default:
     console.log('usage: linerate doctor [--json]   preflight checks of this host, with fixes\n       linerate version');
     console.log('       linerate devices [--json]  network PCI devices: driver, IOMMU group, interface, addresses\n       linerate bind <pci>... [--force]   hand NICs to vfio-pci (for the vfio driver)\n       linerate unbind <pci>...   give them back to their kernel driver');
+    console.log('       linerate gen --driver af_xdp --interface IF --ipv4 A/LEN --to ADDR:PORT [--rate 1M] [--seconds 10] ...   UDP load generator (linerate gen --help)');
     process.exit(cmd === 'help' || cmd === '--help' ? 0 : 2);
 }

@@ -42,6 +42,8 @@ export class InlineRunner implements MbufSource {
     private readonly handler: Handler,
     private readonly counters: Float64Array,
     private readonly onError: (e: unknown) => void,
+    /** Call the handler after empty polls too (a sender that paces itself: HostUdpWorkerOptions.pollEmpty). */
+    private readonly pollEmpty = false,
   ) {
     checkPoolFits('handler', pool.byteLength);
     this.batch = new PacketBatch(pool, poolInfo.slotSize, poolInfo.headroom, poolInfo.dataRoom, poolInfo.burst * 2, portIds);
@@ -55,20 +57,21 @@ export class InlineRunner implements MbufSource {
   }
 
   /**
-   * One burst; returns the packets handled. The burst stays held on the native
-   * side until the next step() (or finish()) transmits it, right after this
-   * returns: no wait comes in between.
+   * One burst; returns the packets handled (with pollEmpty, also the ones the
+   * handler allocated). The burst stays held on the native side until the next
+   * step() (or finish()) transmits it, right after this returns: no wait comes
+   * in between.
    */
   step(burst: number): number {
     const ctl = this.ctl;
     const n = this.fused ? this.q.txRx!(burst) : this.q.rx(ctl.indices, burst);
-    if (n === 0) return 0;
+    if (n === 0 && !this.pollEmpty) return 0;
     // The native side keeps its own list of what this burst holds (InlineQueue's
     // held list): tx() applies verdicts to those mbufs only, whatever JS says.
     ctl.load(n, this.port, this.queue, this);
     runHandler(this.handler, this.batch, ctl, this.counters, this.onError);
     if (!this.fused) this.q.tx();
-    return n;
+    return ctl.count();
   }
 
   /**

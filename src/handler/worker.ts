@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const stop = new Int32Array(init.stop);
 
   if (init.mode === 'inline') {
-    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler as Handler, counters, reportError);
+    const runner = new InlineRunner(attached.inline(key, init.queue), pool, info, portIds, init.port, init.queue, handler as Handler, counters, reportError, init.datagram?.pollEmpty === true);
     // Pinned before 'ready': a CPU this thread may not use fails engine.start() (HANDLER_FAILED) instead of killing the queue later.
     addon.pinThread(init.cpu);
     parentPort!.once('message', (m: { type: string }) => {

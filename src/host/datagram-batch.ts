@@ -25,6 +25,8 @@ export interface DatagramContext {
   /** Family of alloc()'s packets when not given: 4 when the host has IPv4, else 6. */
   defaultFamily: 4 | 6;
   families: { 4: boolean; 6: boolean };
+  /** Inline workers call the handler after empty polls too (HostUdpWorkerOptions.pollEmpty). */
+  pollEmpty?: boolean;
 }
 
 const UDP = 8;
@@ -170,6 +172,16 @@ export class DatagramBatch {
     this.raw.setSendVerdict(i);
   }
 
+  /**
+   * Sets the source port datagram i is sent from by sendTo(): one of the socket's
+   * ports (HostUdpOptions.ports); any other is replaced by the socket's first port.
+   */
+  setSrcPort(i: number, port: number): void {
+    const o = this.raw.offset(i) + this.l4[i];
+    this.u8[o] = port >>> 8;
+    this.u8[o + 1] = port & 0xff;
+  }
+
   /** Drops datagram i (the default for a datagram given no verdict). */
   drop(i: number): void {
     this.raw.drop(i);
@@ -192,6 +204,10 @@ export class DatagramBatch {
     u8[h + HOST_META.SOCKET] = this.ctx.socket & 0xff;
     u8[h + HOST_META.SOCKET + 1] = this.ctx.socket >>> 8;
     u8[h + MBUF.FLAGS] |= HOST_META.FLAG_DATAGRAM;
+    // The source port: the socket's (the slot's old bytes could name another of its ports).
+    const sp = this.raw.offset(i) + l4;
+    u8[sp] = this.ctx.localPort >>> 8;
+    u8[sp + 1] = this.ctx.localPort & 0xff;
     if (i >= this.l4.length) {
       const l = new Int32Array(this.l4.length * 2), fa = new Uint8Array(this.l4.length * 2);
       l.set(this.l4);

@@ -6,9 +6,9 @@
 import { EventEmitter } from 'node:events';
 import { LinerateError, native } from '../errors.js';
 import type { Port } from '../port.js';
-import { parseIp } from './address.js';
+import { formatIp, parseIp } from './address.js';
 import { datagramHandler, type DatagramContext, type DatagramHandler } from './datagram-batch.js';
-import { checkUdpPort, type HostUdpOptions, type HostUdpWorkerOptions, type NativeHostConfig } from './options.js';
+import { checkPortCount, checkUdpPort, type HostUdpOptions, type HostUdpWorkerOptions, type NativeHostConfig } from './options.js';
 
 /** Counters of a host (sums over every lcore and worker), by what happened. See docs/host.md for each. */
 export interface HostCounters {
@@ -75,6 +75,7 @@ export interface NeighborEntry {
 export interface HostEngine {
   nat: {
     hostUdp(port: number, udpPort: number, inline: boolean, ringSize: number): number;
+    hostUdpAlias(port: number, socket: number, udpPort: number): void;
     hostStats(port: number): { counters: HostCounters; sockets: HostSocketStats[]; neighbors: HostNeighborStats };
     hostNeighbors(port: number): NeighborEntry[];
     hostSend(port: number, socket: number, payload: Uint8Array, address: Uint8Array, dstPort: number): boolean;
@@ -161,6 +162,12 @@ export class Host {
     private readonly engine: HostEngine,
   ) {}
 
+  /** The gateway of a family (HostOptions.gateway4 / gateway6), as text, or undefined. */
+  gateway(family: 4 | 6): string | undefined {
+    const g = family === 4 ? this.cfg.gateway4 : this.cfg.gateway6;
+    return g ? formatIp(g, 0, family) : undefined;
+  }
+
   /** 'linerate' or 'kernel' (HostOptions.owner). */
   get owner(): 'linerate' | 'kernel' {
     return this.cfg.owner;
@@ -176,9 +183,11 @@ export class Host {
   udp(options: HostUdpOptions, handler?: DatagramHandler): HostSocket {
     this.engine.assertStopped('add a UDP socket');
     const port = checkUdpPort(options?.port, 'host.udp');
+    const count = checkPortCount(port, options.ports, 'host.udp');
     if (handler !== undefined && typeof handler !== 'function') throw new LinerateError('INVALID_OPTION', 'host.udp: the handler must be a function');
     const { ringSize, coalesceUs } = this.engine.ringOptions('host.udp', options);
     const index = native(() => this.engine.nat.hostUdp(this.port.id, port, false, ringSize));
+    this.alias(index, port, count);
     const sock = new HostSocket(this, index, port, 'pipeline', this.engine);
     const ctx = this.context(index, port);
     const h = handler ?? messageHandler(sock);
@@ -197,13 +206,19 @@ export class Host {
   udpInWorkers(options: HostUdpWorkerOptions): HostSocket {
     this.engine.assertStopped('add a UDP socket');
     const port = checkUdpPort(options?.port, 'host.udpInWorkers');
+    const count = checkPortCount(port, options.ports, 'host.udpInWorkers');
     const mode = options.mode ?? 'pipeline';
     if (mode !== 'pipeline' && mode !== 'inline') throw new LinerateError('INVALID_OPTION', `host.udpInWorkers: mode must be 'pipeline' or 'inline'`);
     const { ringSize, coalesceUs } = this.engine.ringOptions('host.udpInWorkers', options);
+    if (options.pollEmpty !== undefined && typeof options.pollEmpty !== 'boolean') throw new LinerateError('INVALID_OPTION', 'host.udpInWorkers: pollEmpty must be a boolean');
+    if (options.pollEmpty && mode !== 'inline') throw new LinerateError('INVALID_OPTION', "host.udpInWorkers: pollEmpty needs mode 'inline'");
     const prepared = this.engine.prepareWorkers(this.port, options);
     const index = native(() => this.engine.nat.hostUdp(this.port.id, port, mode === 'inline', ringSize));
+    this.alias(index, port, count);
     const sock = new HostSocket(this, index, port, mode, this.engine);
-    this.engine.addWorkers(this.port, socketKey(this.port.id, index), prepared, this.context(index, port), coalesceUs);
+    const ctx = this.context(index, port);
+    if (options.pollEmpty) ctx.pollEmpty = true;
+    this.engine.addWorkers(this.port, socketKey(this.port.id, index), prepared, ctx, coalesceUs);
     this.sockets.push(sock);
     return sock;
   }
@@ -217,6 +232,10 @@ export class Host {
   /** The neighbour table: every entry with its state and age. */
   neighbors(): NeighborEntry[] {
     return native(() => this.engine.nat.hostNeighbors(this.port.id));
+  }
+
+  private alias(socket: number, first: number, count: number): void {
+    for (let p = first + 1; p < first + count; p++) native(() => this.engine.nat.hostUdpAlias(this.port.id, socket, p));
   }
 
   private context(socket: number, localPort: number): DatagramContext {

@@ -51,10 +51,25 @@ export interface HostOptions {
 export interface HostUdpOptions extends Pick<HandleOptions, 'ringSize' | 'coalesceUs'> {
   /** The UDP port this socket serves (1..65535), on every address of the host. */
   port: number;
+  /**
+   * How many consecutive UDP ports the socket serves, from `port` (default 1). A
+   * datagram it sends (sendTo) leaves from the source port it names with
+   * {@link DatagramBatch.setSrcPort} when that is one of these, else from `port`.
+   * One socket, many source ports: a load generator's flows.
+   */
+  ports?: number;
 }
 
 /** Options of {@link Host.udpInWorkers}: the socket's, and the workers' as in {@link HandleInWorkersOptions}. */
-export interface HostUdpWorkerOptions extends HostUdpOptions, Pick<HandleInWorkersOptions, 'module' | 'export' | 'mode' | 'cpus' | 'data' | 'counters'> {}
+export interface HostUdpWorkerOptions extends HostUdpOptions, Pick<HandleInWorkersOptions, 'module' | 'export' | 'mode' | 'cpus' | 'data' | 'counters'> {
+  /**
+   * Inline mode: call the handler after every poll, also when nothing came (a
+   * batch with count 0), so it can send at its own pace with alloc() and
+   * sendTo() (the load generator, src/gen/, does). Default false: the handler runs
+   * only for received datagrams.
+   */
+  pollEmpty?: boolean;
+}
 
 /** What the native host takes: addresses as bytes. @internal */
 export interface NativeHostConfig {
@@ -144,6 +159,15 @@ export function resolveHostOptions(o: HostOptions): NativeHostConfig {
     });
   }
   return cfg;
+}
+
+/** Checks HostUdpOptions.ports against the first port. @internal */
+export function checkPortCount(first: number, count: unknown, scope: string): number {
+  if (count === undefined) return 1;
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || first + count - 1 > 65535) {
+    throw new LinerateError('INVALID_OPTION', `${scope}: ports must be an integer in 1..${65536 - first} (port ${first} and the ones after it), got ${JSON.stringify(count)}`);
+  }
+  return count;
 }
 
 /** Checks a UDP port option. @internal */

@@ -363,6 +363,20 @@ TEST_CASE("net: csum_partial, odd lengths and RFC 1071 example") {
   for (size_t i = 0; i < v.size(); i++) v[i] = uint8_t(i * 7 + 3);
   CHECK(net::csum_fold(net::csum_partial(v.data() + 500, 501, net::csum_partial(v.data(), 500))) == ref_sum(v));
   CHECK(net::csum_fold(net::csum_partial(v.data(), v.size())) == ref_sum(v));
+  // Every length 0..80 at every alignment 0..7, against the byte-pair reference, alone and chained
+  // after an even prefix with a large running sum (the word-at-a-time loop and its tails).
+  std::vector<uint8_t> r(100);
+  uint32_t x = 12345;
+  for (auto& b : r) b = uint8_t((x = x * 1103515245u + 12345u) >> 16);
+  for (size_t off = 0; off < 8; off++)
+    for (size_t len = 0; len <= 80; len++) {
+      std::vector<uint8_t> s(r.begin() + long(off), r.begin() + long(off + len));
+      CHECK(net::csum_fold(net::csum_partial(r.data() + off, len)) == ref_sum(s));
+      std::vector<uint8_t> pre(6, 0xff);
+      pre.insert(pre.end(), s.begin(), s.end());
+      CHECK(net::csum_fold(net::csum_partial(r.data() + off, len, net::csum_partial(pre.data(), 6) + 0x7fff0000u)) ==
+            net::csum_fold(ref_sum(pre) + 0x7fff0000u));
+    }
 }
 
 TEST_CASE("net: udp4_frame lengths and checksums, even and odd sizes") {

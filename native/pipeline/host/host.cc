@@ -43,6 +43,14 @@ uint16_t Host::add_socket(uint16_t udp_port, bool inline_mode, std::shared_ptr<P
   return uint16_t(sockets_.size() - 1);
 }
 
+void Host::alias_socket(uint16_t socket, uint16_t udp_port) {
+  if (socket >= sockets_.size()) fail("INVALID_PORT", "port '" + port_->name() + "' has no socket " + std::to_string(socket));
+  if (udp_port == 0) fail("INVALID_OPTION", "host.udp: ports must be in [1, 65535]");
+  if (demux_[udp_port] != kNoSocket)
+    fail("PORT_BUSY", "port '" + port_->name() + "': UDP port " + std::to_string(udp_port) + " has a socket already");
+  demux_[udp_port] = socket;
+}
+
 bool Host::has_inline_socket() const {
   for (auto& s : sockets_)
     if (s.inline_mode) return true;

@@ -115,6 +115,9 @@ class Host {
 
   // Control path, before start.
   uint16_t add_socket(uint16_t udp_port, bool inline_mode, std::shared_ptr<PortHandler> h);
+  // Another UDP port for an existing socket: one socket serving a range of ports
+  // (a load generator's flows). Its sends keep a source port that is one of its own.
+  void alias_socket(uint16_t socket, uint16_t udp_port);
   std::vector<HostSocket>& sockets() { return sockets_; }
   const std::vector<HostSocket>& sockets() const { return sockets_; }
   // Sizes the per-slot counters (start(): every slot that may touch this host).

@@ -112,7 +112,10 @@ void HostOut::send(Mbuf* m) {
   const uint16_t socket = mt->socket;
   static const uint8_t zero_mac[6] = {};
   build_eth(d, zero_mac, host_->mac().data(), host_->config().vlan, mt->family == 4 ? kEtherTypeIPv4 : kEtherTypeIPv6);
-  reinterpret_cast<UdpHdr*>(d + l4)->sport = htons(host_->sockets()[socket].port);
+  // From the socket's port; a socket serving several (Host::alias_socket) sends
+  // from the one the datagram names when it is one of them.
+  auto* udp = reinterpret_cast<UdpHdr*>(d + l4);
+  if (host_->socket_for(ntohs(udp->sport)) != socket) udp->sport = htons(host_->sockets()[socket].port);
   finish_udp(m, l3, l4, mt->family);
   m->flags &= ~kMbufHostDatagram;
   c_->udp_sends.add(1);
