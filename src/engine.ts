@@ -555,7 +555,8 @@ export class Engine extends EventEmitter {
         // and every mbuf is free or held by a driver (tx buffers flush within drainUs).
         const s = this.stats();
         const moved = Object.values(s.ports).reduce((a, p) => a + p.rxPackets + p.txPackets + p.dropped, 0);
-        if (moved === lastMoved && s.mempool.inUse.inFlight === 0 && s.mempool.inUse.rings === 0) return true;
+        // ...and nothing waits for a JS handler (a main thread or a worker that has not had its turn yet).
+        if (moved === lastMoved && s.mempool.inUse.inFlight === 0 && s.mempool.inUse.rings === 0 && this.handlers.waiting() === 0) return true;
         firstLook = lastMoved === -1;
         lastMoved = moved;
       }

@@ -261,8 +261,12 @@ describe('failures leave the pool whole', () => {
       return s.handler!.packets >= 40 && s.handler!.dropped >= 40 + 8 * 10;
     });
     const s = await stopAndCheckPool(e);
-    // Everything the handler got, and everything it allocated, came back.
-    expect(s.ports.p.handler!.dropped).toBe(s.ports.p.handler!.packets + allocated);
+    // Everything the handler got, and everything it allocated, came back (the pool is whole: stopAndCheckPool).
+    // Their drop verdicts were applied, except for a last commit still in from_js when the lcore stopped
+    // (at most what from_js holds: 2 x burst here), which stop() frees without applying.
+    const h = s.ports.p.handler!;
+    expect(h.dropped).toBeLessThanOrEqual(h.packets + allocated);
+    expect(h.dropped).toBeGreaterThanOrEqual(h.packets + allocated - 64);
     expect(s.ports.p.handler!.badVerdict).toBe(0);
   });
 

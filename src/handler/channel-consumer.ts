@@ -182,6 +182,11 @@ export class ChannelConsumer implements MbufSource {
     }
   }
 
+  /** Packets waiting in to_js, and a handled burst still waiting for room in from_js. */
+  waiting(): number {
+    return this.available() + (this.pending ? this.pendingN : 0);
+  }
+
   private available(): number {
     return (Atomics.load(this.u32, this.toJs.prodTail) - Atomics.load(this.u32, this.toJs.consTail)) >>> 0;
   }

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LinerateError, type LinerateErrorCode } from '../errors.js';
 import type { AttachedEngineHandle } from '../native.js';
+import { CHANNEL, RING } from './layout.js';
 import { ChannelConsumer } from './channel-consumer.js';
 import type { Handler } from './run-handler.js';
 import type { WorkerInit } from './worker.js';
@@ -249,6 +250,24 @@ export class HandlerSet {
         w.worker = undefined;
       }
     }
+  }
+
+  /**
+   * Packets handed to JavaScript and not yet handled: what main-thread consumers
+   * have waiting, and what waits in the to_js rings of pipeline workers (read from
+   * the channel memory). whenSourcesDone() waits for 0. @internal
+   */
+  waiting(): number {
+    let n = 0;
+    for (const m of this.main) for (const c of m.consumers) n += c.waiting();
+    const attached = this.attached();
+    for (const w of this.workers) {
+      if (w.init.mode !== 'pipeline' || !w.alive) continue;
+      const u32 = new Uint32Array(attached.channelBuffer(w.init.key ?? w.init.port, w.init.queue));
+      const ring = u32[CHANNEL.TO_JS_OFF / 4] / 4;
+      n += (Atomics.load(u32, ring + RING.PROD_TAIL / 4) - Atomics.load(u32, ring + RING.CONS_TAIL / 4)) >>> 0;
+    }
+    return n;
   }
 
   /**

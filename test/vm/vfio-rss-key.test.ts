@@ -101,6 +101,10 @@ describe.skipIf(!GUEST)('rss.key on vfio NICs', () => {
     expect(e.stats().lcores[0]!.waitsOnFds).toBe(true);
     expect(e.stats().ports.H!.xstats.rx_wakeup_vectors).toBe(4);
     const base = await settledRx(e, 'H');
+    // The lcore must be asleep on the vectors when the traffic comes, or it finds the frames by polling
+    // (no wake-up to count): wait until it has blocked again after the last stray frame.
+    const waits0 = e.stats().lcores[0]!.waits;
+    await waitFor(() => e.stats().lcores[0]!.waits > waits0 + 2, 10_000);
     const w0 = e.stats().lcores[0]!.wakeups;
     const request = udp4Frame({
       dstMac: MAC.host, srcMac: MAC.H, src: '198.18.0.2', dst: '198.18.0.1', sport: 5557, dport: 9000,
