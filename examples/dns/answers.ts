@@ -217,7 +217,8 @@ export class Answers {
   }
 
   private header(b: Uint8Array, off: number, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): void {
-    const flags = ((b[off + 2] << 8) | b[off + 3]) & ((0x0f << 11) | F.RD | F.CD);
+    // The opcode and RD are copied (RFC 1035 §4.1.1); AD and CD are a validator's, cleared as Knot does.
+    const flags = ((b[off + 2] << 8) | b[off + 3]) & ((0x0f << 11) | F.RD);
     const f = flags | F.QR | (aa ? F.AA : 0) | (tc ? F.TC : 0) | rcode;
     b[off + 2] = f >> 8;
     b[off + 3] = f & 0xff;
