@@ -205,14 +205,19 @@ describe.skipIf(!gate.run || !haveKnot)('examples/dns against Knot DNS (af_xdp h
       hdr(0),                                               // QDCOUNT 0
       hdr(2) + q('a.example.test') + q('b.example.test'),   // QDCOUNT 2
       hdr(1, 2) + q('example.test') + '0000290200000000000000' + '0000290200000000000000', // two OPTs
-      '0102',                                               // shorter than a header
-      ...random,
+      '0102',                                               // shorter than a header: no answer
     ];
-    const r = await bed.exec('a', [process.execPath, '-e', script, JSON.stringify(cases)], { timeoutMs: 10_000 });
-    const replies = JSON.parse(r.stdout.trim() || '[]') as string[];
-    for (const h of replies) expect((parseInt(h.slice(6, 8), 16) & 0x0f), h).toBe(1); // FORMERR
-    expect(replies.length).toBeGreaterThanOrEqual(7);
-    expect(server.counters[C.FORMERR]).toBe(replies.length);
+    const send = async (list: string[]) => {
+      const r = await bed.exec('a', [process.execPath, '-e', script, JSON.stringify(list)], { timeoutMs: 10_000 });
+      return JSON.parse(r.stdout.trim() || '[]') as string[];
+    };
+    const replies = await send(cases);
+    expect(replies.length).toBe(7);
+    for (const h of replies) expect(parseInt(h.slice(6, 8), 16) & 0x0f, h).toBe(1); // FORMERR
+    expect(server.counters[C.FORMERR]).toBe(7);
+    expect(server.counters[C.DROPPED]).toBe(1);
+    // Random bytes: whatever is answered is a response (QR) with our ID; the server lives on.
+    for (const h of await send(random)) expect(random.some((c) => c.slice(0, 4) === h.slice(0, 4)) && (parseInt(h.slice(4, 6), 16) & 0x80) !== 0, h).toBe(true);
     expect(await kdig(bed.ipB, 53, ['example.test', 'SOA'])).toMatch(/status: NOERROR/);
     await stopAndCheckPool(engine);
   });
@@ -233,7 +238,7 @@ describe.skipIf(!gate.run || !haveKnot)('examples/dns against Knot DNS (af_xdp h
       expect(bad).toMatchObject({ ok: false, error: expect.stringMatching(/reload-.*\.zone:7: '999\.1\.1\.1' is not an IPv4 address/) });
       expect(await kdig(bed.ipB, 53, ['host.r.test', 'A', '+short'])).toContain('198.18.0.11');
       const counted = engine.workerCounters(port).reduce((a, c) => a + c[C.NOERROR], 0);
-      expect(counted).toBe(3);
+      expect(counted).toBeGreaterThanOrEqual(3);
       await stopAndCheckPool(engine);
     });
   }

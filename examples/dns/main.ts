@@ -71,7 +71,8 @@ function portOptions(driver: string, server: DnsServer): PortOptions {
     case 'null': {
       const dst = String(values.ipv4 ?? '198.18.0.2/24').split('/')[0];
       const q = soaQuery(server.answers.zones[0].origin);
-      return { driver: 'null', content: udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40053, udpPort, q) };
+      const content = udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40053, udpPort, q);
+      return { driver: 'null', content, packetSize: content.length };
     }
     case 'af_xdp':
       if (!values.interface) fail('--driver af_xdp needs --interface');
