@@ -138,7 +138,8 @@ class ZoneData {
    * not have; 'any': QTYPE ANY). `owner` is what the answer's owner is written
    * as ('qname' for a synthesized wildcard answer).
    */
-  resolve(n: Name, qtype: number | 'other' | 'any', owner: Name | 'qname', depth = 0): Result {
+  resolve(n: Name, qtype: number | 'other' | 'any', owner: Name | 'qname', seen = new Set<string>()): Result {
+    seen.add(key(n));
     const cut = this.cut(n);
     if (cut && !(qtype === T.DS && cut.name.length === n.length)) return this.referral(cut);
     let node = this.nodes.get(key(n));
@@ -156,9 +157,9 @@ class ZoneData {
     if (cname && qtype !== T.CNAME) {
       const an = this.rrs(own === 'qname' ? 'qname' : own, cname);
       const target = lowerName((cname[0].rdata[0] as { name: Name }).name);
-      // A chain stays inside the zone and is followed a bounded number of times (loops end there).
-      if (qtype === 'any' || depth >= 8 || !isSubdomain(target, this.apex)) return { rcode: 0, aa: true, an, ns: [], ar: [], glue: false };
-      const rest = this.resolve(target, qtype, (cname[0].rdata[0] as { name: Name }).name, depth + 1);
+      // A chain is followed inside the zone, each name once (a loop ends where it closes), at most 16 links.
+      if (qtype === 'any' || seen.size >= 16 || seen.has(key(target)) || !isSubdomain(target, this.apex)) return { rcode: 0, aa: true, an, ns: [], ar: [], glue: false };
+      const rest = this.resolve(target, qtype, (cname[0].rdata[0] as { name: Name }).name, seen);
       return { ...rest, aa: true, an: [...an, ...rest.an] };
     }
     if (qtype === 'any') {
