@@ -206,6 +206,7 @@ export function compileZones(zones: Zone[]): Map<string, { name: Name; node: Nod
     const zoneTypes = new Set<number>();
     for (const n of z.nodes.values()) for (const t of n.rrsets.keys()) zoneTypes.add(t);
     zoneTypes.add(T.DS);
+    let nxdomain: Node['below'] | undefined;
     for (const n of z.nodes.values()) {
       // Types that can answer differently from 'other' at this name (a CNAME chain can reach any type of the zone).
       const types = n.rrsets.has(T.CNAME) || z.cut(n.name) ? zoneTypes : new Set(n.rrsets.keys());
@@ -217,13 +218,19 @@ export function compileZones(zones: Zone[]): Map<string, { name: Name; node: Nod
       const probe = Uint8Array.from([1, 0, ...n.name]);
       const wild = z.nodes.get(key(Uint8Array.from([1, 0x2a, ...n.name])));
       const btypes = wild?.rrsets.has(T.CNAME) || z.cut(probe) ? zoneTypes : new Set(wild?.rrsets.keys() ?? []);
-      const bByType = new Map<number, Answer>();
-      for (const t of btypes) bByType.set(t, compileResult(z.resolve(probe, t, 'qname'), undefined));
-      const below = {
-        byType: bByType,
-        other: compileResult(z.resolve(probe, 'other', 'qname'), undefined),
-        any: compileResult(z.resolve(probe, 'any', 'qname'), undefined),
-      };
+      let below: Node['below'];
+      if (!wild && !z.cut(probe)) {
+        // Plain NXDOMAIN below this name: the same bytes for every such name of the zone, compiled once.
+        below = nxdomain ??= { byType: new Map(), other: compileResult(z.resolve(probe, 'other', 'qname'), undefined), any: compileResult(z.resolve(probe, 'any', 'qname'), undefined) };
+      } else {
+        const bByType = new Map<number, Answer>();
+        for (const t of btypes) bByType.set(t, compileResult(z.resolve(probe, t, 'qname'), undefined));
+        below = {
+          byType: bByType,
+          other: compileResult(z.resolve(probe, 'other', 'qname'), undefined),
+          any: compileResult(z.resolve(probe, 'any', 'qname'), undefined),
+        };
+      }
       out.set(key(n.name), { name: n.name, node: { byType, other, any, below } });
     }
   }
