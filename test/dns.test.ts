@@ -249,3 +249,42 @@ describe.skipIf(!gate.run || !haveKnot)('examples/dns against Knot DNS (af_xdp h
     });
   }
 });
+
+describe.skipIf(!gate.run || !haveKnot)("examples/dns/main with --owner kernel: UDP on af_xdp, TCP from the kernel's socket", () => {
+  let bed: TestBed;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    bed = await TestBed.create({ tag: 'dnsk' }); // B's kernel owns 198.18.0.2 and fd00:198:18::2
+    await bed.disableTxChecksum('a');
+    await bed.disableTxChecksum('b');
+  }, 60_000);
+  afterAll(async () => {
+    if (child?.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    await bed?.destroy();
+    await cleanupLeftovers();
+  });
+
+  it('answers UDP through af_xdp and TCP through the kernel; a truncated answer is retried over TCP', slow, async () => {
+    // The whole server runs inside B, so its TCP listener is in B's stack.
+    const main = new URL('../dist/examples/dns/main.js', import.meta.url).pathname;
+    child = bed.spawnIn('b', [process.execPath, main, '--zone', ZONE, '--driver', 'af_xdp', '--interface', bed.iface('b'),
+      '--ipv4', `${bed.ipB}/24`, '--ipv6', `${bed.ip6B}/64`, '--owner', 'kernel', '--lcores', String(lastCpu()), '--hugepages', 'off', '--mbufs', '4096']);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += String(d)));
+    child.stderr!.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((r) => child!.once('exit', r));
+    expect(await waitFor(() => out.includes('dns over tcp'), 20_000), out).toBe(true);
+    const dig = async (args: string[]) => (await bed.exec('a', ['kdig', `@${bed.ipB}`, '+retry=0', '+time=2', ...args])).stdout;
+    expect(await dig(['www.example.test', 'A', '+notcp'])).toMatch(/status: NOERROR[\s\S]*198\.18\.0\.80/);
+    expect(await dig(['www.example.test', 'A', '+tcp'])).toMatch(/status: NOERROR[\s\S]*198\.18\.0\.81[\s\S]*\(TCP\)/);
+    const big = await dig(['big.example.test', 'TXT']); // TC over UDP (512), then kdig asks again over TCP
+    expect(big).toMatch(/ANSWER: 7/);
+    expect(big).toMatch(/\(TCP\)/);
+    expect((await bed.ping('a', bed.ipB, 2)).received).toBe(2); // the kernel's
+    child.kill('SIGINT');
+    expect(await exited, out).toBe(0);
+    expect(out).toMatch(/mempool: (\d+)\/\1 mbufs back in the pool/);
+    expect(await bed.sh('b', ['ip', '-d', 'link', 'show', 'dev', bed.iface('b')])).not.toContain('prog/xdp');
+  });
+});

@@ -102,9 +102,10 @@ export class Answers {
   /**
    * Answers the query at b[off .. off+len) in place and returns the response
    * length (0: no answer, drop it). `room` bounds how far the response may
-   * grow. Counts into `counters` (slots C).
+   * grow. Counts into `counters` (slots C). `tcp`: the answer goes over TCP
+   * (RFC 7766), so it is bounded by `room` and 65535 only, never truncated.
    */
-  answer(b: Uint8Array, off: number, len: number, room: number, counters: Float64Array): number {
+  answer(b: Uint8Array, off: number, len: number, room: number, counters: Float64Array, tcp = false): number {
     // RFC 1035 §4.1.1: the 12-byte header. Shorter, or a response (QR): no answer at all.
     if (len < 12 || (b[off + 2] & 0x80) !== 0) {
       counters[C.DROPPED]++;
@@ -175,6 +176,7 @@ export class Answers {
       if (ednsVersion !== 0) return this.respond(b, off, qend, RCODE.BADVERS, false, dnssecOk ? 1 : 0, counters);
     }
     const opt = edns ? (dnssecOk ? 1 : 0) : -1;
+    if (tcp) limit = 65535; // RFC 1035 §4.2.2: TCP messages carry a 16-bit length
     if (limit > room) limit = room;
     if (qclass !== 1) return this.respond(b, off, qend, RCODE.REFUSED, false, opt, counters);
     if (qtype === T.OPT) return this.respond(b, off, qend, RCODE.FORMERR, false, opt, counters);

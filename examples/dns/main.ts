@@ -12,6 +12,7 @@ import { engineOptions, parseFlags, reportAndExit } from '../common.js';
 import { udpFrame } from '../frames.js';
 import { C, COUNTER_NAMES } from './answers.js';
 import { DnsServer } from './server.js';
+import { serveTcp } from './tcp.js';
 import { ZoneError } from './zone.js';
 
 const usage = `usage: dns --zone FILE [--zone FILE...] [--driver null|af_xdp|af_packet|vfio] [--interface IF] [--netns NS] [--pci ADDR]
@@ -120,7 +121,7 @@ try {
   engine.on('workerMessage', (m: unknown, w: { queue: number }) => console.log(`worker ${w.queue}: ${JSON.stringify(m)}`));
   engine.on('error', (e: Error) => console.error(`error: ${e.message}`));
   const counters = () => {
-    const all = workers > 0 ? engine.workerCounters(port) : [server.counters];
+    const all = workers > 0 ? [...engine.workerCounters(port), server.counters] : [server.counters]; // server.counters: main-thread UDP, and TCP
     const sum = new Float64Array(32);
     for (const c of all) for (let i = 0; i < sum.length; i++) sum[i] += c[i];
     return sum;
@@ -134,6 +135,21 @@ try {
     console.log(r.ok ? `reloaded: ${r.names} names` : `reload failed, still serving the old zones: ${r.error}`);
   });
   await engine.start();
+  // --owner kernel: the kernel keeps TCP, so DNS over TCP is served here from the same zones (not across --netns).
+  const tcp: import('node:net').Server[] = [];
+  if (host.owner === 'kernel') {
+    if (values.netns) console.log('note: no DNS over TCP with --netns (run the server inside the namespace: ip netns exec NS node ...)');
+    else {
+      for (const a of [values.ipv4, values.ipv6].filter(Boolean).map((x) => String(x).split('/')[0])) {
+        try {
+          tcp.push(await serveTcp(() => server.answers, server.counters, a, udpPort));
+        } catch (e) {
+          console.log(`note: no DNS over TCP on ${a}:${udpPort}: ${(e as Error).message}`);
+        }
+      }
+      if (tcp.length) console.log(`dns over tcp on port ${udpPort} (the kernel's)`);
+    }
+  }
   const t0 = Date.now();
   let last = { answered: 0, at: t0 };
   while (!stopping && (common.seconds === 0 || Date.now() - t0 < common.seconds * 1000)) {
@@ -147,6 +163,7 @@ try {
     console.log(`[${Math.round((now - t0) / 1000)}s] answers ${((k.replies - last.answered) / dt / 1e3).toFixed(1)} kq/s | total rx ${k.rx} answered ${k.replies} dropped ${k.dropped} ringFull ${k.ringFull} | ${rcodes}`);
     last = { answered: k.replies, at: now };
   }
+  for (const t of tcp) t.close();
   await engine.stop();
   const c = counters();
   console.log(`counters: ${JSON.stringify(Object.fromEntries(COUNTER_NAMES.map((n) => [n, c[C[n]]])))}`);
