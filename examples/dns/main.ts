@@ -1,0 +1,177 @@
+/**
+ * dns: an authoritative DNS server (UDP) on the host layer (docs/examples/dns.md).
+ *
+ *   node dist/examples/dns/main.js --zone test/fixtures/dns/example.test.zone            # self-test on a null port
+ *   sudo node dist/examples/dns/main.js --zone example.zone --driver af_xdp --interface eth1 --ipv4 192.0.2.53/24 --owner kernel --workers 1 --mode inline
+ *
+ * SIGHUP reloads the zone files (a bad file keeps the old zones and says why);
+ * SIGINT/SIGTERM stop, and the exit code says whether every mbuf came back.
+ */
+import { Engine, type HostOptions, type PortOptions } from '../../src/index.js';
+import { engineOptions, parseFlags, reportAndExit } from '../common.js';
+import { udpFrame } from '../frames.js';
+import { C, COUNTER_NAMES } from './answers.js';
+import { DnsServer } from './server.js';
+import { serveTcp } from './tcp.js';
+import { ZoneError } from './zone.js';
+
+const usage = `usage: dns --zone FILE [--zone FILE...] [--driver null|af_xdp|af_packet|vfio] [--interface IF] [--netns NS] [--pci ADDR]
+            [--ipv4 A/LEN] [--ipv6 A/LEN] [--gateway4 A] [--gateway6 A] [--owner linerate|kernel] [--port 53]
+            [--workers 0] [--mode pipeline|inline] [--queues N] [--consume] [--seconds 0] [--lcores 1] [--mbufs 16384]
+            [--hugepages auto|require|off] [--idle busy|adaptive]
+  null (default): a self-test; the null port sends a query for the first zone's apex SOA to --ipv4:--port.
+  af_xdp, af_packet: serve on --interface (in namespace --netns); vfio: the NIC at --pci.
+  --owner kernel: the kernel keeps the addresses (ARP, ping, SSH, DNS over TCP); linerate takes UDP --port only.
+  --workers 0 (default) answers on the main thread; N > 0 in N worker threads (one per rx queue),
+  --mode pipeline (lcores poll) or inline (workers poll). SIGHUP reloads the zones.`;
+
+const { common, values } = parseFlags(usage, {
+  zone: { type: 'string', multiple: true } as unknown as { type: 'string' },
+  driver: { type: 'string', default: 'null' },
+  interface: { type: 'string' },
+  netns: { type: 'string' },
+  pci: { type: 'string' },
+  queues: { type: 'string' },
+  ipv4: { type: 'string' },
+  ipv6: { type: 'string' },
+  gateway4: { type: 'string' },
+  gateway6: { type: 'string' },
+  owner: { type: 'string', default: 'linerate' },
+  port: { type: 'string', default: '53' },
+  workers: { type: 'string', default: '0' },
+  mode: { type: 'string', default: 'pipeline' },
+  consume: { type: 'boolean', default: false },
+});
+
+function fail(msg: string): never {
+  console.error(`${msg}\n\n${usage}`);
+  process.exit(2);
+}
+
+const zoneFiles = (values.zone as unknown as string[] | undefined) ?? [];
+if (zoneFiles.length === 0) fail('give at least one --zone FILE');
+const udpPort = Number(values.port);
+const workers = Number(values.workers);
+const queues = Number(values.queues ?? (workers > 0 ? workers : 1));
+if (!Number.isInteger(udpPort) || udpPort < 1 || udpPort > 65535) fail('--port must be in 1..65535');
+if (!Number.isInteger(workers) || workers < 0) fail('--workers must be a whole number');
+if (workers > 0 && workers !== queues) fail('--workers N needs --queues N (one worker per rx queue)');
+const mode = String(values.mode);
+if (mode !== 'pipeline' && mode !== 'inline') fail("--mode must be 'pipeline' or 'inline'");
+if (mode === 'inline' && workers === 0) fail('--mode inline needs --workers N');
+if (values.owner !== 'kernel' && values.owner !== 'linerate') fail("--owner must be 'linerate' or 'kernel'");
+
+/** A query (RFC 1035 §4.1) for the SOA of `apex` (wire form), for the null self-test. */
+function soaQuery(apex: Uint8Array): Buffer {
+  return Buffer.from([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...apex, 0, 6, 0, 1]);
+}
+
+function portOptions(driver: string, server: DnsServer): PortOptions {
+  const kernel = { ...(values.netns ? { netns: String(values.netns) } : {}), rxQueues: queues };
+  switch (driver) {
+    case 'null': {
+      const dst = String(values.ipv4 ?? '198.18.0.2/24').split('/')[0];
+      const q = soaQuery(server.answers.zones[0].origin);
+      const content = udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40053, udpPort, q);
+      return { driver: 'null', content, packetSize: content.length };
+    }
+    case 'af_xdp':
+      if (!values.interface) fail('--driver af_xdp needs --interface');
+      return { driver, interface: String(values.interface), ...kernel };
+    case 'af_packet':
+      if (!values.interface) fail('--driver af_packet needs --interface');
+      return { driver, interface: String(values.interface), consume: Boolean(values.consume), ...kernel };
+    case 'vfio':
+      if (!values.pci) fail('--driver vfio needs --pci');
+      return { driver, pci: String(values.pci), rxQueues: queues };
+    default:
+      fail(`--driver must be null, af_xdp, af_packet or vfio, got '${driver}'`);
+  }
+}
+
+function hostOptions(): HostOptions {
+  const o: HostOptions = { owner: values.owner === 'kernel' ? 'kernel' : 'linerate' };
+  if (values.ipv4) o.ipv4 = String(values.ipv4);
+  if (values.ipv6) o.ipv6 = String(values.ipv6);
+  if (values.gateway4) o.gateway4 = String(values.gateway4);
+  if (values.gateway6) o.gateway6 = String(values.gateway6);
+  if (!o.ipv4 && !o.ipv6) o.ipv4 = '198.18.0.2/24';
+  return o;
+}
+
+try {
+  let server: DnsServer;
+  try {
+    server = new DnsServer(zoneFiles);
+  } catch (e) {
+    if (e instanceof ZoneError) {
+      console.error(`error ${e.code}: ${e.message}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const driver = String(values.driver);
+  const engine = await Engine.create(engineOptions(common));
+  const port = engine.addPort('p', portOptions(driver, server));
+  const host = engine.host(port, hostOptions());
+  const sock =
+    workers > 0
+      ? host.udpInWorkers({ port: udpPort, module: new URL('./server.js', import.meta.url), mode: mode as 'pipeline' | 'inline', data: server.workerData(), counters: 32 })
+      : host.udp({ port: udpPort }, server.handler);
+  engine.on('workerMessage', (m: unknown, w: { queue: number }) => console.log(`worker ${w.queue}: ${JSON.stringify(m)}`));
+  engine.on('error', (e: Error) => console.error(`error: ${e.message}`));
+  const counters = () => {
+    const all = workers > 0 ? [...engine.workerCounters(port), server.counters] : [server.counters]; // server.counters: main-thread UDP, and TCP
+    const sum = new Float64Array(32);
+    for (const c of all) for (let i = 0; i < sum.length; i++) sum[i] += c[i];
+    return sum;
+  };
+  console.log(`dns on ${[values.ipv4, values.ipv6].filter(Boolean).join(' ') || '198.18.0.2/24'} port ${udpPort} (${driver}, owner ${host.owner}, ${workers ? `${workers} ${mode} worker(s)` : 'main thread'}): ${server.answers.zones.length} zone(s), ${server.answers.names} names`);
+  let stopping = false;
+  process.once('SIGINT', () => (stopping = true));
+  process.once('SIGTERM', () => (stopping = true));
+  process.on('SIGHUP', () => {
+    const r = server.reload(workers > 0 ? engine.workerCounters(port) : []);
+    console.log(r.ok ? `reloaded: ${r.names} names` : `reload failed, still serving the old zones: ${r.error}`);
+  });
+  await engine.start();
+  // --owner kernel: the kernel keeps TCP, so DNS over TCP is served here from the same zones (not across --netns).
+  const tcp: import('node:net').Server[] = [];
+  if (host.owner === 'kernel') {
+    if (values.netns) console.log('note: no DNS over TCP with --netns (run the server inside the namespace: ip netns exec NS node ...)');
+    else {
+      for (const a of [values.ipv4, values.ipv6].filter(Boolean).map((x) => String(x).split('/')[0])) {
+        try {
+          tcp.push(await serveTcp(() => server.answers, server.counters, a, udpPort));
+        } catch (e) {
+          console.log(`note: no DNS over TCP on ${a}:${udpPort}: ${(e as Error).message}`);
+        }
+      }
+      if (tcp.length) console.log(`dns over tcp on port ${udpPort} (the kernel's)`);
+    }
+  }
+  const t0 = Date.now();
+  let last = { answered: 0, at: t0 };
+  while (!stopping && (common.seconds === 0 || Date.now() - t0 < common.seconds * 1000)) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = Date.now();
+    if (now - last.at < 1000 && !stopping) continue;
+    const c = counters();
+    const k = sock.stats();
+    const dt = (now - last.at) / 1000;
+    const rcodes = (['NOERROR', 'NXDOMAIN', 'REFUSED', 'FORMERR', 'NOTIMP', 'TRUNCATED'] as const).map((n) => `${n.toLowerCase()} ${c[C[n]]}`).join(' ');
+    console.log(`[${Math.round((now - t0) / 1000)}s] answers ${((k.replies - last.answered) / dt / 1e3).toFixed(1)} kq/s | total rx ${k.rx} answered ${k.replies} dropped ${k.dropped} ringFull ${k.ringFull} | ${rcodes}`);
+    last = { answered: k.replies, at: now };
+  }
+  for (const t of tcp) t.close();
+  await engine.stop();
+  const c = counters();
+  console.log(`counters: ${JSON.stringify(Object.fromEntries(COUNTER_NAMES.map((n) => [n, c[C[n]]])))}`);
+  const s = engine.stats();
+  const missing = s.mempool.size - s.mempool.free.total;
+  console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);
+  await engine.close();
+  process.exit(missing ? 1 : 0);
+} catch (e) {
+  reportAndExit(e);
+}
