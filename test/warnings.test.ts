@@ -125,14 +125,15 @@ describe('engine warnings', () => {
     // A shell loop pinned to the lcore's CPU at nice -19: the scheduler gives it nearly all of that CPU.
     const hog = spawn('nice', ['-n', '-19', 'taskset', '-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
     try {
-      const e = await engines.create({ warnings: { intervalMs: 300 }, idle: 'busy', lcores: [cpu] });
+      // minCpuShare 0.8: even where nice -19 is not allowed (no CAP_SYS_NICE) an equal-priority hog halves the lcore's share.
+      const e = await engines.create({ warnings: { intervalMs: 300, minCpuShare: 0.8 }, idle: 'busy', lcores: [cpu] });
       e.forward(e.addPort('a', { driver: 'null', packetSize: 64 }), e.addPort('b', { driver: 'null' }));
       const r = record(e);
       await e.start();
       expect(e.stats().lcores[0]!.tid).toBeGreaterThan(0);
       const w = await r.first('LCORE_DESCHEDULED');
       expect(w).toMatchObject({ code: 'LCORE_DESCHEDULED', lcore: 0, cpus: [cpu] });
-      expect(w!.value).toBeLessThan(0.5);
+      expect(w!.value).toBeLessThan(0.8);
       expect(w!.message).toContain(`lcore 0 on CPU ${cpu} ran`);
       await stopAndCheckPool(e);
     } finally {
