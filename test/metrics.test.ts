@@ -169,6 +169,12 @@ describe('collectMetrics', () => {
     expect(() => collectMetrics(b, { registry, prefix: '9bad' })).toThrow(/prefix/);
   });
 
+  it("is the package's ./metrics export (import { collectMetrics } from 'linerate/metrics')", () => {
+    const code = `import('linerate/metrics').then((m) => console.log(typeof m.collectMetrics));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout.trim(), r.stderr).toBe('function');
+  });
+
   it('without prom-client installed: MISSING_DEPENDENCY naming the install command', () => {
     const project = tmp.path('no-prom');
     mkdirSync(join(project, 'node_modules'), { recursive: true });
