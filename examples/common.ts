@@ -2,6 +2,7 @@
  * Shared pieces of the examples: flag parsing, the live line, and a clean exit
  * that proves every mbuf went back to the pool.
  */
+import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Engine, LinerateError, RateMeter, type EngineOptions } from '../src/index.js';
 
@@ -11,7 +12,13 @@ export interface CommonFlags {
   mbufs: number;
   hugepages: 'auto' | 'require' | 'off';
   idle: 'busy' | 'adaptive';
+  /** --metrics [HOST:]PORT: serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1). */
+  metrics: string | undefined;
 }
+
+/** The usage line of the flags every example takes (appended to each example's own). */
+export const COMMON_USAGE = `  --metrics [HOST:]PORT serves Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 unless given;
+    [::1]:PORT for IPv6; PORT 0 picks a free one). Needs prom-client (npm install prom-client).`;
 
 /** Parses flags common to all examples plus the example's own. */
 export function parseFlags<T extends Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>(
@@ -24,6 +31,7 @@ export function parseFlags<T extends Record<string, { type: 'string' | 'boolean'
     mbufs: { type: 'string', default: '16384' },
     hugepages: { type: 'string', default: 'auto' },
     idle: { type: 'string', default: 'busy' },
+    metrics: { type: 'string' },
     help: { type: 'boolean', default: false },
     ...own,
   } as const;
@@ -46,6 +54,14 @@ export function parseFlags<T extends Record<string, { type: 'string' | 'boolean'
     }
     return v;
   };
+  if (typeof values.metrics === 'string') {
+    try {
+      metricsAddress(values.metrics);
+    } catch (e) {
+      console.error(`${(e as Error).message}\n\n${usage}`);
+      process.exit(2);
+    }
+  }
   return {
     common: {
       seconds: num('seconds'),
@@ -53,6 +69,7 @@ export function parseFlags<T extends Record<string, { type: 'string' | 'boolean'
       mbufs: num('mbufs'),
       hugepages: values.hugepages as CommonFlags['hugepages'],
       idle: values.idle as CommonFlags['idle'],
+      metrics: typeof values.metrics === 'string' ? values.metrics : undefined,
     },
     values,
   };
@@ -64,12 +81,54 @@ export function engineOptions(c: CommonFlags): EngineOptions {
 
 const fmt = (x: number, d = 2) => x.toFixed(d);
 
+/** Splits --metrics into host and port: `9464`, `0.0.0.0:9464`, `[::1]:9464`. */
+export function metricsAddress(spec: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]:|([^:[\]]+):)?(\d+)$/.exec(spec);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`--metrics must be [HOST:]PORT (e.g. 127.0.0.1:9464 or [::1]:9464), got '${spec}'`);
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}
+
+/**
+ * With `--metrics`, registers the engine's counters (linerate/metrics) and serves them at /metrics from a small HTTP
+ * server on the main thread: read at scrape time, nothing runs between scrapes. Returns how to close it.
+ */
+export async function serveMetrics(engine: Engine, spec: string | undefined): Promise<() => Promise<void>> {
+  if (spec === undefined) return async () => {};
+  const { host, port } = metricsAddress(spec);
+  const { collectMetrics } = await import('../src/metrics.js');
+  // prom-client's global registry: the example has one engine (two would need a registry or prefix each).
+  const { registry, unregister } = collectMetrics(engine);
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(e)}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const bound = server.address();
+  const where = typeof bound === 'object' && bound ? (bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`) : spec;
+  console.log(`metrics: http://${where}/metrics`);
+  return async () => {
+    unregister();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+}
+
 /**
  * Runs the engine, printing one line per second per port, until `seconds` pass
  * (0 = until Ctrl-C) or every finite source is done. Then stops, closes, and
  * exits 0 if every mbuf is back in the pool.
  */
-export async function runLive(engine: Engine, seconds: number, ports: string[]): Promise<never> {
+export async function runLive(engine: Engine, seconds: number, ports: string[], metrics?: string): Promise<never> {
   const info = engine.info();
   if (info.mempool.warning) console.log(`note: ${info.mempool.warning}`);
   console.log(`mempool: ${info.mempool.mbufs} mbufs on ${info.mempool.pageKind} pages (${info.mempool.source}); lcores on CPUs ${info.lcores.join(',')}`);
@@ -80,6 +139,7 @@ export async function runLive(engine: Engine, seconds: number, ports: string[]):
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const closeMetrics = await serveMetrics(engine, metrics);
   await engine.start();
   meter.update(engine.stats());
   const t0 = Date.now();
@@ -96,6 +156,7 @@ export async function runLive(engine: Engine, seconds: number, ports: string[]):
     if (await engine.whenSourcesDone(0)) break;
   }
   await engine.stop();
+  await closeMetrics();
   const s = engine.stats();
   for (const p of Object.values(s.ports)) {
     console.log(`${p.name}: rx ${p.rxPackets} tx ${p.txPackets} dropped ${p.dropped} ${JSON.stringify(p.drops)}`);

@@ -8,16 +8,17 @@
  *   sudo node dist/examples/echo.js --driver af_packet --interface eth1 --consume
  */
 import { Engine, type PortOptions } from '../src/index.js';
-import { engineOptions, parseFlags, reportAndExit, runLive } from './common.js';
+import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, runLive } from './common.js';
 
 const usage = `usage: echo [--driver null|pcap|af_packet|af_xdp] [--size 64] [--seconds 0] [--lcores 1]
             [--rx-file in.pcap --tx-file replies.pcap] [--interface IF [--netns NS] [--queues 1] [--consume]]
-            [--mbufs 16384] [--hugepages auto|require|off] [--idle busy|adaptive]
+            [--mbufs 16384] [--hugepages auto|require|off] [--idle busy|adaptive] [--metrics [HOST:]PORT]
   null (default): one port produces UDP packets of --size bytes and echoes them.
   pcap: the packets of --rx-file are echoed into --tx-file, once.
   af_packet, af_xdp: what arrives on --interface (in network namespace --netns) goes back out of it,
     spread over --queues rx queues. Needs root (or the capabilities in docs/drivers/). With af_packet,
-    --consume keeps the echoed traffic away from the kernel's own stack (docs/drivers/af_packet.md).`;
+    --consume keeps the echoed traffic away from the kernel's own stack (docs/drivers/af_packet.md).
+${COMMON_USAGE}`;
 
 const { common, values } = parseFlags(usage, {
   driver: { type: 'string', default: 'null' },
@@ -58,7 +59,7 @@ try {
   const engine = await Engine.create(engineOptions(common));
   const p = engine.addPort('p', portOptions());
   engine.echo(p);
-  await runLive(engine, common.seconds, ['p']);
+  await runLive(engine, common.seconds, ['p'], common.metrics);
 } catch (e) {
   reportAndExit(e);
 }

@@ -6,13 +6,15 @@
  *   node dist/examples/l2fwd.js --driver pcap --rx-file in.pcap --tx-file out.pcap
  */
 import { Engine, type PortOptions } from '../src/index.js';
-import { engineOptions, parseFlags, reportAndExit, runLive } from './common.js';
+import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, runLive } from './common.js';
 
 const usage = `usage: l2fwd [--driver null|pcap] [--mode mac|io] [--size 64] [--seconds 0] [--lcores 1]
              [--rx-file in.pcap --tx-file out.pcap] [--mbufs 16384] [--hugepages auto|require|off] [--idle busy|adaptive]
+             [--metrics [HOST:]PORT]
   null (default): ports a and b produce packets of --size bytes; a is forwarded to b and b to a.
   pcap: packets of --rx-file are forwarded into --tx-file, once.
-  --seconds 0 runs until Ctrl-C (or until a pcap input is done).`;
+  --seconds 0 runs until Ctrl-C (or until a pcap input is done).
+${COMMON_USAGE}`;
 
 const { common, values } = parseFlags(usage, {
   driver: { type: 'string', default: 'null' },
@@ -30,14 +32,14 @@ try {
     const a = engine.addPort('in', { driver: 'pcap', rxFile: String(values['rx-file']) });
     const b = engine.addPort('out', { driver: 'pcap', txFile: String(values['tx-file']) });
     engine.forward(a, b, { mode });
-    await runLive(engine, common.seconds, ['out']);
+    await runLive(engine, common.seconds, ['out'], common.metrics);
   } else {
     const port: PortOptions = { driver: 'null', packetSize: Number(values.size) };
     const a = engine.addPort('a', port);
     const b = engine.addPort('b', port);
     engine.forward(a, b, { mode });
     engine.forward(b, a, { mode });
-    await runLive(engine, common.seconds, ['a', 'b']);
+    await runLive(engine, common.seconds, ['a', 'b'], common.metrics);
   }
 } catch (e) {
   reportAndExit(e);

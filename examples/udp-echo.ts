@@ -9,20 +9,21 @@
  *   sudo node dist/examples/udp-echo.js --driver vfio --pci 0000:00:04.0 --ipv4 198.18.0.2/24
  */
 import { Engine, type PortOptions, type DatagramBatch, type HostOptions } from '../src/index.js';
-import { engineOptions, parseFlags, reportAndExit } from './common.js';
+import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from './common.js';
 import { echoDatagrams } from './udp-echo-handler.js';
 import { udpFrame } from './frames.js';
 
 const usage = `usage: udp-echo [--driver null|af_xdp|af_packet|vfio] [--interface IF] [--netns NS] [--pci ADDR] [--queues 1]
             [--ipv4 A/LEN] [--ipv6 A/LEN] [--gateway4 A] [--gateway6 A] [--owner linerate|kernel] [--port 7]
             [--workers 0] [--mode pipeline|inline] [--consume] [--seconds 0] [--lcores 1] [--mbufs 16384]
-            [--hugepages auto|require|off] [--idle busy|adaptive]
+            [--hugepages auto|require|off] [--idle busy|adaptive] [--metrics [HOST:]PORT]
   null (default): a self-test; the null port produces echo requests to --ipv4 and sinks the replies.
   af_xdp, af_packet: serve on --interface (in namespace --netns); vfio: the NIC at --pci.
   --workers 0 (default) runs the handler on the main thread; N > 0 in N worker threads
   (one per rx queue: --queues N), --mode pipeline (lcores poll) or inline (workers poll).
   Prints a stats line per second; on SIGINT/SIGTERM (or after --seconds) stops and
-  exits 0 when every mbuf is back in the pool, 1 otherwise.`;
+  exits 0 when every mbuf is back in the pool, 1 otherwise.
+${COMMON_USAGE}`;
 
 const { common, values } = parseFlags(usage, {
   driver: { type: 'string', default: 'null' },
@@ -104,6 +105,7 @@ try {
   let stopping = false;
   process.once('SIGINT', () => (stopping = true));
   process.once('SIGTERM', () => (stopping = true));
+  const closeMetrics = await serveMetrics(engine, common.metrics);
   await engine.start();
   const t0 = Date.now();
   let last = { rx: 0, replies: 0, at: t0 };
@@ -123,6 +125,7 @@ try {
     last = { rx: k.rx, replies: k.replies, at: now };
   }
   await engine.stop();
+  await closeMetrics();
   const s = engine.stats();
   const missing = s.mempool.size - s.mempool.free.total;
   console.log(`host: ${JSON.stringify(host.stats())}`);

@@ -27,6 +27,9 @@ import { Host, type HostEngine, type PreparedWorkers } from './host/host.js';
 import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from './host/options.js';
 import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
+import { Watchdog, resolveWarningOptions, type EngineWarning } from './watchdog.js';
+
+export type { EngineWarning, EngineWarningCode, WarningOptions } from './watchdog.js';
 
 /** The mempool as set up: memory kind and layout (part of {@link EngineInfo}). */
 export interface MempoolInfo {
@@ -57,17 +60,6 @@ export interface EngineInfo {
   ports: PortInfo[];
 }
 
-/**
- * A condition worth a look that does not stop the engine, emitted as `'warning'` (without a listener, printed once
- * to stderr as `linerate: warning: <message>`).
- * - `CPU_SHARED`: inline handler workers share a CPU with an lcore or with each other (`cpus` lists them).
- */
-export interface EngineWarning {
-  code: 'CPU_SHARED';
-  message: string;
-  cpus: number[];
-}
-
 /** Lifecycle of an engine. */
 export type EngineState = 'stopped' | 'running' | 'closed';
 
@@ -81,8 +73,10 @@ export type EngineState = 'stopped' | 'running' | 'closed';
  *   handler). Its burst was dropped and counted. `suppressed`: the worker's errors held back since its previous event
  *   (a worker sends at most one per 100 ms; all are counted in `stats().ports[p].handler.errorsUnreported`). Without a
  *   listener the first is printed to stderr and the engine goes on.
- * - `'warning'` `(warning: EngineWarning)`: e.g. inline workers that share a CPU (at start()). Without a listener
- *   printed once to stderr.
+ * - `'warning'` `(warning: EngineWarning)`: a condition started (link down, nothing received, every packet dropped,
+ *   mempool nearly empty, an lcore descheduled, a handler behind, a worker dead, inline workers sharing a CPU); see
+ *   {@link EngineWarning} and docs/operations.md. Without a listener the first of each code is printed to stderr.
+ * - `'warningCleared'` `(warning: EngineWarning)`: that condition ended (or the engine stopped).
  * - `'workerExit'` `({ port, queue, code })`: a handler worker ended before stop().
  * - `'workerMessage'` `(message, { port, queue })`: a worker module called `ctx.post(message)`.
  *
@@ -104,10 +98,10 @@ export class Engine extends EventEmitter {
   private infoCache: RawInfo | undefined;
   private attachedHandle: AttachedEngineHandle | undefined;
   private warnedNoErrorListener = false;
-  private warnedNoWarningListener = false;
   private closing: Promise<void> | undefined;
   private readonly handlers: HandlerSet;
   private readonly hosts = new Map<string, Host>();
+  private readonly watchdog: Watchdog;
 
   private constructor(
     private readonly nat: NativeEngineHandle,
@@ -120,9 +114,23 @@ export class Engine extends EventEmitter {
       () => new Map([...this.ports.values()].map((p) => [p.name, p.id])),
       {
         error: (err, where) => this.handlerError(err, where),
-        workerExit: (info) => this.emit('workerExit', info),
+        workerExit: (info) => {
+          this.watchdog.workerDied(info);
+          this.emit('workerExit', info);
+        },
         workerMessage: (message, where) => this.emit('workerMessage', message, where),
       },
+    );
+    this.watchdog = new Watchdog(
+      {
+        stats: () => this.stats(),
+        channelFills: () => this.handlers.channelFills(),
+        portOptions: (name) => this.ports.get(name)?.options,
+        busyIdle: () => this.options.idle !== 'adaptive',
+        emit: (event, w) => this.emit(event, w),
+        hasWarningListener: () => this.listenerCount('warning') > 0,
+      },
+      resolveWarningOptions(options.warnings),
     );
   }
 
@@ -135,6 +143,7 @@ export class Engine extends EventEmitter {
     const addon = loadAddon();
     const host = addon.hostInfo();
     const resolved = resolveEngineOptions(options, host.allowedCpus);
+    resolveWarningOptions(options.warnings);
     const handle = native(() => new addon.NativeEngine(resolved.cpus, resolved.native));
     return new Engine(handle, { ...options, lcores: resolved.cpus });
   }
@@ -183,6 +192,7 @@ export class Engine extends EventEmitter {
     if (mode !== 'io' && mode !== 'mac') throw new LinerateError('INVALID_OPTION', `forward: mode must be 'io' or 'mac', got '${String(mode)}'`);
     const dst = options.dstMac !== undefined ? parseMac(options.dstMac, 'forward: dstMac') : Uint8Array.of(2, 0, 0, 0, 0, to.id & 0xff);
     native(() => this.nat.forward(from.id, to.id, mode, dst));
+    this.watchdog.polls(from.name);
   }
 
   /**
@@ -197,6 +207,7 @@ export class Engine extends EventEmitter {
     this.assertStopped('set up echo');
     this.own(port);
     native(() => this.nat.echo(port.id));
+    this.watchdog.polls(port.name);
   }
 
   /**
@@ -213,6 +224,7 @@ export class Engine extends EventEmitter {
     this.own(tap);
     const keep = validateMatch(options.match);
     native(() => this.nat.exceptionPath(port.id, tap.id, keep));
+    this.watchdog.polls(port.name);
   }
 
   /**
@@ -238,6 +250,7 @@ export class Engine extends EventEmitter {
     }
     this._state = 'running';
     this.handlers.afterStart();
+    this.watchdog.start();
     // Only lcores that run tasks take CPU time (one with none is not started).
     this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
   }
@@ -249,6 +262,7 @@ export class Engine extends EventEmitter {
   async stop(): Promise<void> {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
+    this.watchdog.stop();
     // Handlers first: they give back what they hold, then the lcores stop and
     // the engine takes back every mbuf (including any a dead worker left).
     await this.handlers.beforeStop();
@@ -281,6 +295,22 @@ export class Engine extends EventEmitter {
   stats(): EngineStats {
     this.assertOpen('read stats');
     return shapeStats(native(() => this.nat.stats()), this.rawInfo(), (p) => this.handlers.counters(p));
+  }
+
+  /**
+   * The warnings active now: conditions the watchdog found (or start() raised) that have not ended. Empty while
+   * the engine is stopped. See {@link EngineWarning} and docs/operations.md.
+   */
+  warnings(): EngineWarning[] {
+    return this.watchdog.list();
+  }
+
+  /**
+   * Every host of this engine, by port name (for collectors such as linerate/metrics).
+   * @internal
+   */
+  hostList(): Host[] {
+    return [...this.hosts.values()];
   }
 
   /** What was set up: memory kind (hugepages or not, and why), cores, ports and drivers. */
@@ -317,6 +347,7 @@ export class Engine extends EventEmitter {
     const { ringSize, coalesceUs } = validateHandleOptions('handle', options);
     this.checkPoolFitsHandlers('handle');
     native(() => this.nat.handle(port.id, match, false, ringSize));
+    this.watchdog.polls(port.name);
     this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler, coalesceUs);
   }
 
@@ -348,6 +379,7 @@ export class Engine extends EventEmitter {
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
     this.checkPoolFitsHandlers('handleInWorkers');
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
+    this.watchdog.polls(port.name);
     this.addWorkerSet(port, port.id, url, mode, options.export, workers, coalesceUs);
   }
 
@@ -427,6 +459,7 @@ export class Engine extends EventEmitter {
     if (this.hosts.has(port.name)) throw new LinerateError('PORT_BUSY', `port '${port.name}' is a host already; one host per port`);
     const cfg = resolveHostOptions(options);
     native(() => this.nat.host(port.id, cfg));
+    this.watchdog.polls(port.name);
     const h = new Host(port, cfg, this.hostEngine());
     this.hosts.set(port.name, h);
     return h;
@@ -505,19 +538,14 @@ export class Engine extends EventEmitter {
       lines.push(`the inline worker of port '${w.port}' queue ${w.queue} shares CPU ${w.cpu} with ${withWhat}`);
     }
     if (lines.length === 0) return;
-    const warning: EngineWarning = {
+    this.watchdog.raise({
       code: 'CPU_SHARED',
+      key: 'CPU_SHARED',
       cpus: [...shared],
       message:
         `${lines.join('; ')}. Threads that share a CPU each get part of it and wait for each other's time slices (latency in milliseconds). ` +
         `Give handleInWorkers({ cpus }) CPUs of their own, or use fewer lcores or queues (this process may use CPUs ${Engine.hostInfo().allowedCpus.join(',')}; see docs/tuning.md).`,
-    };
-    if (this.listenerCount('warning') > 0) {
-      this.emit('warning', warning);
-    } else if (!this.warnedNoWarningListener) {
-      this.warnedNoWarningListener = true;
-      console.error(`linerate: warning: ${warning.message}`);
-    }
+    });
   }
 
   /**

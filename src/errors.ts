@@ -15,6 +15,7 @@
  *   engine's 'error' event, while every burst it handles is dropped and counted.
  * - `ENGINE_STOPPED`: an operation that needs a running engine (send) was called while it is stopped.
  * - `ADDON_LOAD`: the native addon could not be loaded.
+ * - `MISSING_DEPENDENCY`: an optional package a feature needs is not installed (linerate/metrics: prom-client).
  * - `NETNS_NOT_FOUND`, `INTERFACE_NOT_FOUND`, `INTERFACE_DOWN`, `MISSING_CAPABILITY`, `MTU_TOO_LARGE`, `SOCKET_SETUP`,
  *   `TAP_OPEN`: kernel-facing drivers (af_packet, af_xdp, tap) and their interfaces.
  * - `XDP_ATTACH_REFUSED`: the XDP program of an af_xdp port was refused (verifier log in the message) or another
@@ -49,6 +50,7 @@ export type LinerateErrorCode =
   | 'HANDLER_ASYNC'
   | 'ENGINE_STOPPED'
   | 'ADDON_LOAD'
+  | 'MISSING_DEPENDENCY'
   | 'NETNS_NOT_FOUND'
   | 'INTERFACE_NOT_FOUND'
   | 'INTERFACE_DOWN'

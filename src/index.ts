@@ -2,7 +2,7 @@
  * linerate: userspace, poll-mode packet processing for Node.js.
  * @packageDocumentation
  */
-export { Engine, type EngineInfo, type EngineState, type EngineWarning, type MempoolInfo } from './engine.js';
+export { Engine, type EngineInfo, type EngineState, type EngineWarning, type EngineWarningCode, type WarningOptions, type MempoolInfo } from './engine.js';
 export type { ErrorSource } from './handler/handlers.js';
 export type { WorkerContext, WorkerModule } from './handler/worker-api.js';
 export { Port, type PortInfo } from './port.js';

@@ -149,6 +149,8 @@ export interface RawStats {
     waitTimeouts: number;
     waitsOnFds: boolean;
     tasks: number;
+    /** Absent in addons built before it. */
+    tid?: number;
   }[];
   pool: { size: number; freeRing: number; freeCaches: number; driver: number; rings: number; js: number; host?: number; inFlight: number; allocFailures: number; freeOverflows?: number };
   tscHz: number;

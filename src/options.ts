@@ -3,6 +3,7 @@
  * native code runs, so a typo fails fast with the option's name in the message.
  * (The native side checks again: it never trusts its caller.)
  */
+import type { WarningOptions } from './watchdog.js';
 import { LinerateError } from './errors.js';
 import { check, checkCpuList, describe, isPow2, type Rule } from './option-check.js';
 // The handler options live next to the handlers; exported here too, with the rest.
@@ -51,6 +52,8 @@ export interface EngineOptions {
   drainUs?: number;
   /** Slots of each software-RSS ring (power of two). Default 1024. */
   rssRingSize?: number;
+  /** The watchdog's thresholds (the `'warning'` event; docs/operations.md). */
+  warnings?: WarningOptions;
 }
 
 /** Receive-side scaling for ports with several rx queues. */
@@ -324,6 +327,7 @@ const engineRules: Record<string, Rule> = {
   burst: { type: 'int', min: 1, max: 64 },
   drainUs: { type: 'int', min: 1, max: 1_000_000 },
   rssRingSize: { type: 'int', min: 2, max: 1 << 20 },
+  warnings: { type: 'object' },
 };
 
 const mempoolRules: Record<string, Rule> = {

@@ -109,6 +109,8 @@ export interface LcoreStats {
   /** Busy cycles per packet moved (TSC cycles), 0 when idle. */
   cyclesPerPacket: number;
   tasks: number;
+  /** The lcore thread's kernel id while it runs (0 when stopped or polling nothing): for top -H, ps -L, /proc/self/task/TID. */
+  tid: number;
 }
 
 /** Where the mempool's mbufs are. `free + inUse.total === size` at every snapshot (modulo concurrent movement). */
@@ -201,6 +203,7 @@ export function shapeStats(raw: RawStats, info: RawInfo, extra: (port: string) =
     waitTimeouts: l.waitTimeouts ?? 0,
     cyclesPerPacket: l.packets ? l.busyCycles / l.packets : 0,
     tasks: l.tasks,
+    tid: l.tid ?? 0,
   }));
   const pool = raw.pool;
   const free = pool.freeRing + pool.freeCaches;

@@ -102,6 +102,7 @@ Napi::Object to_js(Napi::Env env, const LcoreSnapshot& s) {
   o.Set("waitTimeouts", double(s.wait_timeouts));
   o.Set("waitsOnFds", s.waits_on_fds);
   o.Set("tasks", s.tasks);
+  o.Set("tid", s.tid);
   return o;
 }
 

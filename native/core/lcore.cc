@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -36,8 +37,10 @@ void Lcore::start() {
     char name[16];
     snprintf(name, sizeof name, "lr-lcore-%u", index_);
     pthread_setname_np(pthread_self(), name);
+    tid_.store(int(gettid()), std::memory_order_relaxed);
     pinned.set_value(err);
     if (err == 0) run();
+    tid_.store(0, std::memory_order_relaxed);
   });
   const int err = result.get();
   if (err != 0) {

@@ -75,6 +75,9 @@ class Lcore {
   // True while running with every task offering a wake-up fd: idle blocks until
   // a packet arrives instead of sleeping in steps.
   bool waits_on_fds() const { return waits_on_fds_.load(std::memory_order_relaxed); }
+  // The thread's kernel id (gettid(2)) while it runs, 0 otherwise: the watchdog
+  // reads /proc/self/task/<tid>/schedstat to see how much CPU the lcore got.
+  int tid() const { return tid_.load(std::memory_order_relaxed); }
 
   void add_task(std::unique_ptr<Task> t) { tasks_.push_back(std::move(t)); }
   std::vector<std::unique_ptr<Task>>& tasks() { return tasks_; }
@@ -102,6 +105,7 @@ class Lcore {
   std::thread thread_;
   std::atomic<bool> quit_{false};
   std::atomic<bool> waits_on_fds_{false};
+  std::atomic<int> tid_{0};
   LcoreCounters counters_;
   WakeWait wake_;
   // Lcore thread only: whether the tasks' wake-ups are armed, and counts not yet

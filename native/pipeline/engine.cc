@@ -488,6 +488,7 @@ std::vector<LcoreSnapshot> Engine::lcore_stats() const {
     s.wait_timeouts = c.wait_timeouts.get();
     s.waits_on_fds = l->waits_on_fds();
     s.tasks = uint32_t(l->tasks().size());
+    s.tid = l->tid();
     v.push_back(s);
   }
   return v;

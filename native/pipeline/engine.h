@@ -50,6 +50,7 @@ struct LcoreSnapshot {
   uint64_t waits, wakeups, wait_timeouts;  // adaptive idle blocking on wake-up fds
   bool waits_on_fds;
   uint32_t tasks;
+  int tid;  // the lcore thread's kernel id while it runs (Lcore::tid), else 0
 };
 struct PoolSnapshot {
   uint32_t size, free_ring, free_caches, driver, rings, js, host;

@@ -14,6 +14,18 @@ import { ChannelConsumer } from './channel-consumer.js';
 import type { Handler } from './run-handler.js';
 import type { WorkerInit } from './worker.js';
 import { WORKER_COUNTERS } from './worker-api.js';
+import { CHANNEL, RING } from './layout.js';
+
+/** How full one pipeline channel's to-JS ring is (the engine's watchdog reads it; src/watchdog.ts). */
+export interface ChannelFill {
+  port: string;
+  queue: number;
+  /** The handler's key: the port id, or a host socket's (src/host/host.ts socketKey). */
+  key: number;
+  /** Mbufs waiting for (or held by) the JS consumer, and the ring's capacity. */
+  count: number;
+  capacity: number;
+}
 
 /** Where an 'error' event comes from. `suppressed`: errors of that worker held back by its rate limit since its previous event. */
 export interface ErrorSource {
@@ -109,6 +121,8 @@ export class HandlerSet {
   private readonly workers: WorkerEntry[] = [];
   /** Counters of workers that are gone, so stats stay cumulative. */
   private readonly retired = new Map<string, JsHandlerCounters>();
+  /** One ArrayBuffer per channel in this thread, reused across starts (consumers and the watchdog share it). */
+  private readonly channelBufs = new Map<string, ArrayBuffer>();
 
   constructor(
     private readonly attached: () => AttachedEngineHandle,
@@ -163,7 +177,7 @@ export class HandlerSet {
       for (let q = 0; q < m.queues; q++) {
         const where = { port: m.portName, queue: q };
         attached.setCoalesce?.(m.key, q, m.coalesceUs * 1000);
-        const c = new ChannelConsumer(attached.channelBuffer(m.key, q), pool, info, ids, m.handler, (e) => this.error(e, where));
+        const c = new ChannelConsumer(this.channelBuffer(m.key, q), pool, info, ids, m.handler, (e) => this.error(e, where));
         attached.setDoorbell(m.key, q, c.wake);
         m.consumers.push(c);
       }
@@ -250,6 +264,34 @@ export class HandlerSet {
         w.worker = undefined;
       }
     }
+  }
+
+  private channelBuffer(key: number, queue: number): ArrayBuffer {
+    const id = `${key}/${queue}`;
+    let b = this.channelBufs.get(id);
+    if (!b) {
+      b = this.attached().channelBuffer(key, queue);
+      this.channelBufs.set(id, b);
+    }
+    return b;
+  }
+
+  /**
+   * The fill of every pipeline channel's to-JS ring (main-thread handlers and pipeline workers; inline workers have
+   * none): producer tail minus consumer tail, read from shared memory (native/core/ring.h; docs/memory-format.md),
+   * so it costs the data path nothing.
+   */
+  channelFills(): ChannelFill[] {
+    const out: ChannelFill[] = [];
+    const one = (port: string, key: number, queue: number) => {
+      const u32 = new Uint32Array(this.channelBuffer(key, queue));
+      const ring = u32[CHANNEL.TO_JS_OFF / 4]! >>> 2;
+      const count = (u32[ring + RING.PROD_TAIL / 4]! - u32[ring + RING.CONS_TAIL / 4]!) >>> 0;
+      out.push({ port, queue, key, count, capacity: u32[ring + RING.CAPACITY / 4]! });
+    };
+    for (const m of this.main) for (let q = 0; q < m.queues; q++) one(m.portName, m.key, q);
+    for (const w of this.workers) if (w.init.mode === 'pipeline') one(w.portName, w.init.key ?? w.init.port, w.init.queue);
+    return out;
   }
 
   /**
