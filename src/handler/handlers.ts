@@ -14,7 +14,6 @@ import { ChannelConsumer } from './channel-consumer.js';
 import type { Handler } from './run-handler.js';
 import type { WorkerInit } from './worker.js';
 import { WORKER_COUNTERS } from './worker-api.js';
-import { CHANNEL, RING } from './layout.js';
 
 /** How full one pipeline channel's to-JS ring is (the engine's watchdog reads it; src/watchdog.ts). */
 export interface ChannelFill {
