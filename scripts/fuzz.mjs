@@ -12,7 +12,7 @@
 // plus what earlier runs found (build-fuzz/corpus/<name>, kept between runs),
 // with its dictionary when there is one. libFuzzer stops a target at its first
 // crash and writes the input to build-fuzz/crashes/; make it a regression test
-// (test/native/fuzz_regressions_test.cc) and fix the bug.
+// (a C++ test case in test/native/ with the input) and fix the bug.
 // JS targets: the fast-check properties of test/fuzz/js-targets.ts, run through
 // vitest for the same time each.
 //
