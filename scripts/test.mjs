@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The whole test suite: the vitest suite (TypeScript API, drivers, stages, end to
-// end) and the C++ tests under sanitizers (scripts/test-native.mjs). Ends with one
+// end), the C++ tests under sanitizers (scripts/test-native.mjs) and a short run
+// of every libFuzzer target (scripts/fuzz.mjs --native). Ends with one
 // line computed from the runners' own reports:
 //   N passed, N failed, N skipped
 // and exits non-zero when anything failed or a runner could not report.
@@ -60,6 +61,40 @@ if (want('native')) {
     totals.skipped += skipped;
   }
   if (status !== 0 && xmls.length > 0 && totals.failed === 0) problems.push(`scripts/test-native.mjs exited ${status}`);
+}
+
+if (want('fuzz')) {
+  // Every libFuzzer target for a few seconds (the fast-check targets run in
+  // vitest above): each target is one test. scripts/fuzz.mjs skips them with
+  // the reason when clang's fuzzer runtime is missing, and fails under CI=true.
+  console.log(`\n$ ${process.execPath} scripts/fuzz.mjs --native --minutes 0.07`);
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'fuzz.mjs'), '--native', '--minutes', '0.07'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+    encoding: 'utf8',
+  });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  let report = null;
+  try {
+    report = JSON.parse(last);
+  } catch {
+    problems.push(`scripts/fuzz.mjs wrote no report (exit ${r.status})`);
+  }
+  if (report) {
+    console.log(last);
+    let p = 0, f = 0, s = 0;
+    for (const t of report.targets) {
+      if (t.skipped) s++;
+      else if (t.crashes > 0 || t.runs === 0) f++;
+      else p++;
+    }
+    totals.passed += p;
+    totals.failed += f;
+    totals.skipped += s;
+    console.log(`fuzz: ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
+    if (r.status !== 0 && f === 0) problems.push(`scripts/fuzz.mjs exited ${r.status}`);
+  }
 }
 
 for (const p of problems) console.error(`error: ${p}`);

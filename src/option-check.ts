@@ -52,12 +52,21 @@ export function check(scope: string, obj: unknown, rules: Record<string, Rule>):
   }
 }
 
-/** A value as an error message shows it. */
+/**
+ * A value as an error message shows it. Never throws: String() does for an
+ * object without a prototype (no toString to call), and JSON.stringify for a
+ * BigInt, and a message about a bad option must not become a TypeError.
+ */
 export function describe(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'bigint') return `${v}n`;
   if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
   if (Array.isArray(v)) return 'an array';
-  return String(v);
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
 }
 
 /**

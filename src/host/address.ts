@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { LinerateError } from '../errors.js';
+import { describe } from '../option-check.js';
 
 /** An address in wire form: 4 bytes (IPv4) or 16 (IPv6). */
 export interface IpBytes {
@@ -46,7 +47,7 @@ export function parseIp(text: unknown, what: string): IpBytes {
     const bare = t.startsWith('[') && t.endsWith(']') ? t.slice(1, -1) : t;
     if (isIPv6(bare) && !bare.includes('%')) return { family: 6, bytes: v6Bytes(bare) };
   }
-  throw new LinerateError('INVALID_OPTION', `${what}: '${String(text)}' is not an IPv4 or IPv6 address`);
+  throw new LinerateError('INVALID_OPTION', `${what}: ${describe(text)} is not an IPv4 or IPv6 address`);
 }
 
 /** Parses `ADDRESS/LEN` (LEN defaults to 32 or 128). */
@@ -104,5 +105,5 @@ export function parseMacBytes(text: unknown, what: string): Uint8Array {
   if (typeof text === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(text)) {
     return Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
   }
-  throw new LinerateError('INVALID_OPTION', `${what}: '${String(text)}' is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+  throw new LinerateError('INVALID_OPTION', `${what}: ${describe(text)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
 }

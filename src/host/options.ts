@@ -3,6 +3,7 @@
  * {@link Host.udpInWorkers}) and their checking.
  */
 import { LinerateError } from '../errors.js';
+import { describe } from '../option-check.js';
 import type { HandleInWorkersOptions, HandleOptions } from '../handler/options.js';
 import { parseCidr, parseIp, parseMacBytes, type IpBytes } from './address.js';
 
@@ -93,7 +94,7 @@ const KNOWN = new Set(['ipv4', 'gateway4', 'ipv6', 'gateway6', 'owner', 'neighbo
 function intIn(v: unknown, min: number, max: number, what: string, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new LinerateError('INVALID_OPTION', `host: ${what} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+    throw new LinerateError('INVALID_OPTION', `host: ${what} must be an integer in ${min}..${max}, got ${describe(v)}`);
   }
   return v;
 }
@@ -123,8 +124,8 @@ export function resolveHostOptions(o: HostOptions): NativeHostConfig {
     neighbors: [],
   };
   if ((cfg.neighborCapacity & (cfg.neighborCapacity - 1)) !== 0) throw new LinerateError('INVALID_OPTION', `host: neighborCapacity must be a power of two, got ${cfg.neighborCapacity}`);
-  if (o.icmpUnreachable !== undefined && typeof o.icmpUnreachable !== 'boolean') throw new LinerateError('INVALID_OPTION', `host: icmpUnreachable must be a boolean, got ${JSON.stringify(o.icmpUnreachable)}`);
-  if (o.owner !== undefined && o.owner !== 'linerate' && o.owner !== 'kernel') throw new LinerateError('INVALID_OPTION', `host: owner must be 'linerate' or 'kernel', got ${JSON.stringify(o.owner)}`);
+  if (o.icmpUnreachable !== undefined && typeof o.icmpUnreachable !== 'boolean') throw new LinerateError('INVALID_OPTION', `host: icmpUnreachable must be a boolean, got ${describe(o.icmpUnreachable)}`);
+  if (o.owner !== undefined && o.owner !== 'linerate' && o.owner !== 'kernel') throw new LinerateError('INVALID_OPTION', `host: owner must be 'linerate' or 'kernel', got ${describe(o.owner)}`);
   cfg.owner = o.owner ?? 'linerate';
   if (o.ipv4 !== undefined) {
     const a = parseCidr(o.ipv4, 'host: ipv4');
@@ -173,7 +174,7 @@ export function checkPortCount(first: number, count: unknown, scope: string): nu
 /** Checks a UDP port option. @internal */
 export function checkUdpPort(port: unknown, scope: string): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new LinerateError('INVALID_OPTION', `${scope}: port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
+    throw new LinerateError('INVALID_OPTION', `${scope}: port must be an integer in 1..65535, got ${describe(port)}`);
   }
   return port;
 }
