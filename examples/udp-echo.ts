@@ -8,7 +8,8 @@
  *   sudo node dist/examples/udp-echo.js --driver af_packet --interface veth1 --netns ns1 --ipv4 198.18.0.2/24 --ipv6 fd00:198:18::2/64 --consume
  *   sudo node dist/examples/udp-echo.js --driver vfio --pci 0000:00:04.0 --ipv4 198.18.0.2/24
  */
-import { Engine, type PortOptions, type DatagramBatch, type HostOptions } from '../src/index.js';
+import { Engine, type DatagramBatch } from '../src/index.js';
+import { hostService, hostServiceFlags } from './host-service.js';
 import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from './common.js';
 import { echoDatagrams } from './udp-echo-handler.js';
 import { udpFrame } from './frames.js';
@@ -25,79 +26,19 @@ const usage = `usage: udp-echo [--driver null|af_xdp|af_packet|vfio] [--interfac
   exits 0 when every mbuf is back in the pool, 1 otherwise.
 ${COMMON_USAGE}`;
 
-const { common, values } = parseFlags(usage, {
-  driver: { type: 'string', default: 'null' },
-  interface: { type: 'string' },
-  netns: { type: 'string' },
-  pci: { type: 'string' },
-  queues: { type: 'string' },
-  ipv4: { type: 'string' },
-  ipv6: { type: 'string' },
-  gateway4: { type: 'string' },
-  gateway6: { type: 'string' },
-  owner: { type: 'string', default: 'linerate' },
-  port: { type: 'string', default: '7' },
-  workers: { type: 'string', default: '0' },
-  mode: { type: 'string', default: 'pipeline' },
-  consume: { type: 'boolean', default: false },
-});
-
-function fail(msg: string): never {
-  console.error(`${msg}\n\n${usage}`);
-  process.exit(2);
-}
-
-const udpPort = Number(values.port);
-const workers = Number(values.workers);
-const queues = Number(values.queues ?? (workers > 0 ? workers : 1));
-if (!Number.isInteger(udpPort) || udpPort < 1 || udpPort > 65535) fail('--port must be in 1..65535');
-if (!Number.isInteger(workers) || workers < 0) fail('--workers must be a whole number');
-if (workers > 0 && workers !== queues) fail('--workers N needs --queues N (one worker per rx queue)');
-const mode = String(values.mode);
-if (mode !== 'pipeline' && mode !== 'inline') fail("--mode must be 'pipeline' or 'inline'");
-if (mode === 'inline' && workers === 0) fail('--mode inline needs --workers N');
-
-function portOptions(driver: string): PortOptions {
-  const kernel = { ...(values.netns ? { netns: String(values.netns) } : {}), rxQueues: queues };
-  switch (driver) {
-    case 'null': {
-      // 198.18.0.1:40000 -> our address:port, to our MAC (port 0's virtual MAC: native/drivers/registry.cc).
-      const dst = String(values.ipv4 ?? '198.18.0.2/24').split('/')[0];
-      return { driver: 'null', content: udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40000, udpPort, Buffer.from('echo me')) };
-    }
-    case 'af_xdp':
-      if (!values.interface) fail('--driver af_xdp needs --interface');
-      return { driver, interface: String(values.interface), ...kernel };
-    case 'af_packet':
-      if (!values.interface) fail('--driver af_packet needs --interface');
-      return { driver, interface: String(values.interface), consume: Boolean(values.consume), ...kernel };
-    case 'vfio':
-      if (!values.pci) fail('--driver vfio needs --pci');
-      return { driver, pci: String(values.pci), rxQueues: queues };
-    default:
-      fail(`--driver must be null, af_xdp, af_packet or vfio, got '${driver}'`);
-  }
-}
-
-function hostOptions(): HostOptions {
-  const o: HostOptions = { owner: values.owner === 'kernel' ? 'kernel' : 'linerate' };
-  if (values.owner !== 'kernel' && values.owner !== 'linerate') fail("--owner must be 'linerate' or 'kernel'");
-  if (values.ipv4) o.ipv4 = String(values.ipv4);
-  if (values.ipv6) o.ipv6 = String(values.ipv6);
-  if (values.gateway4) o.gateway4 = String(values.gateway4);
-  if (values.gateway6) o.gateway6 = String(values.gateway6);
-  if (!o.ipv4 && !o.ipv6) o.ipv4 = '198.18.0.2/24';
-  return o;
-}
+const { common, values } = parseFlags(usage, hostServiceFlags(7));
+const svc = hostService(values, usage);
+const { udpPort, workers, mode } = svc;
 
 try {
-  const driver = String(values.driver);
+  const driver = svc.driver;
   const engine = await Engine.create(engineOptions(common));
-  const port = engine.addPort('p', portOptions(driver));
-  const host = engine.host(port, hostOptions());
+  // The null self-test: 198.18.0.1:40000 -> our address and port, to port 0's virtual MAC (native/drivers/registry.cc).
+  const port = engine.addPort('p', svc.portOptions((dst, p) => udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40000, p, Buffer.from('echo me'))));
+  const host = engine.host(port, svc.hostOptions());
   const sock =
     workers > 0
-      ? host.udpInWorkers({ port: udpPort, module: new URL('./udp-echo-handler.js', import.meta.url), mode: mode as 'pipeline' | 'inline' })
+      ? host.udpInWorkers({ port: udpPort, module: new URL('./udp-echo-handler.js', import.meta.url), mode })
       : host.udp({ port: udpPort }, (b: DatagramBatch) => echoDatagrams(b));
   const info = engine.info();
   if (info.mempool.warning) console.log(`note: ${info.mempool.warning}`);

@@ -7,9 +7,10 @@
  * SIGHUP reloads the zone files (a bad file keeps the old zones and says why);
  * SIGINT/SIGTERM stop, and the exit code says whether every mbuf came back.
  */
-import { Engine, type HostOptions, type PortOptions } from '../../src/index.js';
+import { Engine } from '../../src/index.js';
 import { engineOptions, parseFlags, reportAndExit } from '../common.js';
 import { udpFrame } from '../frames.js';
+import { hostService, hostServiceFlags } from '../host-service.js';
 import { C, COUNTER_NAMES } from './answers.js';
 import { DnsServer } from './server.js';
 import { serveTcp } from './tcp.js';
@@ -25,78 +26,19 @@ const usage = `usage: dns --zone FILE [--zone FILE...] [--driver null|af_xdp|af_
   --workers 0 (default) answers on the main thread; N > 0 in N worker threads (one per rx queue),
   --mode pipeline (lcores poll) or inline (workers poll). SIGHUP reloads the zones.`;
 
-const { common, values } = parseFlags(usage, {
-  zone: { type: 'string', multiple: true } as unknown as { type: 'string' },
-  driver: { type: 'string', default: 'null' },
-  interface: { type: 'string' },
-  netns: { type: 'string' },
-  pci: { type: 'string' },
-  queues: { type: 'string' },
-  ipv4: { type: 'string' },
-  ipv6: { type: 'string' },
-  gateway4: { type: 'string' },
-  gateway6: { type: 'string' },
-  owner: { type: 'string', default: 'linerate' },
-  port: { type: 'string', default: '53' },
-  workers: { type: 'string', default: '0' },
-  mode: { type: 'string', default: 'pipeline' },
-  consume: { type: 'boolean', default: false },
-});
-
-function fail(msg: string): never {
-  console.error(`${msg}\n\n${usage}`);
-  process.exit(2);
-}
+const { common, values } = parseFlags(usage, { zone: { type: 'string', multiple: true } as unknown as { type: 'string' }, ...hostServiceFlags(53) });
+const svc = hostService(values, usage);
+const { udpPort, workers, mode } = svc;
 
 const zoneFiles = (values.zone as unknown as string[] | undefined) ?? [];
-if (zoneFiles.length === 0) fail('give at least one --zone FILE');
-const udpPort = Number(values.port);
-const workers = Number(values.workers);
-const queues = Number(values.queues ?? (workers > 0 ? workers : 1));
-if (!Number.isInteger(udpPort) || udpPort < 1 || udpPort > 65535) fail('--port must be in 1..65535');
-if (!Number.isInteger(workers) || workers < 0) fail('--workers must be a whole number');
-if (workers > 0 && workers !== queues) fail('--workers N needs --queues N (one worker per rx queue)');
-const mode = String(values.mode);
-if (mode !== 'pipeline' && mode !== 'inline') fail("--mode must be 'pipeline' or 'inline'");
-if (mode === 'inline' && workers === 0) fail('--mode inline needs --workers N');
-if (values.owner !== 'kernel' && values.owner !== 'linerate') fail("--owner must be 'linerate' or 'kernel'");
+if (zoneFiles.length === 0) {
+  console.error(`give at least one --zone FILE\n\n${usage}`);
+  process.exit(2);
+}
 
 /** A query (RFC 1035 §4.1) for the SOA of `apex` (wire form), for the null self-test. */
 function soaQuery(apex: Uint8Array): Buffer {
   return Buffer.from([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...apex, 0, 6, 0, 1]);
-}
-
-function portOptions(driver: string, server: DnsServer): PortOptions {
-  const kernel = { ...(values.netns ? { netns: String(values.netns) } : {}), rxQueues: queues };
-  switch (driver) {
-    case 'null': {
-      const dst = String(values.ipv4 ?? '198.18.0.2/24').split('/')[0];
-      const q = soaQuery(server.answers.zones[0].origin);
-      const content = udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40053, udpPort, q);
-      return { driver: 'null', content, packetSize: content.length };
-    }
-    case 'af_xdp':
-      if (!values.interface) fail('--driver af_xdp needs --interface');
-      return { driver, interface: String(values.interface), ...kernel };
-    case 'af_packet':
-      if (!values.interface) fail('--driver af_packet needs --interface');
-      return { driver, interface: String(values.interface), consume: Boolean(values.consume), ...kernel };
-    case 'vfio':
-      if (!values.pci) fail('--driver vfio needs --pci');
-      return { driver, pci: String(values.pci), rxQueues: queues };
-    default:
-      fail(`--driver must be null, af_xdp, af_packet or vfio, got '${driver}'`);
-  }
-}
-
-function hostOptions(): HostOptions {
-  const o: HostOptions = { owner: values.owner === 'kernel' ? 'kernel' : 'linerate' };
-  if (values.ipv4) o.ipv4 = String(values.ipv4);
-  if (values.ipv6) o.ipv6 = String(values.ipv6);
-  if (values.gateway4) o.gateway4 = String(values.gateway4);
-  if (values.gateway6) o.gateway6 = String(values.gateway6);
-  if (!o.ipv4 && !o.ipv6) o.ipv4 = '198.18.0.2/24';
-  return o;
 }
 
 try {
@@ -110,13 +52,15 @@ try {
     }
     throw e;
   }
-  const driver = String(values.driver);
+  const driver = svc.driver;
   const engine = await Engine.create(engineOptions(common));
-  const port = engine.addPort('p', portOptions(driver, server));
-  const host = engine.host(port, hostOptions());
+  // The null self-test: a query for the first zone's apex SOA, to our address and port (port 0's virtual MAC).
+  const q = soaQuery(server.answers.zones[0].origin);
+  const port = engine.addPort('p', svc.portOptions((dst, p) => udpFrame('02:4c:52:00:00:00', '198.18.0.1', dst, 40053, p, q)));
+  const host = engine.host(port, svc.hostOptions());
   const sock =
     workers > 0
-      ? host.udpInWorkers({ port: udpPort, module: new URL('./server.js', import.meta.url), mode: mode as 'pipeline' | 'inline', data: server.workerData(), counters: 32 })
+      ? host.udpInWorkers({ port: udpPort, module: new URL('./server.js', import.meta.url), mode, data: server.workerData(), counters: 32 })
       : host.udp({ port: udpPort }, server.handler);
   engine.on('workerMessage', (m: unknown, w: { queue: number }) => console.log(`worker ${w.queue}: ${JSON.stringify(m)}`));
   engine.on('error', (e: Error) => console.error(`error: ${e.message}`));
