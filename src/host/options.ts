@@ -107,6 +107,25 @@ function onPrefix(gw: IpBytes, net: IpBytes & { prefix: number }): boolean {
   return true;
 }
 
+/** One family's address and gateway (ipv4/gateway4 or ipv6/gateway6), checked; undefined without an address. */
+function addressOf(addr: string | undefined, gateway: string | undefined, family: 4 | 6): { bytes: Uint8Array; prefix: number; gateway?: Uint8Array } | undefined {
+  const name = `ipv${family}`, gwName = `gateway${family}`;
+  if (addr === undefined) {
+    if (gateway !== undefined) throw new LinerateError('INVALID_OPTION', `host: ${gwName} needs ${name}`);
+    return undefined;
+  }
+  const a = parseCidr(addr, `host: ${name}`);
+  if (a.family !== family) throw new LinerateError('INVALID_OPTION', `host: ${name} '${addr}' is an IPv${a.family} address; give it as ipv${a.family}`);
+  if (gateway === undefined) return { bytes: a.bytes, prefix: a.prefix };
+  const g = parseIp(gateway, `host: ${gwName}`);
+  // An IPv6 gateway may be link-local (fe80::/10, RFC 4291 section 2.5.6), as routers usually are.
+  const linkLocal = family === 6 && g.bytes[0] === 0xfe && (g.bytes[1] & 0xc0) === 0x80;
+  if (g.family !== family || !(linkLocal || onPrefix(g, a))) {
+    throw new LinerateError('INVALID_OPTION', family === 4 ? `host: gateway4 '${gateway}' must be an IPv4 address on ${addr}` : `host: gateway6 '${gateway}' must be link-local or on ${addr}`);
+  }
+  return { bytes: a.bytes, prefix: a.prefix, gateway: g.bytes };
+}
+
 /** Checks HostOptions; every error names the option and what is wrong. @internal */
 export function resolveHostOptions(o: HostOptions): NativeHostConfig {
   if (o === null || typeof o !== 'object') throw new LinerateError('INVALID_OPTION', 'host: options must be an object');
@@ -127,29 +146,10 @@ export function resolveHostOptions(o: HostOptions): NativeHostConfig {
   if (o.icmpUnreachable !== undefined && typeof o.icmpUnreachable !== 'boolean') throw new LinerateError('INVALID_OPTION', `host: icmpUnreachable must be a boolean, got ${describe(o.icmpUnreachable)}`);
   if (o.owner !== undefined && o.owner !== 'linerate' && o.owner !== 'kernel') throw new LinerateError('INVALID_OPTION', `host: owner must be 'linerate' or 'kernel', got ${describe(o.owner)}`);
   cfg.owner = o.owner ?? 'linerate';
-  if (o.ipv4 !== undefined) {
-    const a = parseCidr(o.ipv4, 'host: ipv4');
-    if (a.family !== 4) throw new LinerateError('INVALID_OPTION', `host: ipv4 '${o.ipv4}' is an IPv6 address; give it as ipv6`);
-    cfg.ipv4 = a.bytes;
-    cfg.prefix4 = a.prefix;
-    if (o.gateway4 !== undefined) {
-      const g = parseIp(o.gateway4, 'host: gateway4');
-      if (g.family !== 4 || !onPrefix(g, a)) throw new LinerateError('INVALID_OPTION', `host: gateway4 '${o.gateway4}' must be an IPv4 address on ${o.ipv4}`);
-      cfg.gateway4 = g.bytes;
-    }
-  } else if (o.gateway4 !== undefined) throw new LinerateError('INVALID_OPTION', 'host: gateway4 needs ipv4');
-  if (o.ipv6 !== undefined) {
-    const a = parseCidr(o.ipv6, 'host: ipv6');
-    if (a.family !== 6) throw new LinerateError('INVALID_OPTION', `host: ipv6 '${o.ipv6}' is an IPv4 address; give it as ipv4`);
-    cfg.ipv6 = a.bytes;
-    cfg.prefix6 = a.prefix;
-    if (o.gateway6 !== undefined) {
-      const g = parseIp(o.gateway6, 'host: gateway6');
-      const linkLocal = g.bytes[0] === 0xfe && (g.bytes[1] & 0xc0) === 0x80;
-      if (g.family !== 6 || !(linkLocal || onPrefix(g, a))) throw new LinerateError('INVALID_OPTION', `host: gateway6 '${o.gateway6}' must be link-local or on ${o.ipv6}`);
-      cfg.gateway6 = g.bytes;
-    }
-  } else if (o.gateway6 !== undefined) throw new LinerateError('INVALID_OPTION', 'host: gateway6 needs ipv6');
+  const v4 = addressOf(o.ipv4, o.gateway4, 4);
+  if (v4) [cfg.ipv4, cfg.prefix4, cfg.gateway4] = [v4.bytes, v4.prefix, v4.gateway];
+  const v6 = addressOf(o.ipv6, o.gateway6, 6);
+  if (v6) [cfg.ipv6, cfg.prefix6, cfg.gateway6] = [v6.bytes, v6.prefix, v6.gateway];
   if (o.neighbors !== undefined) {
     if (!Array.isArray(o.neighbors)) throw new LinerateError('INVALID_OPTION', 'host: neighbors must be an array of { ip, mac }');
     o.neighbors.forEach((n, i) => {
