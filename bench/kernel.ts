@@ -23,18 +23,17 @@
  * Needs root. Everything it creates (namespaces, temp dir, child processes) is removed on exit.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchScratch } from './scratch.js';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/index.js';
-import { killAll, killChild, Lines, markGroupLeader, onPath, track } from './children.js';
+import { killChild, Lines, markGroupLeader, onPath, track } from './children.js';
 import { udpFrame } from './frames.js';
 import { C_RECEIVER, GEN_SCRIPT, nodeReceiver } from './kernel-programs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const netnsSh = join(root, 'scripts', 'netns.sh');
 const indexJs = join(root, 'dist', 'src', 'index.js');
 
 const ALL_RECEIVERS = ['lr-xdp-echo', 'lr-xdp-sink', 'lr-xdp-js', 'lr-pkt-echo', 'lr-pkt-echo-stack', 'lr-pkt-sink', 'lr-pkt-js', 'dpdk-xdp', 'dpdk-pkt', 'kernel', 'dgram'];
@@ -83,19 +82,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now() / 1000;
 
 // ------------------------------------------------------------ state and cleanup
-const name = `lrt-${process.pid}-kbench`;
-let bedUp = false;
-const tmp = mkdtempSync(join(tmpdir(), 'lrt-kbench-'));
-function cleanup(): void {
-  killAll();
-  if (bedUp) {
-    bedUp = false;
-    spawnSync('bash', [netnsSh, 'down', name], { stdio: 'ignore' });
-  }
-  rmSync(tmp, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+const scratch = new BenchScratch('kbench');
+const tmp = scratch.tmp;
+const cleanup = (): void => scratch.cleanup();
 
 // ------------------------------------------------------------ measurements
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '', macA: '', macB: '' };
@@ -412,9 +401,7 @@ async function main(): Promise<void> {
       execFileSync(cc, ['-O2', '-Wall', '-o', cReceiverBin, join(tmp, 'recv.c')]);
     }
   }
-  const line = execFileSync('bash', [netnsSh, 'up', name, '--isolate-b'], { encoding: 'utf8' }).trim().split(/\s+/);
-  bedUp = true;
-  bed = { nsA: line[0]!, nsB: line[1]!, ifA: line[2]!, ifB: line[3]!, macA: line[4]!, macB: line[5]! };
+    bed = scratch.bed();
   // RPS: B's kernel rx processing (backlog of netif_rx from the veth) runs on the receiving CPU,
   // not on the generator's CPU, which called veth_xmit.
   execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);

@@ -24,19 +24,17 @@
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchScratch } from './scratch.js';
 import { parseArgs } from 'node:util';
 import { Engine, type GeneratorReport } from '../src/index.js';
-import { killAll, killChild, Lines, onPath, track } from './children.js';
+import { killChild, Lines, onPath, track } from './children.js';
 import { C_ECHO, nodeEcho } from './udp-programs.js';
 import { udpFrame } from '../examples/frames.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const netnsSh = join(root, 'scripts', 'netns.sh');
 const SERVERS = ['linerate', 'c', 'dgram'];
 const { values: a } = parseArgs({
   options: {
@@ -77,19 +75,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 // ------------------------------------------------------------ state and cleanup
-const name = `lrt-${process.pid}-ubench`;
-let bedUp = false;
-const tmp = mkdtempSync(join(tmpdir(), 'lrt-ubench-'));
-function cleanup(): void {
-  killAll();
-  if (bedUp) {
-    bedUp = false;
-    spawnSync('bash', [netnsSh, 'down', name], { stdio: 'ignore' });
-  }
-  rmSync(tmp, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+const scratch = new BenchScratch('ubench');
+const tmp = scratch.tmp;
+const cleanup = (): void => scratch.cleanup();
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
 
 // ------------------------------------------------------------ CPU accounting
@@ -336,9 +324,7 @@ async function main(): Promise<void> {
       cEchoBin = join(tmp, 'echo');
       execFileSync(cc, ['-O2', '-Wall', '-o', cEchoBin, join(tmp, 'echo.c')]);
     }
-    const line = execFileSync('bash', [netnsSh, 'up', name, '--isolate-b'], { encoding: 'utf8' }).trim().split(/\s+/);
-    bedUp = true;
-    bed = { nsA: line[0]!, nsB: line[1]!, ifA: line[2]!, ifB: line[3]! };
+        bed = scratch.bed();
     for (const [ns, ifc] of [[bed.nsA, bed.ifA], [bed.nsB, bed.ifB]] as const) {
       // A local socket's UDP over a veth carries a partial checksum; the generator's host (af_xdp) would count it bad.
       execFileSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', ifc, 'tx', 'off'], { stdio: 'ignore' });
