@@ -19,7 +19,7 @@ import { join } from 'node:path';
 
 // Each test: its name and the sources it is built from (paths from the repository root).
 const tests = [{ name: 'ring_test', sources: ['test/native/ring_test.cc', 'native/core/error.cc', 'native/core/cycles.cc'] }];
-const runTimeoutMs = 120_000;
+const runTimeoutMs = 240_000;
 
 function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || null;
@@ -108,6 +108,7 @@ export function runAarch64({ root, resultsDir, buildDir = join(root, 'build-nati
     process.stdout.write(output);
     if (r.error || r.status !== 0) {
       const why = r.error?.code === 'ETIMEDOUT' ? `timed out after ${runTimeoutMs / 1000} s` : r.error ? String(r.error) : `exit ${r.status ?? r.signal}`;
+      console.log(`native(aarch64): ${t.name} failed: ${why} after ${time.toFixed(1)} s`);
       cases.push({ name: t.name, status: 'fail', message: why, time, output });
     } else {
       cases.push({ name: t.name, status: 'pass', message: '', time, output });

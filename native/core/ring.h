@@ -57,6 +57,8 @@
 #include <cstring>
 #include <new>
 
+#include <sched.h>
+
 #include "core/cycles.h"
 #include "core/error.h"
 
@@ -182,7 +184,7 @@ class Ring {
       // Acquire: our release of tail below must also publish the slots the
       // earlier producers filled (a relaxed load does not carry their release on
       // to the consumer; TSan reports the slot copies as a race).
-      while (h->prod_tail.load(std::memory_order_acquire) != head) cpu_pause();
+      wait_turn(h->prod_tail, head);
     }
     h->prod_tail.store(next, std::memory_order_release);
     return n;
@@ -216,10 +218,32 @@ class Ring {
     if (!sc) {
       // Acquire, for the same reason: a producer that sees our tail may reuse
       // the slots the earlier consumers read.
-      while (h->cons_tail.load(std::memory_order_acquire) != head) cpu_pause();
+      wait_turn(h->cons_tail, head);
     }
     h->cons_tail.store(next, std::memory_order_release);
     return n;
+  }
+
+  // Waits until the reservations before ours have published (tail == head).
+  // The thread that owns the one before may have been preempted between its
+  // reservation and its publication: more runnable threads than CPUs (handler
+  // workers beside lcores on a shared machine, or the 4+4 stress test under
+  // qemu-user, where arm64's yield hint does nothing). Pausing until it runs
+  // again would burn our whole time slice, and every other waiter's, so after
+  // kSpinsBeforeYield pauses (a few microseconds) we give the CPU up. On a
+  // dedicated core the earlier producer publishes within a few pauses and the
+  // yield is never reached. Acquire: see the callers.
+  static void wait_turn(const std::atomic<uint32_t>& tail, uint32_t head) {
+    constexpr uint32_t kSpinsBeforeYield = 1024;
+    uint32_t spins = 0;
+    while (tail.load(std::memory_order_acquire) != head) {
+      if (++spins < kSpinsBeforeYield) {
+        cpu_pause();
+      } else {
+        spins = 0;
+        sched_yield();
+      }
+    }
   }
 
   void copy_in(uint32_t head, const uint32_t* objs, uint32_t n) {

@@ -26,6 +26,9 @@ struct Register {
 struct Abort {};
 
 inline int run_all() {
+  // Line-buffered: when a runner kills a case that hangs (a timeout, qemu-user),
+  // the lines printed so far still reach its pipe and name the case that hung.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int failed_cases = 0;
   for (auto& c : cases()) {
     const int before = failures();
