@@ -4,66 +4,17 @@
 
 namespace lr::net {
 
-uint32_t csum_partial(const void* data, size_t len, uint32_t sum) {
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  // The sum of 16-bit big-endian words, an odd last byte padded with zero (RFC 1071
-  // section 4.1). Taken here 64 bits at a time in the machine's byte order into a
-  // 64-bit accumulator (two 32-bit halves per step, so no carry is lost), folded to
-  // 16 bits and swapped to big-endian at the end: the one's complement sum does not
-  // depend on byte order (RFC 1071 section 2(B)) and may be accumulated with deferred
-  // carries (section 2(C)). Eight bytes a step instead of two: the host layer sums
-  // every datagram twice (verify, then the reply's checksum).
-  uint64_t acc = 0;
-  while (len >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    acc += (w & 0xffffffffu) + (w >> 32);
-    p += 8;
-    len -= 8;
-  }
-  if (len >= 4) {
-    uint32_t w;
-    std::memcpy(&w, p, 4);
-    acc += w;
-    p += 4;
-    len -= 4;
-  }
-  if (len >= 2) {
-    uint16_t w;
-    std::memcpy(&w, p, 2);
-    acc += w;
-    p += 2;
-    len -= 2;
-  }
-  if (len) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    acc += p[0];  // [p0, 0] read in little-endian order
-#else
-    acc += uint32_t(p[0]) << 8;
-#endif
-  }
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  acc = ((acc & 0xff) << 8) | (acc >> 8);
-#endif
-  // Callers add small values to the result and pass it back in: keep it below 2^31.
-  uint64_t total = uint64_t(sum) + acc;
-  while (total >> 31) total = (total & 0xffff) + (total >> 16);
-  return uint32_t(total);
-}
-
+// The checksum field counts as zero (RFC 791 section 3.1). Adding its
+// complement cancels it (x + ~x is all ones, one's-complement zero, RFC 1624
+// section 3) without a copy of the header; the two zeros would only differ if
+// the rest summed to zero, which a header with version 4 and a protocol number
+// (or a pseudo-header with one, below) never does.
 uint16_t ipv4_header_csum(const Ipv4Hdr* ip) {
-  Ipv4Hdr copy;
   const size_t hl = size_t(ip->ver_ihl & 0xf) * 4;
-  std::memcpy(&copy, ip, sizeof copy);
-  copy.csum = 0;
-  uint32_t s = csum_partial(&copy, sizeof copy);
-  if (hl > sizeof copy) s = csum_partial(reinterpret_cast<const uint8_t*>(ip) + sizeof copy, hl - sizeof copy, s);
-  return htons(uint16_t(~csum_fold(s)));
+  uint64_t acc = csum_acc(ip, hl > sizeof(Ipv4Hdr) ? hl : sizeof(Ipv4Hdr));
+  acc += uint16_t(~ip->csum);
+  return uint16_t(~csum_acc_fold(acc));  // machine order: stored as it is
 }
-
-// A computed zero is sent as all ones: zero means "no checksum" (RFC 768).
-static uint16_t udp_finish(uint32_t s) { return htons(l4_csum_value(s)); }
 
 void finish_l4_csum(uint8_t* l4, size_t len, size_t field, uint32_t seed) {
   const uint16_t c = l4_csum_value(csum_partial(l4, len, seed));
@@ -71,26 +22,36 @@ void finish_l4_csum(uint8_t* l4, size_t len, size_t field, uint32_t seed) {
   l4[field + 1] = uint8_t(c);
 }
 
+// A computed zero is sent as all ones: zero means "no checksum" (RFC 768).
+// Machine order, so the test for zero and the value are the wire's.
+static uint16_t udp_field(uint64_t acc) {
+  const uint16_t c = uint16_t(~csum_acc_fold(acc));
+  return c ? c : 0xffff;
+}
+
+uint64_t pseudo4_acc(const Ipv4Hdr* ip, size_t len, uint8_t proto) {
+  // RFC 768: source, destination, zero, protocol, UDP length.
+  return csum_acc_u16(uint16_t(len), csum_acc_u16(proto, csum_acc(ip->src, 8)));
+}
+
+uint64_t pseudo6_acc(const Ipv6Hdr* ip, size_t len, uint8_t next) {
+  // RFC 8200 section 8.1: addresses, 32-bit upper-layer length, zeros, next header.
+  uint64_t acc = csum_acc(ip->src, 32);
+  acc = csum_acc_u16(uint16_t(len >> 16), acc);
+  acc = csum_acc_u16(uint16_t(len), acc);
+  return csum_acc_u16(next, acc);
+}
+
 uint16_t udp4_csum(const Ipv4Hdr* ip, const UdpHdr* udp, size_t udp_len) {
-  uint32_t s = csum_partial(ip->src, 8);
-  s += kProtoUdp;
-  s += uint32_t(udp_len);
-  UdpHdr h = *udp;
-  h.csum = 0;
-  s = csum_partial(&h, sizeof h, s);
-  s = csum_partial(reinterpret_cast<const uint8_t*>(udp) + sizeof h, udp_len - sizeof h, s);
-  return udp_finish(s);
+  uint64_t acc = csum_acc(udp, udp_len, pseudo4_acc(ip, udp_len, kProtoUdp));
+  acc += uint16_t(~udp->csum);  // the field counts as zero (see ipv4_header_csum)
+  return udp_field(acc);
 }
 
 uint16_t udp6_csum(const Ipv6Hdr* ip, const UdpHdr* udp, size_t udp_len) {
-  uint32_t s = csum_partial(ip->src, 32);
-  s += uint32_t(udp_len >> 16) + uint32_t(udp_len & 0xffff);
-  s += kProtoUdp;
-  UdpHdr h = *udp;
-  h.csum = 0;
-  s = csum_partial(&h, sizeof h, s);
-  s = csum_partial(reinterpret_cast<const uint8_t*>(udp) + sizeof h, udp_len - sizeof h, s);
-  return udp_finish(s);
+  uint64_t acc = csum_acc(udp, udp_len, pseudo6_acc(ip, udp_len, kProtoUdp));
+  acc += uint16_t(~udp->csum);
+  return udp_field(acc);  // never zero over IPv6 (RFC 8200 section 8.1)
 }
 
 std::vector<uint8_t> udp4_frame(uint16_t frame_len, const uint8_t src_mac[6], const uint8_t dst_mac[6]) {

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/checksum.h"
+
 namespace lr::net {
 
 constexpr uint16_t kEtherTypeIPv4 = 0x0800;
@@ -55,12 +57,20 @@ inline uint16_t htons(uint16_t v) { return bswap16(v); }
 inline uint32_t htonl(uint32_t v) { return __builtin_bswap32(v); }
 inline uint32_t ntohl(uint32_t v) { return __builtin_bswap32(v); }
 
-// One's-complement sum of a byte range, folded to 16 bits, not inverted.
-uint32_t csum_partial(const void* data, size_t len, uint32_t sum = 0);
+// One's-complement sum of a byte range, plus sum (an earlier result, or small
+// host-order values a caller added to one), as a host-order number not yet
+// inverted; below 2^18, so callers may add small values and pass it back in.
+// Hot paths use csum_acc (core/checksum.h) directly and fold once.
+inline uint32_t csum_partial(const void* data, size_t len, uint32_t sum = 0) {
+  return uint32_t(csum_acc_fold_host(csum_acc(data, len))) + (sum & 0xffff) + (sum >> 16);
+}
 inline uint16_t csum_fold(uint32_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return uint16_t(sum);
 }
+// True when an IPv4 header of ihl bytes, checksum included, sums to all ones
+// (RFC 791 section 3.1, RFC 1071 section 1).
+inline bool ipv4_header_ok(const Ipv4Hdr* ip, size_t ihl) { return csum_acc_fold(csum_acc(ip, ihl)) == 0xffff; }
 // IPv4 header checksum (RFC 791 section 3.1), ready to store.
 uint16_t ipv4_header_csum(const Ipv4Hdr* ip);
 
@@ -86,7 +96,13 @@ inline uint16_t l4_csum_value(uint32_t sum) {
 // and seed is the pseudo-header sum (af_packet, which recomputes it).
 // The caller checks that field + 2 <= len.
 void finish_l4_csum(uint8_t* l4, size_t len, size_t field, uint32_t seed = 0);
-// UDP checksum over the pseudo-header (RFC 768; RFC 8200 section 8.1 for IPv6).
+// The pseudo-header's sum as a csum_acc accumulator: RFC 768 (IPv4: addresses,
+// protocol, length) and RFC 8200 section 8.1 (IPv6: addresses, 32-bit length,
+// next header).
+uint64_t pseudo4_acc(const Ipv4Hdr* ip, size_t len, uint8_t proto);
+uint64_t pseudo6_acc(const Ipv6Hdr* ip, size_t len, uint8_t next);
+// UDP checksum over the pseudo-header (RFC 768; RFC 8200 section 8.1 for IPv6),
+// with the header's checksum field counted as zero, ready to store.
 uint16_t udp4_csum(const Ipv4Hdr* ip, const UdpHdr* udp, size_t udp_len);
 uint16_t udp6_csum(const Ipv6Hdr* ip, const UdpHdr* udp, size_t udp_len);
 

@@ -4,43 +4,27 @@
 
 namespace lr::net {
 
-namespace {
-// Sum of the IPv6 pseudo-header (RFC 8200 section 8.1): addresses, upper-layer length, next header.
-uint32_t pseudo6(const Ipv6Hdr* ip, size_t len, uint8_t next) {
-  uint32_t s = csum_partial(ip->src, 32);
-  s += uint32_t(len >> 16) + uint32_t(len & 0xffff);
-  s += next;
-  return s;
-}
-uint32_t pseudo4(const Ipv4Hdr* ip, size_t len, uint8_t proto) {
-  uint32_t s = csum_partial(ip->src, 8);
-  s += proto;
-  s += uint32_t(len);
-  return s;
-}
-}  // namespace
 
 uint16_t icmp6_csum(const Ipv6Hdr* ip, const uint8_t* msg, size_t len) {
   // The checksum field itself (bytes 2-3) counts as zero.
-  uint32_t s = pseudo6(ip, len, kProtoIcmp6);
-  s = csum_partial(msg, 2, s);
-  if (len > 4) s = csum_partial(msg + 4, len - 4, s);
-  return htons(uint16_t(~csum_fold(s)));
+  uint64_t acc = csum_acc(msg, 2, pseudo6_acc(ip, len, kProtoIcmp6));
+  if (len > 4) acc = csum_acc(msg + 4, len - 4, acc);
+  return uint16_t(~csum_acc_fold(acc));  // machine order: stored as it is
 }
 
 bool icmp6_csum_ok(const Ipv6Hdr* ip, const uint8_t* msg, size_t len) {
   // A message that includes its own checksum sums to all ones (RFC 1071 section 1).
-  return csum_fold(csum_partial(msg, len, pseudo6(ip, len, kProtoIcmp6))) == 0xffff;
+  return csum_acc_fold(csum_acc(msg, len, pseudo6_acc(ip, len, kProtoIcmp6))) == 0xffff;
 }
 
 bool udp4_csum_ok(const Ipv4Hdr* ip, const UdpHdr* udp, size_t udp_len) {
   if (udp->csum == 0) return true;  // the sender computed none (RFC 768)
-  return csum_fold(csum_partial(udp, udp_len, pseudo4(ip, udp_len, kProtoUdp))) == 0xffff;
+  return csum_acc_fold(csum_acc(udp, udp_len, pseudo4_acc(ip, udp_len, kProtoUdp))) == 0xffff;
 }
 
 bool udp6_csum_ok(const Ipv6Hdr* ip, const UdpHdr* udp, size_t udp_len) {
   if (udp->csum == 0) return false;  // mandatory over IPv6 (RFC 8200 section 8.1)
-  return csum_fold(csum_partial(udp, udp_len, pseudo6(ip, udp_len, kProtoUdp))) == 0xffff;
+  return csum_acc_fold(csum_acc(udp, udp_len, pseudo6_acc(ip, udp_len, kProtoUdp))) == 0xffff;
 }
 
 void solicited_node(const uint8_t addr[16], uint8_t out[16]) {

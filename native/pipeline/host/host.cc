@@ -71,8 +71,6 @@ void Host::set_slots(uint32_t n) {
     }
 }
 
-bool Host::is_mine4(const uint8_t ip[4]) const { return cfg_.has4 && std::memcmp(ip, cfg_.ip4, 4) == 0; }
-bool Host::is_mine6(const uint8_t ip[16]) const { return cfg_.has6 && std::memcmp(ip, cfg_.ip6, 16) == 0; }
 bool Host::is_my_solicited6(const uint8_t ip[16]) const {
   if (!cfg_.has6) return false;
   uint8_t g[16];

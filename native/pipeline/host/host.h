@@ -14,6 +14,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -130,8 +131,9 @@ class Host {
   bool has_inline_socket() const;
 
   // Addresses.
-  bool is_mine4(const uint8_t ip[4]) const;
-  bool is_mine6(const uint8_t ip[16]) const;
+  // Inline: asked of every datagram, twice (destination, then the source must not be us).
+  bool is_mine4(const uint8_t ip[4]) const { return cfg_.has4 && std::memcmp(ip, cfg_.ip4, 4) == 0; }
+  bool is_mine6(const uint8_t ip[16]) const { return cfg_.has6 && std::memcmp(ip, cfg_.ip6, 16) == 0; }
   bool is_my_solicited6(const uint8_t ip[16]) const;  // our solicited-node multicast group
   // The next hop for a destination: itself when on-link, else the gateway. False: no route.
   bool next_hop(const IpAddr& dst, IpAddr* hop) const;

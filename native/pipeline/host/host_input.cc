@@ -187,7 +187,7 @@ void HostStage::ipv4_in(Mbuf* m, uint32_t l3) {
   const uint32_t total = ntohs(ip->total_len);
   if (total < ihl || l3 + total > m->data_len) return pass(m, c_.ip_bad_length);
   // A header that includes its checksum sums to all ones (RFC 791 section 3.1, RFC 1071).
-  if (csum_fold(csum_partial(ip, ihl)) != 0xffff) return pass(m, c_.ip_bad_csum);
+  if (!ipv4_header_ok(ip, ihl)) return pass(m, c_.ip_bad_csum);
   m->data_len = uint16_t(l3 + total);  // drop Ethernet padding
   if (!host_->is_mine4(ip->dst)) return pass(m, c_.not_ours);
   // Never answer a source that cannot be one: this network, multicast, broadcast,
