@@ -94,6 +94,9 @@ class Driver {
   // the others receive what their kernel interface does.
   virtual void set_allmulticast(bool on) { (void)on; }
   virtual MacAddr mac() const = 0;
+  // True when tx_burst honours kMbufTxL4Csum (core/mbuf.h): the device completes
+  // the TCP/UDP checksum, so the host layer stores only the pseudo-header's sum.
+  virtual bool tx_l4_csum_offload() const { return false; }
   // Mbufs the driver holds between calls (in a wire ring, on descriptors).
   virtual uint32_t held_mbufs() const { return 0; }
   // True when a finite source (pcap read once, null with a count) has nothing more

@@ -74,7 +74,7 @@ class VirtioNet final : public Driver {
                                              "without a vIOMMU use the option noIommu: true");
     const uint64_t want = bit(F_VERSION_1) | bit(F_ACCESS_PLATFORM) | bit(F_MAC) | bit(F_STATUS) | bit(F_MTU) | bit(F_MQ) |
                           bit(F_CTRL_VQ) | bit(F_CTRL_RX) | bit(F_RSS) | bit(F_HASH_REPORT) | bit(F_GUEST_CSUM) |
-                          bit(F_SPEED_DUPLEX);
+                          bit(F_CSUM) | bit(F_SPEED_DUPLEX);
     features_ = offered_ & want;
     // MQ, RSS and CTRL_RX need the control queue (§5.1.3.1).
     if (!has(features_, F_CTRL_VQ)) features_ &= ~(bit(F_MQ) | bit(F_RSS) | bit(F_CTRL_RX));
@@ -148,6 +148,7 @@ class VirtioNet final : public Driver {
                                           : "none (one queue pair)"},
                  {"hashReport", has(features_, F_HASH_REPORT) ? "yes" : "no"},
                  {"checksum", has(features_, F_GUEST_CSUM) ? "partial checksums finished in software" : "complete from the device"},
+                 {"txChecksum", has(features_, F_CSUM) ? "the device finishes host-layer UDP checksums (VIRTIO_NET_F_CSUM)" : "software"},
                  {"rxRingSize", std::to_string(rx_n_)},
                  {"txRingSize", std::to_string(tx_n_)},
                  {"msixVectors", std::to_string(dev_ ? dev_->msix_vectors() : 0)}};
@@ -275,19 +276,21 @@ class VirtioNet final : public Driver {
   }
 
   void xstats(XStats& out) const override {
-    uint64_t rk = 0, tk = 0, err = 0, fixed = 0, valid = 0;
+    uint64_t rk = 0, tk = 0, err = 0, fixed = 0, valid = 0, offloaded = 0;
     for (uint16_t k = 0; k < max_pairs_; k++) {
       rk += rx_[k]->kicks.get();
       tk += tx_[k]->kicks.get();
       err += rx_[k]->errors.get();
       fixed += rx_[k]->csum_fixed.get();
       valid += rx_[k]->csum_valid.get();
+      offloaded += tx_[k]->csum_offloaded.get();
     }
     out.push_back({"rx_notifications", rk});
     out.push_back({"tx_notifications", tk});
     out.push_back({"rx_errors", err});
     out.push_back({"rx_csum_completed", fixed});
     out.push_back({"rx_csum_valid", valid});
+    out.push_back({"tx_csum_offloaded", offloaded});
     out.push_back({"queue_pairs", pairs_});
     uint64_t vectors = 0;
     for (uint16_t k = 0; k < max_pairs_; k++) vectors += rx_[k]->irq_fd >= 0;
@@ -388,6 +391,8 @@ class VirtioNet final : public Driver {
     q.avail[0] = AVAIL_F_NO_INTERRUPT;  // §2.7.7: polling again, no notifications (a hint the device may ignore)
   }
 
+  bool tx_l4_csum_offload() const override { return has(features_, F_CSUM); }
+
   uint16_t tx_burst(uint16_t queue, Mbuf** mbufs, uint16_t n) override {
     Vq& q = *tx_[queue % tx_pairs_];
     if (shared_tx_) q.lock.lock();
@@ -418,7 +423,17 @@ class VirtioNet final : public Driver {
       const uint16_t id = q.free_ids.back();
       q.free_ids.pop_back();
       uint8_t* h = m->data() - hdr_;
-      memset(h, 0, hdr_);  // no offload, no GSO (§5.1.6.2)
+      memset(h, 0, hdr_);  // no GSO (§5.1.6.2)
+      if ((m->flags & kMbufTxL4Csum) && has(features_, F_CSUM)) {
+        // §5.1.6.2: with VIRTIO_NET_F_CSUM the driver may leave the checksum to
+        // the device: NEEDS_CSUM, csum_start where the sum starts, csum_offset
+        // where the result goes from there; the field holds the pseudo-header sum.
+        auto* nh = reinterpret_cast<NetHdr*>(h);
+        nh->flags = HDR_F_NEEDS_CSUM;
+        nh->csum_start = m->tx_csum_start;
+        nh->csum_offset = m->tx_csum_offset;
+        q.csum_offloaded.add(1);
+      }
       q.desc[id].addr = dev_->iova(h);
       q.desc[id].len = uint32_t(hdr_ + m->data_len);
       q.desc[id].flags = 0;

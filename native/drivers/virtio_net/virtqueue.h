@@ -31,7 +31,7 @@ struct alignas(64) Vq {
   Counter* nombuf = nullptr;
   bool wakeup = false;  // an idle lcore may block on this queue's MSI-X vector
   int irq_fd = -1;      // that vector's eventfd while started (owned by the Device)
-  Counter held, kicks, errors, csum_fixed, csum_valid;
+  Counter held, kicks, errors, csum_fixed, csum_valid, csum_offloaded;
   TxLock lock;
 
   // §2.7 alignment: 16-byte descriptors, a 6 + 2n byte available ring and a

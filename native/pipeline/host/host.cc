@@ -19,6 +19,7 @@ bool prefix_match(const uint8_t* a, const uint8_t* b, uint32_t bits) {
 
 Host::Host(const HostConfig& cfg, Port* port) : cfg_(cfg), port_(port), neigh_(cfg.neigh), demux_(65536, kNoSocket) {
   mac_ = port->driver().mac();
+  tx_csum_offload_ = port->driver().tx_l4_csum_offload();
   for (auto& s : cfg_.statics) neigh_.add_static(s.first, s.second.data());
 }
 

@@ -109,6 +109,8 @@ class Host {
 
   const HostConfig& config() const { return cfg_; }
   Port* port() const { return port_; }
+  // The port's device finishes UDP checksums (Driver::tx_l4_csum_offload); asked once, at construction.
+  bool tx_csum_offload() const { return tx_csum_offload_; }
   NeighbourTable& neighbours() { return neigh_; }
   const NeighbourTable& neighbours() const { return neigh_; }
   const MacAddr& mac() const { return mac_; }
@@ -153,6 +155,7 @@ class Host {
   HostConfig cfg_;
   Port* port_;
   MacAddr mac_{};
+  bool tx_csum_offload_ = false;
   NeighbourTable neigh_;
   std::vector<HostSocket> sockets_;
   std::vector<uint16_t> demux_;  // 65536 entries: UDP port -> socket index

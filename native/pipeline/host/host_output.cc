@@ -47,9 +47,11 @@ void HostOut::finish_udp(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family, uint
   // Ports arrive as stored (network order).
   uint64_t uh = uint64_t(sport) | uint64_t(dport) << 16 | uint64_t(ulen_be) << 32;
   // Pseudo-header length and protocol (RFC 768; RFC 8200 section 8.1, whose
-  // 32-bit length has a zero upper half here), the header, then the data.
-  uint64_t acc = uint64_t(ulen_be) + htons(kProtoUdp) + (uh & 0xffffffffu) + (uh >> 32);
-  acc = csum_acc(d + l4 + sizeof(UdpHdr), ulen - sizeof(UdpHdr), acc);
+  // 32-bit length has a zero upper half here), then (unless the device sums
+  // them, see below) the header and the data.
+  uint64_t acc = uint64_t(ulen_be) + htons(kProtoUdp);
+  const bool offload = host_->tx_csum_offload();
+  if (!offload) acc = csum_acc(d + l4 + sizeof(UdpHdr), ulen - sizeof(UdpHdr), acc + (uh & 0xffffffffu) + (uh >> 32));
   if (family == 4) {
     auto* ip = reinterpret_cast<Ipv4Hdr*>(d + l3);
     uint32_t src, dst;
@@ -76,10 +78,23 @@ void HostOut::finish_udp(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family, uint
     std::memcpy(ip->src, cfg.ip6, 16);
     acc = csum_acc(cfg.ip6, 16, csum_acc(ip->dst, 16, acc));
   }
-  // A computed zero is sent as all ones: zero means "no checksum" (RFC 768),
-  // and UDP over IPv6 must never carry it (RFC 8200 section 8.1).
-  uint16_t c = uint16_t(~csum_acc_fold(acc));
-  if (c == 0) c = 0xffff;
+  uint16_t c;
+  if (offload) {
+    // The device sums from the UDP header to the end and stores the complement
+    // (virtio 1.2 section 5.1.6.2; mbuf.h kMbufTxL4Csum): the field holds the
+    // pseudo-header's sum, folded and not complemented, so that the device's
+    // sum over it, the header and the data is the whole one. A device that
+    // computes zero sends all ones for UDP, as Linux's skb_checksum_help does.
+    c = csum_acc_fold(acc);
+    m->flags |= kMbufTxL4Csum;
+    m->tx_csum_start = uint16_t(l4);
+    m->tx_csum_offset = 6;  // UdpHdr::csum (RFC 768)
+  } else {
+    // A computed zero is sent as all ones: zero means "no checksum" (RFC 768),
+    // and UDP over IPv6 must never carry it (RFC 8200 section 8.1).
+    c = uint16_t(~csum_acc_fold(acc));
+    if (c == 0) c = 0xffff;
+  }
   uh |= uint64_t(c) << 48;
   std::memcpy(d + l4, &uh, 8);
 }
