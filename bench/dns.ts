@@ -280,7 +280,9 @@ async function main(): Promise<void> {
       try {
         await kxdpgun(5000, 1); // warm-up: JIT, caches
         const l = await ladder(srv);
+        if (srv.counters) console.log(`    ${k}: ${srv.counters()}`);
         const full = await step(srv, fullRate, seconds, 'full rate: ');
+        if (srv.counters) console.log(`    ${k}: ${srv.counters()}`);
         const dp = a['no-dnsperf'] ? null : dnsperf(seconds);
         if (dp) console.log(`    dnsperf: ${'qps' in dp ? `${dp.qps} q/s answered, ${dp.completedPct}% completed` : dp.error}`);
         (results[k] ??= []).push({ ...l, full, dnsperf: dp });
