@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { C, COUNTERS } from '../examples/dns/answers.js';
 import { limit, parseRrl, Rrl, RRL, RRL_CLASS, slipResponse } from '../examples/dns/rrl.js';
-import { DNS_COUNTER_FAMILIES, DnsServer } from '../examples/dns/server.js';
+import { DNS_COUNTER_FAMILIES, DnsServer, sumCounters } from '../examples/dns/server.js';
 import { collectMetrics } from '../src/metrics.js';
 import { perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
 import * as F from './helpers/frames.js';
@@ -106,7 +106,7 @@ describe('dns rrl: the limiter', () => {
 });
 
 describe('dns rrl and counters through the host layer (ring wire)', () => {
-  async function run(rrl: string | undefined, frames: (mac: string) => Uint8Array[]) {
+  async function run(rrl: string | undefined, frames: (mac: string) => Uint8Array[], where: 'main' | 'pipeline' = 'main') {
     const server = new DnsServer([ZONE], undefined, rrl ? parseRrl(rrl) : undefined);
     const engine = await engines.create({ mempool: { mbufs: 4096, hugepages: 'off' } });
     const peer = engine.addPort('peer', { driver: 'ring', wire: 'rrl' });
@@ -121,8 +121,12 @@ describe('dns rrl and counters through the host layer (ring wire)', () => {
       }
     });
     const host = engine.host(srv, { ipv4: '198.18.0.2/16', ipv6: 'fd00:198:18::2/48' });
-    const sock = host.udp({ port: 53 }, server.handler);
-    sock.labelCounters({ read: () => server.counters, families: DNS_COUNTER_FAMILIES });
+    const sock =
+      where === 'main'
+        ? host.udp({ port: 53 }, server.handler)
+        : host.udpInWorkers({ port: 53, module: new URL('../dist/examples/dns/server.js', import.meta.url), data: server.workerData(), counters: 32 });
+    const workers = () => (where === 'main' ? [] : engine.workerCounters(srv));
+    sock.labelCounters({ read: () => sumCounters([...workers(), server.counters]), families: DNS_COUNTER_FAMILIES });
     const registry = new Registry();
     collectMetrics(engine, { registry });
     const mac = engine.info().ports.find((p) => p.name === 'srv')!.mac;
@@ -138,35 +142,38 @@ describe('dns rrl and counters through the host layer (ring wire)', () => {
     const metrics = await registry.metrics();
     const stats = host.stats();
     await stopAndCheckPool(engine);
+    const dnsStats = server.stats(workers());
     const dns = (f: Uint8Array) => f.subarray(f[12] === 0x86 ? 62 : 42);
     const src = (f: Uint8Array) => (f[12] === 0x86 ? Buffer.from(f.subarray(38, 54)).toString('hex') : f.subarray(30, 34).join('.'));
-    return { server, got: got.map((f) => ({ to: src(f), dns: dns(f), frame: f })), metrics, stats };
+    return { dnsStats, got: got.map((f) => ({ to: src(f), dns: dns(f), frame: f })), metrics, stats };
   }
 
-  it('a burst from one /24 over the rate is dropped and slipped; another /24 and /56 are answered', async () => {
-    const { server, got, stats, metrics } = await run('1,slip=2', (mac) => [
-      ...Array.from({ length: 41 }, (_, i) => F.udp4(mac, PEER_MAC, '198.18.0.1', '198.18.0.2', 40000 + i, 53, query('www.example.test', 1, i))),
-      F.udp4(mac, PEER_MAC, '198.18.7.1', '198.18.0.2', 41000, 53, query('www.example.test', 1)),
-      F.udp6(mac, PEER_MAC, 'fd00:198:18:100::1', 'fd00:198:18::2', 41001, 53, query('www.example.test', 28)),
-    ]);
-    for (const g of got) expect(F.checksumProblems(g.frame)).toBe('');
-    const fromA = got.filter((g) => g.to === '198.18.0.1');
-    const full = fromA.filter((g) => (g.dns[2] & 0x02) === 0);
-    const slipped = fromA.filter((g) => (g.dns[2] & 0x02) !== 0);
-    expect(full.length).toBe(1); // rate 1: one response, the rest over the rate
-    expect(slipped.length).toBe(20); // of 40 limited, every second one
-    for (const s of slipped) expect([(s.dns[6] << 8) | s.dns[7], s.dns.length]).toEqual([0, 12 + 'www.example.test'.length + 2 + 4]);
-    expect(got.filter((g) => g.to === '198.18.7.1' && (g.dns[2] & 0x02) === 0 && g.dns[7] > 0).length).toBe(1);
-    expect(got.filter((g) => g.to.startsWith('fd00019800180100') && (g.dns[2] & 0x02) === 0).length).toBe(1);
-    expect(server.stats().rrl).toEqual({ dropped: 20, slipped: 20 });
-    expect(stats.sockets[0]).toMatchObject({ rx: 43, replies: 23, dropped: 20 });
-    expect(stats.sockets[0]!.counters!.dns_rrl_total).toEqual({ dropped: 20, slipped: 20 });
-    expect(metrics).toContain('linerate_dns_rrl_total{port="srv",udp_port="53",action="dropped"} 20');
-    expect(metrics).toContain('linerate_dns_rrl_total{port="srv",udp_port="53",action="slipped"} 20');
-  });
+  for (const where of ['main', 'pipeline'] as const) {
+    it(`a burst from one /24 over the rate is dropped and slipped; another /24 and /56 are answered (${where === 'main' ? 'main thread' : 'pipeline worker'})`, async () => {
+      const { dnsStats, got, stats, metrics } = await run('1,slip=2', (mac) => [
+        ...Array.from({ length: 41 }, (_, i) => F.udp4(mac, PEER_MAC, '198.18.0.1', '198.18.0.2', 40000 + i, 53, query('www.example.test', 1, i))),
+        F.udp4(mac, PEER_MAC, '198.18.7.1', '198.18.0.2', 41000, 53, query('www.example.test', 1)),
+        F.udp6(mac, PEER_MAC, 'fd00:198:18:100::1', 'fd00:198:18::2', 41001, 53, query('www.example.test', 28)),
+      ], where);
+      for (const g of got) expect(F.checksumProblems(g.frame)).toBe('');
+      const fromA = got.filter((g) => g.to === '198.18.0.1');
+      const full = fromA.filter((g) => (g.dns[2] & 0x02) === 0);
+      const slipped = fromA.filter((g) => (g.dns[2] & 0x02) !== 0);
+      expect(full.length).toBe(1); // rate 1: one response, the rest over the rate
+      expect(slipped.length).toBe(20); // of 40 limited, every second one
+      for (const s of slipped) expect([(s.dns[6] << 8) | s.dns[7], s.dns.length]).toEqual([0, 12 + 'www.example.test'.length + 2 + 4]);
+      expect(got.filter((g) => g.to === '198.18.7.1' && (g.dns[2] & 0x02) === 0 && g.dns[7] > 0).length).toBe(1);
+      expect(got.filter((g) => g.to.startsWith('fd00019800180100') && (g.dns[2] & 0x02) === 0).length).toBe(1);
+      expect(dnsStats.rrl).toEqual({ dropped: 20, slipped: 20 });
+      expect(stats.sockets[0]).toMatchObject({ rx: 43, replies: 23, dropped: 20 });
+      expect(stats.sockets[0]!.counters!.dns_rrl_total).toEqual({ dropped: 20, slipped: 20 });
+      expect(metrics).toContain('linerate_dns_rrl_total{port="srv",udp_port="53",action="dropped"} 20');
+      expect(metrics).toContain('linerate_dns_rrl_total{port="srv",udp_port="53",action="slipped"} 20');
+    });
+  }
 
   it('without --rrl everything is answered, and the counters by rcode and qtype show in host.stats() and the metrics', async () => {
-    const { server, got, stats, metrics } = await run(undefined, (mac) => [
+    const { dnsStats: s, got, stats, metrics } = await run(undefined, (mac) => [
       ...Array.from({ length: 41 }, (_, i) => F.udp4(mac, PEER_MAC, '198.18.0.1', '198.18.0.2', 40000 + i, 53, query('www.example.test', 1, i))),
       F.udp4(mac, PEER_MAC, '198.18.0.1', '198.18.0.2', 41000, 53, query('nope.example.test', 28)),
       F.udp4(mac, PEER_MAC, '198.18.0.1', '198.18.0.2', 41001, 53, query('example.test', 252)), // AXFR over UDP: NOTIMP
@@ -174,7 +181,6 @@ describe('dns rrl and counters through the host layer (ring wire)', () => {
     ]);
     expect(got.length).toBe(44);
     expect(got.every((g) => (g.dns[2] & 0x02) === 0)).toBe(true);
-    const s = server.stats();
     expect(s.rcode).toMatchObject({ NOERROR: 41, NXDOMAIN: 1, NOTIMP: 1, REFUSED: 1, FORMERR: 0 });
     expect(s.qtype).toMatchObject({ A: 41, AAAA: 1, XFR: 1, TXT: 1, MX: 0 });
     expect(s.rrl).toEqual({ dropped: 0, slipped: 0 });
