@@ -33,7 +33,7 @@ export * as protocols from './protocols/index.js';
 export type { Handler, SyncHandler } from './handler/run-handler.js';
 export { RateMeter, type HandlerStats, type EngineStats, type PortStats, type LcoreStats, type MempoolStats, type PortRates, type RxQueueStats, type TxQueueStats } from './stats.js';
 export type { HostInfo } from './native.js';
-export { Host, HostSocket, type HostStats, type HostCounters, type HostSocketStats, type HostNeighborStats, type NeighborEntry } from './host/host.js';
+export { Host, HostSocket, type HostStats, type HostCounters, type HostSocketStats, type HostNeighborStats, type NeighborEntry, type SocketCounterFamily, type SocketCounterSpec } from './host/host.js';
 export { DatagramBatch, type DatagramHandler } from './host/datagram-batch.js';
 export type { HostOptions, HostUdpOptions, HostUdpWorkerOptions, StaticNeighbor } from './host/options.js';
 export { ipv4ToNumber, numberToIpv4 } from './host/address.js';

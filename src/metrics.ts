@@ -21,7 +21,7 @@ import type { Counter as PromCounter, Gauge as PromGauge, Registry } from 'prom-
 import { LinerateError } from './errors.js';
 import type { Engine } from './engine.js';
 import type { EngineStats } from './stats.js';
-import type { HostStats } from './host/host.js';
+import type { Host, HostStats } from './host/host.js';
 
 /** Options of {@link collectMetrics}. */
 export interface CollectMetricsOptions {
@@ -75,7 +75,7 @@ interface Family {
   read(s: Snapshot, put: (labels: Labels, v: number) => void): void;
 }
 
-function families(): Family[] {
+function families(hosts: readonly Host[]): Family[] {
   const f: Family[] = [];
   const add = (type: Family['type'], name: string, help: string, labels: string[], read: Family['read']) => f.push({ type, name, help, labels, read });
   const ports = (s: Snapshot) => Object.values(s.stats.ports);
@@ -186,6 +186,20 @@ function families(): Family[] {
   add('gauge', 'host_neighbor_held_packets', 'Packets waiting for their next hop to resolve.', ['port'], (s, put) => s.hosts.forEach((h) => put({ port: h.port }, h.stats.neighbors.held)));
   add('counter', 'host_neighbor_hold_drops_total', 'Packets dropped because their next hop did not resolve.', ['port'], (s, put) => s.hosts.forEach((h) => put({ port: h.port }, h.stats.neighbors.holdDrops)));
 
+  // Handlers' own counters, named by the application (HostSocket.labelCounters): one family per name, as found now.
+  const own = new Map<string, { help: string; label: string }>();
+  for (const h of hosts) for (const k of h.socketList()) for (const fam of k.counterFamilies()) if (!own.has(fam.name)) own.set(fam.name, fam);
+  for (const [name, fam] of own) {
+    add('counter', name, fam.help, ['port', 'udp_port', fam.label], (s, put) =>
+      s.hosts.forEach((h) =>
+        h.stats.sockets.forEach((x) => {
+          const m = x.counters?.[name];
+          if (m) for (const [v, n] of Object.entries(m)) put({ port: h.port, udp_port: x.port, [fam.label]: v }, n);
+        }),
+      ),
+    );
+  }
+
   // The watchdog.
   add('gauge', 'warnings_active', 'Warnings active now, by code (engine.warnings(); docs/operations.md).', ['code'], (s, put) => s.warnings.forEach((n, code) => put({ code }, n)));
   return f;
@@ -194,7 +208,8 @@ function families(): Family[] {
 /**
  * Registers the engine's counters into a prom-client registry, read at scrape time (no timers): ports
  * (`port`), queues (`port`, `queue`), drops (`reason`), lcores (`lcore`, `cpu`), the mempool by owner, handlers,
- * the host layer of every port that is a host, and the active warnings. Counters are `counter`s (`_total`),
+ * the host layer of every port that is a host, the counters applications named on host sockets
+ * (HostSocket.labelCounters, as known when this is called), and the active warnings. Counters are `counter`s (`_total`),
  * levels are `gauge`s. A closed engine yields no samples.
  * @throws LinerateError MISSING_DEPENDENCY (prom-client is not installed), INVALID_OPTION (a bad prefix); prom-client's
  *   own error when a metric of that name is registered already (use another `prefix`)
@@ -222,7 +237,13 @@ export function collectMetrics(engine: Engine, options: CollectMetricsOptions = 
     return snap;
   };
   const names: string[] = [];
-  for (const fam of families()) {
+  let hosts: readonly Host[] = [];
+  try {
+    hosts = engine.hostList();
+  } catch {
+    // closed: only the fixed families
+  }
+  for (const fam of families(hosts)) {
     const name = prefix + fam.name;
     const Kind = fam.type === 'counter' ? client.Counter : client.Gauge;
     new Kind({

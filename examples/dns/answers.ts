@@ -21,9 +21,19 @@ export const C = {
   EDNS: 23,
   /** Which zone generation this thread serves (reloads). */
   GENERATION: 24,
+  /** Response rate limiting (rrl.ts): responses over the rate not sent, and those sent truncated instead (slip). */
+  RRL_DROPPED: 25,
+  RRL_SLIPPED: 26,
 } as const;
 export const COUNTERS = 32;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
+
+/** The rcode slots by rcode name: the `rcode` label of dns_responses_total. */
+export const RCODE_SLOTS = { NOERROR: C.NOERROR, FORMERR: C.FORMERR, SERVFAIL: C.SERVFAIL, NXDOMAIN: C.NXDOMAIN, NOTIMP: C.NOTIMP, REFUSED: C.REFUSED, BADVERS: C.BADVERS } as const;
+/** The query type slots by type name (AXFR and IXFR together as XFR, the rest as OTHER): the `qtype` label of dns_queries_total. */
+export const QTYPE_SLOTS = {
+  A: C.A, NS: C.NS, CNAME: C.CNAME, SOA: C.SOA, PTR: C.PTR, MX: C.MX, TXT: C.TXT, AAAA: C.AAAA, SRV: C.SRV, CAA: C.CAA, ANY: C.ANY, XFR: C.XFR, OTHER: C.OTHER_TYPE,
+} as const;
 
 const TYPE_SLOT = new Map<number, number>([
   [T.A, C.A], [T.NS, C.NS], [T.CNAME, C.CNAME], [T.SOA, C.SOA], [T.PTR, C.PTR], [T.MX, C.MX], [T.TXT, C.TXT],

@@ -8,25 +8,29 @@
  * SIGINT/SIGTERM stop, and the exit code says whether every mbuf came back.
  */
 import { Engine } from '../../src/index.js';
-import { engineOptions, parseFlags, reportAndExit } from '../common.js';
+import { engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
 import { udpFrame } from '../frames.js';
 import { hostService, hostServiceFlags } from '../host-service.js';
 import { C, COUNTER_NAMES } from './answers.js';
-import { DnsServer } from './server.js';
+import { parseRrl, type RrlOptions } from './rrl.js';
+import { DNS_COUNTER_FAMILIES, DnsServer, dnsStats, sumCounters } from './server.js';
 import { serveTcp } from './tcp.js';
 import { ZoneError } from './zone.js';
 
 const usage = `usage: dns --zone FILE [--zone FILE...] [--driver null|af_xdp|af_packet|vfio] [--interface IF] [--netns NS] [--pci ADDR]
             [--ipv4 A/LEN] [--ipv6 A/LEN] [--gateway4 A] [--gateway6 A] [--owner linerate|kernel] [--port 53]
             [--workers 0] [--mode pipeline|inline] [--queues N] [--consume] [--seconds 0] [--lcores 1] [--mbufs 16384]
-            [--hugepages auto|require|off] [--idle busy|adaptive]
+            [--hugepages auto|require|off] [--idle busy|adaptive] [--rrl RATE[,slip=N][,window=S][,table=N]] [--metrics [HOST:]PORT]
   null (default): a self-test; the null port sends a query for the first zone's apex SOA to --ipv4:--port.
   af_xdp, af_packet: serve on --interface (in namespace --netns); vfio: the NIC at --pci.
   --owner kernel: the kernel keeps the addresses (ARP, ping, SSH, DNS over TCP); linerate takes UDP --port only.
   --workers 0 (default) answers on the main thread; N > 0 in N worker threads (one per rx queue),
-  --mode pipeline (lcores poll) or inline (workers poll). SIGHUP reloads the zones.`;
+  --mode pipeline (lcores poll) or inline (workers poll). SIGHUP reloads the zones.
+  --rrl: response rate limiting, off by default: RATE responses/s per (IPv4 /24 or IPv6 /56, response class), per
+  worker; over it, responses are dropped and every slip-th (default 2; 0 none, 1 all) sent truncated (TC=1).
+  --metrics: Prometheus text at /metrics, with dns_responses_total{rcode}, dns_queries_total{qtype}, dns_rrl_total{action}.`;
 
-const { common, values } = parseFlags(usage, { zone: { type: 'string', multiple: true } as unknown as { type: 'string' }, ...hostServiceFlags(53) });
+const { common, values } = parseFlags(usage, { zone: { type: 'string', multiple: true } as unknown as { type: 'string' }, rrl: { type: 'string' }, ...hostServiceFlags(53) });
 const svc = hostService(values, usage);
 const { udpPort, workers, mode } = svc;
 
@@ -34,6 +38,16 @@ const zoneFiles = (values.zone as unknown as string[] | undefined) ?? [];
 if (zoneFiles.length === 0) {
   console.error(`give at least one --zone FILE\n\n${usage}`);
   process.exit(2);
+}
+
+let rrl: RrlOptions | undefined;
+if (values.rrl !== undefined) {
+  try {
+    rrl = parseRrl(String(values.rrl));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
 }
 
 /** A query (RFC 1035 §4.1) for the SOA of `apex` (wire form), for the null self-test. */
@@ -44,7 +58,7 @@ function soaQuery(apex: Uint8Array): Buffer {
 try {
   let server: DnsServer;
   try {
-    server = new DnsServer(zoneFiles);
+    server = new DnsServer(zoneFiles, undefined, rrl);
   } catch (e) {
     if (e instanceof ZoneError) {
       console.error(`error ${e.code}: ${e.message}`);
@@ -64,12 +78,11 @@ try {
       : host.udp({ port: udpPort }, server.handler);
   engine.on('workerMessage', (m: unknown, w: { queue: number }) => console.log(`worker ${w.queue}: ${JSON.stringify(m)}`));
   engine.on('error', (e: Error) => console.error(`error: ${e.message}`));
-  const counters = () => {
-    const all = workers > 0 ? [...engine.workerCounters(port), server.counters] : [server.counters]; // server.counters: main-thread UDP, and TCP
-    const sum = new Float64Array(32);
-    for (const c of all) for (let i = 0; i < sum.length; i++) sum[i] += c[i];
-    return sum;
-  };
+  // server.counters: main-thread UDP, and TCP; the workers' are their ctx.counters.
+  const counters = () => sumCounters(workers > 0 ? [...engine.workerCounters(port), server.counters] : [server.counters]);
+  // host.stats().sockets[i].counters and --metrics show them by rcode, qtype and RRL action.
+  sock.labelCounters({ read: counters, families: DNS_COUNTER_FAMILIES });
+  const closeMetrics = await serveMetrics(engine, common.metrics);
   console.log(`dns on ${[values.ipv4, values.ipv6].filter(Boolean).join(' ') || '198.18.0.2/24'} port ${udpPort} (${driver}, owner ${host.owner}, ${workers ? `${workers} ${mode} worker(s)` : 'main thread'}): ${server.answers.zones.length} zone(s), ${server.answers.names} names`);
   let stopping = false;
   process.once('SIGINT', () => (stopping = true));
@@ -103,14 +116,21 @@ try {
     const c = counters();
     const k = sock.stats();
     const dt = (now - last.at) / 1000;
-    const rcodes = (['NOERROR', 'NXDOMAIN', 'REFUSED', 'FORMERR', 'NOTIMP', 'TRUNCATED'] as const).map((n) => `${n.toLowerCase()} ${c[C[n]]}`).join(' ');
-    console.log(`[${Math.round((now - t0) / 1000)}s] answers ${((k.replies - last.answered) / dt / 1e3).toFixed(1)} kq/s | total rx ${k.rx} answered ${k.replies} dropped ${k.dropped} ringFull ${k.ringFull} | ${rcodes}`);
+    const d = dnsStats(c);
+    const nonzero = (m: Record<string, number>) => Object.entries(m).filter(([, v]) => v > 0).map(([n, v]) => `${n} ${v}`).join(' ') || '-';
+    const rrlPart = rrl ? ` | rrl dropped ${d.rrl.dropped} slipped ${d.rrl.slipped}` : '';
+    console.log(
+      `[${Math.round((now - t0) / 1000)}s] answers ${((k.replies - last.answered) / dt / 1e3).toFixed(1)} kq/s | total rx ${k.rx} answered ${k.replies} dropped ${k.dropped} ringFull ${k.ringFull}` +
+        ` | rcode ${nonzero(d.rcode)} truncated ${d.truncated} | qtype ${nonzero(d.qtype)}${rrlPart}`,
+    );
     last = { answered: k.replies, at: now };
   }
   for (const t of tcp) t.close();
   await engine.stop();
+  await closeMetrics();
   const c = counters();
   console.log(`counters: ${JSON.stringify(Object.fromEntries(COUNTER_NAMES.map((n) => [n, c[C[n]]])))}`);
+  console.log(`stats: ${JSON.stringify(server.stats(workers > 0 ? engine.workerCounters(port) : []))}`);
   const s = engine.stats();
   const missing = s.mempool.size - s.mempool.free.total;
   console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);

@@ -13,7 +13,9 @@
  * which is also how the main thread knows the buffer is free for the next reload.
  */
 import type { DatagramBatch, DatagramHandler, WorkerContext } from '../../src/index.js';
-import { Answers, C, COUNTERS } from './answers.js';
+import { Answers, C, COUNTERS, QTYPE_SLOTS, RCODE_SLOTS } from './answers.js';
+import { limit, Rrl, type RrlOptions } from './rrl.js';
+import type { SocketCounterFamily } from '../../src/index.js';
 import { readFileSync } from 'node:fs';
 import { parseZone, ZoneError, type Zone } from './zone.js';
 
@@ -28,17 +30,67 @@ export interface DnsWorkerData {
   zones: ZoneText[];
   /** Int32 [0] generation, [1] byte length of the JSON ZoneText[] that follows at byte 8. */
   reload: SharedArrayBuffer;
+  /** Response rate limiting (rrl.ts); each worker keeps its own table. */
+  rrl?: RrlOptions;
 }
 
 const HEADER = 8;
 
-/** Answers every datagram of the burst from `answers`. No allocation per datagram. */
-export function serveBurst(b: DatagramBatch, answers: Answers, counters: Float64Array): void {
+/**
+ * Answers every datagram of the burst from `answers`; with `rrl`, responses
+ * over the rate are dropped or slipped (rrl.ts; `nowMs` is read once per burst).
+ * No allocation per datagram.
+ */
+export function serveBurst(b: DatagramBatch, answers: Answers, counters: Float64Array, rrl?: Rrl, nowMs = rrl ? performance.now() : 0): void {
   const bytes = b.bytes;
   for (let i = 0; i < b.count; i++) {
-    const n = answers.answer(bytes, b.payloadOffset(i), b.payloadLength(i), b.payloadRoom(i), counters);
+    const off = b.payloadOffset(i);
+    let n = answers.answer(bytes, off, b.payloadLength(i), b.payloadRoom(i), counters);
+    if (n > 0 && rrl) n = limit(rrl, bytes, off, n, b.srcAddressOffset(i), b.family(i), nowMs, counters);
     if (n > 0) b.reply(i, n);
   }
+}
+
+/** The counter families a host socket shows (HostSocket.labelCounters): responses by rcode, queries by type, RRL by action. */
+export const DNS_COUNTER_FAMILIES: SocketCounterFamily[] = [
+  { name: 'dns_responses_total', help: 'DNS responses by rcode (examples/dns).', label: 'rcode', slots: { ...RCODE_SLOTS } },
+  { name: 'dns_queries_total', help: 'DNS queries by type (examples/dns; AXFR and IXFR as XFR).', label: 'qtype', slots: { ...QTYPE_SLOTS } },
+  { name: 'dns_rrl_total', help: 'Responses the rate limiter held back, by action (dropped, or slipped: sent truncated).', label: 'action', slots: { dropped: C.RRL_DROPPED, slipped: C.RRL_SLIPPED } },
+];
+
+/** {@link DnsServer.stats}. */
+export interface DnsStats {
+  /** Responses by rcode name. */
+  rcode: Record<keyof typeof RCODE_SLOTS, number>;
+  /** Queries by type name (AXFR and IXFR as XFR, the rest as OTHER). */
+  qtype: Record<keyof typeof QTYPE_SLOTS, number>;
+  truncated: number;
+  nodata: number;
+  edns: number;
+  /** Queries given no answer (too short, or a response). */
+  dropped: number;
+  rrl: { dropped: number; slipped: number };
+}
+
+/** The sum of counter arrays (slots C). */
+export function sumCounters(all: Float64Array[]): Float64Array {
+  const sum = new Float64Array(COUNTERS);
+  for (const c of all) for (let i = 0; i < COUNTERS; i++) sum[i] += c[i];
+  return sum;
+}
+
+/** Counters (slots C) as named figures. */
+export function dnsStats(c: ArrayLike<number>): DnsStats {
+  const pick = <K extends string>(slots: Record<K, number>) => Object.fromEntries(Object.entries(slots).map(([k, i]) => [k, c[i as number]])) as Record<K, number>;
+  return {
+    rcode: pick(RCODE_SLOTS),
+    qtype: pick(QTYPE_SLOTS),
+    truncated: c[C.TRUNCATED],
+    nodata: c[C.NODATA],
+    edns: c[C.EDNS],
+    dropped: c[C.DROPPED],
+    rrl: { dropped: c[C.RRL_DROPPED], slipped: c[C.RRL_SLIPPED] },
+  };
 }
 
 function build(zones: ZoneText[]): Answers {
@@ -51,6 +103,7 @@ export async function init(data: DnsWorkerData, ctx: WorkerContext): Promise<Dat
   const gen = new Int32Array(data.reload, 0, 2);
   const bytes = new Uint8Array(data.reload, HEADER);
   const counters = ctx.counters;
+  const rrl = data.rrl ? new Rrl(data.rrl) : undefined;
   let mine = Atomics.load(gen, 0);
   counters[C.GENERATION] = mine;
   return (b: DatagramBatch) => {
@@ -66,7 +119,7 @@ export async function init(data: DnsWorkerData, ctx: WorkerContext): Promise<Dat
       mine = g;
       counters[C.GENERATION] = g;
     }
-    serveBurst(b, answers, counters);
+    serveBurst(b, answers, counters, rrl);
   };
 }
 
@@ -97,19 +150,34 @@ export class DnsServer {
   private readonly gen: Int32Array;
   private generation = 0;
 
-  /** Loads `files` (ZoneError on the first bad one). `maxBytes` bounds the zone text a reload can hand to workers. */
-  constructor(readonly files: string[], maxBytes = 64 << 20) {
+  /** The main thread's limiter (workers make their own from {@link DnsServer.workerData}). */
+  readonly rrl: Rrl | undefined;
+
+  /**
+   * Loads `files` (ZoneError on the first bad one). `maxBytes` bounds the zone
+   * text a reload can hand to workers; `rrl` turns response rate limiting on.
+   */
+  constructor(readonly files: string[], maxBytes = 64 << 20, readonly rrlOptions?: RrlOptions) {
     const { texts, zones } = readZones(files);
     this.texts = texts;
     this.answers = new Answers(zones);
     this.shared = new SharedArrayBuffer(HEADER + maxBytes);
     this.gen = new Int32Array(this.shared, 0, 2);
-    this.handler = (b) => serveBurst(b, this.answers, this.counters);
+    this.rrl = rrlOptions ? new Rrl(rrlOptions) : undefined;
+    this.handler = (b) => serveBurst(b, this.answers, this.counters, this.rrl);
   }
 
   /** `data` for host.udpInWorkers (structured-cloned; the reload buffer is shared). */
   workerData(): DnsWorkerData {
-    return { zones: this.texts, reload: this.shared };
+    return { zones: this.texts, reload: this.shared, ...(this.rrlOptions ? { rrl: this.rrlOptions } : {}) };
+  }
+
+  /**
+   * Responses by rcode, queries by type, truncations and RRL actions: this
+   * thread's counters plus `workers`' (engine.workerCounters(port)).
+   */
+  stats(workers: Float64Array[] = []): DnsStats {
+    return dnsStats(sumCounters([...workers, this.counters]));
   }
 
   /**

@@ -35,6 +35,38 @@ export interface HostSocketStats {
   /** Delivered while the handler's ring was full: dropped (raise ringSize, or add workers). */
   ringFull: number;
   badVerdicts: number;
+  /**
+   * The handler's own counters, by family and label value, when the
+   * application named them with {@link HostSocket.labelCounters}: e.g.
+   * `{ dns_responses_total: { NOERROR: 10, NXDOMAIN: 2 } }`.
+   */
+  counters?: Record<string, Record<string, number>>;
+}
+
+/**
+ * One family of a socket handler's counters ({@link HostSocket.labelCounters}):
+ * a Prometheus-style name, its help text, the label its slots differ by, and
+ * which slot of the counter array holds which label value.
+ */
+export interface SocketCounterFamily {
+  /** Metric name, [a-zA-Z_:][a-zA-Z0-9_:]* (e.g. `dns_responses_total`). */
+  name: string;
+  help: string;
+  /** The label name, [a-zA-Z_][a-zA-Z0-9_]* (e.g. `rcode`). */
+  label: string;
+  /** Label value to slot index into what `read()` returns. */
+  slots: Record<string, number>;
+}
+
+/** {@link HostSocket.labelCounters}. */
+export interface SocketCounterSpec {
+  /**
+   * Returns the handler's counters now: for udpInWorkers, usually the sum of
+   * `engine.workerCounters(port)` (each worker's `ctx.counters`); for a
+   * main-thread handler, its own array. Called at every stats() and scrape.
+   */
+  read: () => ArrayLike<number>;
+  families: SocketCounterFamily[];
 }
 
 /** The neighbour table's counters. */
@@ -122,6 +154,49 @@ export class HostSocket extends EventEmitter {
     private readonly engine: HostEngine,
   ) {
     super();
+  }
+
+  private counterSpec: SocketCounterSpec | undefined;
+
+  /**
+   * Names the handler's own counters so that {@link Host.stats} (as
+   * `sockets[i].counters`) and linerate/metrics (one metric per family, labels
+   * `port`, `udp_port` and the family's label) show them. The host layer cannot
+   * see what a handler counts; the application says where it is and what each
+   * slot means. Call it before collectMetrics() for the families to be registered.
+   * @throws LinerateError INVALID_OPTION (a bad name, label or slot)
+   */
+  labelCounters(spec: SocketCounterSpec): void {
+    if (typeof spec?.read !== 'function' || !Array.isArray(spec.families)) throw new LinerateError('INVALID_OPTION', 'labelCounters: give { read: () => counters, families: [...] }');
+    for (const f of spec.families) {
+      if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(String(f?.name))) throw new LinerateError('INVALID_OPTION', `labelCounters: family name must match [a-zA-Z_:][a-zA-Z0-9_:]*, got ${String(f?.name)}`);
+      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(String(f.label)) || f.label === 'port' || f.label === 'udp_port') {
+        throw new LinerateError('INVALID_OPTION', `labelCounters: ${f.name}: label must match [a-zA-Z_][a-zA-Z0-9_]* and not be port or udp_port, got ${String(f.label)}`);
+      }
+      for (const [k, v] of Object.entries(f.slots ?? {})) {
+        if (!Number.isInteger(v) || v < 0) throw new LinerateError('INVALID_OPTION', `labelCounters: ${f.name}: slot of ${k} must be a whole number, got ${String(v)}`);
+      }
+    }
+    this.counterSpec = { read: spec.read, families: spec.families.map((f) => ({ ...f, slots: { ...f.slots } })) };
+  }
+
+  /** The families given to labelCounters (none by default). */
+  counterFamilies(): readonly SocketCounterFamily[] {
+    return this.counterSpec?.families ?? [];
+  }
+
+  /** The labelled counters now, or undefined without labelCounters. @internal */
+  readLabelled(): Record<string, Record<string, number>> | undefined {
+    const spec = this.counterSpec;
+    if (!spec) return undefined;
+    const c = spec.read();
+    const out: Record<string, Record<string, number>> = {};
+    for (const f of spec.families) {
+      const m: Record<string, number> = {};
+      for (const [k, i] of Object.entries(f.slots)) m[k] = Number(c[i] ?? 0);
+      out[f.name] = m;
+    }
+    return out;
   }
 
   /**
@@ -226,7 +301,16 @@ export class Host {
   /** Counters: ARP/ND/ICMP in and out, drops by reason, per socket, and the neighbour table's. */
   stats(): HostStats {
     const s = native(() => this.engine.nat.hostStats(this.port.id));
-    return { ...s.counters, sockets: s.sockets, neighbors: s.neighbors };
+    const sockets = s.sockets.map((x, i) => {
+      const labelled = this.sockets.find((k) => k.index === i)?.readLabelled();
+      return labelled ? { ...x, counters: labelled } : x;
+    });
+    return { ...s.counters, sockets, neighbors: s.neighbors };
+  }
+
+  /** The UDP sockets made so far, in the order made. */
+  socketList(): readonly HostSocket[] {
+    return this.sockets;
   }
 
   /** The neighbour table: every entry with its state and age. */
