@@ -28,6 +28,12 @@ import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from 
 import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
 import { Watchdog, resolveWarningOptions, type EngineWarning } from './watchdog.js';
+import { ControlServer, listening } from './control/server.js';
+import { controlDir, ensureControlDir, socketName } from './control/dir.js';
+import { join } from 'node:path';
+
+/** Engines created in this process: the default name of the next. */
+let engineCount = 0;
 
 export type { EngineWarning, EngineWarningCode, WarningOptions } from './watchdog.js';
 
@@ -102,12 +108,16 @@ export class Engine extends EventEmitter {
   private readonly handlers: HandlerSet;
   private readonly hosts = new Map<string, Host>();
   private readonly watchdog: Watchdog;
+  private control: ControlServer<Engine> | undefined;
+  /** The name tools show and the control socket carries (options.name, else this engine's index in the process). */
+  readonly name: string;
 
   private constructor(
     private readonly nat: NativeEngineHandle,
     private readonly options: EngineOptions,
   ) {
     super();
+    this.name = options.name ?? String(engineCount++);
     this.handlers = new HandlerSet(
       () => this.attached(),
       () => this.nat.id(),
@@ -128,6 +138,7 @@ export class Engine extends EventEmitter {
         portOptions: (name) => this.ports.get(name)?.options,
         busyIdle: () => this.options.idle !== 'adaptive',
         emit: (event, w) => this.emit(event, w),
+        observe: (event, w) => this.control?.observe(event, w),
         hasWarningListener: () => this.listenerCount('warning') > 0,
       },
       resolveWarningOptions(options.warnings),
@@ -251,6 +262,7 @@ export class Engine extends EventEmitter {
     this._state = 'running';
     this.handlers.afterStart();
     this.watchdog.start();
+    await this.startControl();
     // Only lcores that run tasks take CPU time (one with none is not started).
     this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
   }
@@ -262,6 +274,8 @@ export class Engine extends EventEmitter {
   async stop(): Promise<void> {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
+    this.control?.close();
+    this.control = undefined;
     this.watchdog.stop();
     // Handlers first: they give back what they hold, then the lcores stop and
     // the engine takes back every mbuf (including any a dead worker left).
@@ -592,6 +606,48 @@ export class Engine extends EventEmitter {
       if (Date.now() >= deadline && !firstLook) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /**
+   * Opens the control socket (docs/control.md). It is a tool for operators, not part of the data path: when it cannot
+   * be opened the engine runs without it and says so once on stderr.
+   */
+  private async startControl(): Promise<void> {
+    const o = this.options.control;
+    if (o === false) return;
+    let path: string;
+    try {
+      const dir = o?.dir ?? controlDir();
+      if (o?.path === undefined) ensureControlDir(dir);
+      path = o?.path ?? join(dir, socketName(process.pid, this.name));
+      // Two engines of one process with the same name: the later one is told apart by its index.
+      if (listening(path)) path = join(dir, socketName(process.pid, `${this.name}-${engineCount++}`));
+      const server = new ControlServer<Engine>(this, this.controlSource(), path);
+      await server.listen();
+      this.control = server;
+    } catch (e) {
+      console.error(`linerate: engine '${this.name}' runs without its control socket (linerate ls, stats, top will not see it): ${(e as Error).message}`);
+    }
+  }
+
+  private controlSource(): ConstructorParameters<typeof ControlServer>[1] {
+    return {
+      name: this.name,
+      info: () => {
+        const raw = this.rawInfo();
+        return {
+          state: this._state,
+          lcores: raw.cpus.map((cpu, index) => ({ index, cpu })),
+          ports: raw.ports.map((p) => ({ name: p.name, driver: p.driver, rxQueues: p.rxQueues, rss: p.rss, mtu: p.mtu, mac: p.mac })),
+          drivers: [...new Set(raw.ports.map((p) => p.driver))],
+          mempool: { mbufs: raw.mempool.mbufs, hugepages: raw.mempool.hugepages, pageKind: raw.mempool.pageKind },
+        };
+      },
+      stats: () => this.stats(),
+      channelFills: () => this.handlers.channelFills(),
+      hosts: () => this.hostList().map((h) => ({ port: h.port.name, stats: h.stats() })),
+      warnings: () => this.warnings(),
+    };
   }
 
   private checkPoolFitsHandlers(scope: string): void {

@@ -6,6 +6,7 @@
 import type { WarningOptions } from './watchdog.js';
 import { LinerateError } from './errors.js';
 import { check, checkCpuList, describe, isPow2, type Rule } from './option-check.js';
+import { checkControlOptions, type ControlOptions } from './control/dir.js';
 // The handler options live next to the handlers; exported here too, with the rest.
 export * from './handler/options.js';
 
@@ -54,6 +55,17 @@ export interface EngineOptions {
   rssRingSize?: number;
   /** The watchdog's thresholds (the `'warning'` event; docs/operations.md). */
   warnings?: WarningOptions;
+  /**
+   * The engine's name: tools (`linerate ls`, `stats`, `top`) show it and take it to pick the engine; it names the
+   * control socket `<pid>-<name>.sock`. Letters, digits, `.`, `_`, `-`. Default: the engine's index in this process (0, 1, ...).
+   */
+  name?: string;
+  /**
+   * The control socket (docs/control.md): while the engine runs, tools outside the process read its info, stats and
+   * warnings there. Default: on, in the control directory (`$LINERATE_CONTROL_DIR`, else `$XDG_RUNTIME_DIR/linerate`,
+   * else `/run/linerate` for root, else `<tmpdir>/linerate-<uid>`). `false` turns it off; `{ dir }` or `{ path }` moves it.
+   */
+  control?: false | ControlOptions;
 }
 
 /** Receive-side scaling for ports with several rx queues. */
@@ -347,7 +359,9 @@ export interface ResolvedEngineOptions {
 
 /** @internal */
 export function resolveEngineOptions(opts: EngineOptions, allowedCpus: number[]): ResolvedEngineOptions {
-  check('Engine.create', opts, engineRules);
+  const { control, name, ...rest } = opts;
+  check('Engine.create', rest, engineRules);
+  checkControlOptions(control, name);
   const mp = opts.mempool ?? {};
   check('mempool', mp, mempoolRules);
   for (const k of ['headroom', 'dataRoom'] as const) {
