@@ -261,8 +261,9 @@ export class Engine extends EventEmitter {
     }
     this._state = 'running';
     this.handlers.afterStart();
-    this.watchdog.start();
+    // The socket first: it keeps the warnings the watchdog's first look raises.
     await this.startControl();
+    this.watchdog.start();
     // Only lcores that run tasks take CPU time (one with none is not started).
     this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
   }
@@ -274,9 +275,9 @@ export class Engine extends EventEmitter {
   async stop(): Promise<void> {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
+    this.watchdog.stop(); // clears the active warnings, which subscribers still see
     this.control?.close();
     this.control = undefined;
-    this.watchdog.stop();
     // Handlers first: they give back what they hold, then the lcores stop and
     // the engine takes back every mbuf (including any a dead worker left).
     await this.handlers.beforeStop();

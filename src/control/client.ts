@@ -105,7 +105,10 @@ export class ControlClient {
         continue; // not ours to crash on
       }
       if ('event' in msg) {
-        this.onEvent?.(msg);
+        const fn = this.onEvent;
+        // One 'stopped' per stream: the connection closing afterwards says nothing new.
+        if (msg.event === 'stopped') this.onEvent = undefined;
+        fn?.(msg);
         continue;
       }
       const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;

@@ -1,0 +1,212 @@
+// The control socket (src/control/, docs/control.md) and the tools on it: every running engine answers info, stats
+// and warnings on <dir>/<pid>-<name>.sock; `linerate ls`, `stats`, `doctor --engine` and `top` read it from another
+// process. Engines here use null and ring ports (no root needed) and a control directory of their own (the test's
+// temp dir), so engines of other processes on this host are never seen.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ControlClient, listEngines, registerCommand, unregisterCommand, type ControlEvent, type Engine } from '../src/index.js';
+import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
+
+const { engines, tmp } = perTestBed();
+const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
+
+/** An engine named `name` forwarding null port 'a' to null port 'b' (counters move), its socket in the test's dir. */
+async function forwarding(name: string, extra: Parameters<typeof engines.create>[0] = {}): Promise<Engine> {
+  const e = await engines.create({ name, control: { dir: tmp.dir }, ...extra });
+  e.forward(e.addPort('a', { driver: 'null' }), e.addPort('b', { driver: 'null' }));
+  return e;
+}
+
+const sockPath = (name: string) => join(tmp.dir, `${process.pid}-${name}.sock`);
+
+/** Runs the linerate CLI in a child process (async: this process's main thread must stay free to answer it). */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, LINERATE_CONTROL_DIR: tmp.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Sends raw lines on a fresh connection and collects what comes back until the engine closes it or `ms` pass. */
+function raw(path: string, data: string, ms = 1000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => (got += d));
+    const t = setTimeout(() => s.destroy(), ms);
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(got);
+    });
+    s.on('connect', () => s.write(data));
+  });
+}
+
+describe('control socket', () => {
+  it('info, stats and an unknown command; socket 0600 in a 0700 dir, removed at stop', async () => {
+    const e = await forwarding('ctl1');
+    expect(existsSync(sockPath('ctl1')), 'no socket before start').toBe(false);
+    await e.start();
+    const path = sockPath('ctl1');
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(tmp.dir).mode & 0o777).toBe(0o700);
+    const c = await ControlClient.connect(path);
+    const info = await c.info();
+    expect(info).toMatchObject({ protocol: 1, pid: process.pid, name: 'ctl1', state: 'running', drivers: ['null'], lcores: [{ index: 0 }] });
+    expect(info.ports.map((p) => [p.name, p.driver])).toEqual([['a', 'null'], ['b', 'null']]);
+    expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(info.commands).toEqual(expect.arrayContaining(['info', 'stats', 'warnings', 'subscribe']));
+    await waitFor(() => e.stats().ports.b!.txPackets > 0);
+    const s = await c.stats();
+    expect(s.ports.b!.txPackets).toBeGreaterThan(0);
+    expect(s.ports.a!.queues.rx[0]!.packets).toBeGreaterThan(0);
+    expect(Object.keys(s.ports.a!.drops)).toEqual(expect.arrayContaining(['txFull', 'noMbuf', 'handlerRingFull']));
+    expect(s.lcores[0]!.runNs, 'schedstat of the running lcore').toBeGreaterThan(0);
+    expect(s.mempool.size).toBe(4096);
+    expect(s).toMatchObject({ handlerRings: [], hosts: {}, warnings: [] });
+    const err = await c.request('no-such-command').catch((x: unknown) => x);
+    expect(err).toMatchObject({ code: 'UNKNOWN_COMMAND' });
+    expect((err as Error).message).toContain('stats');
+    // Bad lines get BAD_REQUEST replies; the connection survives a bad request.
+    const replies = (await raw(path, 'not json\n{"id":7}\n{"id":8,"cmd":"info"}\n', 500)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(replies.map((r) => [r.id, r.ok, r.error?.code])).toEqual([[null, false, 'BAD_REQUEST'], [7, false, 'BAD_REQUEST'], [8, true, undefined]]);
+    c.close();
+    await stopAndCheckPool(e);
+    expect(existsSync(path), 'socket removed at stop').toBe(false);
+  });
+
+  it('a request line past 64 KiB is refused and the connection closed; the engine keeps answering', async () => {
+    const e = await forwarding('ctl2');
+    await e.start();
+    const got = await raw(sockPath('ctl2'), 'x'.repeat(70 * 1024), 3000);
+    expect(JSON.parse(got.trim())).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    const c = await ControlClient.connect(sockPath('ctl2'));
+    expect((await c.info()).name).toBe('ctl2');
+    c.close();
+  });
+
+  it('warnings keeps raised ones; subscribe lists the active ones, streams new ones, and says when the engine stops', async () => {
+    const e = await engines.create({ name: 'ctl3', control: { dir: tmp.dir }, warnings: { intervalMs: 100, idleRxSeconds: 0.5 } });
+    // 'lonely' has no other end on its wire (LINK_DOWN at start); 'quiet' is up and polled but nobody sends (NO_RX later).
+    e.echo(e.addPort('lonely', { driver: 'ring', wire: 'lrt-ctl-lonely' }));
+    e.echo(e.addPort('quiet', { driver: 'ring', wire: 'lrt-ctl-quiet' }));
+    e.addPort('peer', { driver: 'ring', wire: 'lrt-ctl-quiet' });
+    e.on('warning', () => {});
+    await e.start();
+    const c = await ControlClient.connect(sockPath('ctl3'));
+    const events: ControlEvent[] = [];
+    c.onEvent = (ev) => events.push(ev);
+    const sub = await c.request<{ active: { key: string }[] }>('subscribe');
+    expect(sub.active.map((w) => w.key)).toContain('LINK_DOWN:lonely');
+    await waitFor(() => events.some((ev) => ev.event === 'warning'), 5000);
+    expect(events[0]).toMatchObject({ event: 'warning', data: { code: 'NO_RX', port: 'quiet' } });
+    const w = await c.request<{ active: { key: string }[]; recent: { event: string; warning: { code: string } }[] }>('warnings');
+    expect(w.active.map((x) => x.key).sort()).toEqual(['LINK_DOWN:lonely', 'NO_RX:quiet']);
+    expect(w.recent.map((x) => [x.event, x.warning.code])).toEqual([['warning', 'LINK_DOWN'], ['warning', 'NO_RX']]);
+    await stopAndCheckPool(e);
+    await waitFor(() => events.some((ev) => ev.event === 'stopped'), 2000);
+    // stop() clears the active warnings (streamed), then closes the socket.
+    expect(events.map((ev) => ev.event)).toEqual(['warning', 'warningCleared', 'warningCleared', 'stopped']);
+  });
+
+  it('registerCommand adds a command to the socket; a taken name is refused', async () => {
+    registerCommand<Engine>('ports-up', (args, ctx) => ({ asked: args.x, up: Object.values(ctx.engine.stats().ports).filter((p) => p.linkUp).length }));
+    try {
+      await expectError(() => registerCommand('ports-up', () => 0), 'INVALID_OPTION', 'taken');
+      await expectError(() => registerCommand('stats', () => 0), 'INVALID_OPTION');
+      const e = await forwarding('ctl4');
+      await e.start();
+      const c = await ControlClient.connect(sockPath('ctl4'));
+      expect(await c.request('ports-up', { x: 1 })).toEqual({ asked: 1, up: 2 });
+      expect((await c.info()).commands).toContain('ports-up');
+      c.close();
+    } finally {
+      unregisterCommand('ports-up');
+    }
+  });
+
+  it('options: control false opens no socket; a bad name or control option is refused', async () => {
+    const e = await engines.create({ name: 'off', control: false });
+    e.forward(e.addPort('a', { driver: 'null' }), e.addPort('b', { driver: 'null' }));
+    await e.start();
+    expect(readdirSync(tmp.dir)).toEqual([]);
+    await expectError(() => engines.create({ name: 'a/b' }), 'INVALID_OPTION', "'name'");
+    await expectError(() => engines.create({ control: { where: 'x' } as never }), 'UNKNOWN_OPTION', 'where');
+    await expectError(() => engines.create({ control: { dir: 'a', path: 'b' } }), 'INVALID_OPTION', 'not both');
+  });
+
+  it("listEngines removes a dead process's socket (kill -9) and lists the live engine", async () => {
+    const e = await forwarding('live');
+    await e.start();
+    // A process that listens on a socket named like an engine's, then dies without cleaning up.
+    const child = spawn(process.execPath, ['-e', `const p=require('path').join(process.argv[1], process.pid+'-ghost.sock'); require('net').createServer().listen(p, () => console.log('up'))`, tmp.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout.once('data', r));
+    const ghost = join(tmp.dir, `${child.pid}-ghost.sock`);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(existsSync(ghost), 'kill -9 leaves the socket behind').toBe(true);
+    const found = await listEngines(tmp.dir);
+    expect(found.map((x) => [x.pid, x.name])).toEqual([[process.pid, 'live']]);
+    expect(existsSync(ghost), 'stale socket removed').toBe(false);
+  });
+});
+
+describe('linerate ls / stats / doctor --engine', () => {
+  it('ls --json and stats --json --once see the engine and its counters moving; stats names the engine it cannot pick', async () => {
+    const e = await forwarding('cli1');
+    await e.start();
+    const ls = await cli(['ls', '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ pid: process.pid, name: 'cli1', socket: sockPath('cli1') })]);
+    const text = await cli(['ls']);
+    expect(text.stdout).toMatch(new RegExp(`${process.pid}\\s+cli1\\s+.*a\\(null\\) b\\(null\\)`));
+
+    const st = await cli(['stats', '--json', '--once', '--interval', '0.2']);
+    expect(st.code, st.stderr).toBe(0);
+    const j = JSON.parse(st.stdout);
+    expect(j.engine).toMatchObject({ name: 'cli1', pid: process.pid });
+    expect(j.stats.ports.b.txPackets).toBeGreaterThan(0);
+    expect(j.rates.ports.b.txPps, 'rate from two samples').toBeGreaterThan(0);
+    expect(j.rates.ports.a.rxq[0].pps).toBeGreaterThan(0);
+    expect(j.rates.cpuPercent[0]).toBeGreaterThan(0);
+
+    const frame = await cli(['stats', 'cli1', '--interval', '0.2']);
+    expect(frame.code, frame.stderr).toBe(0);
+    const lines = frame.stdout.trimEnd().split('\n');
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    expect(lines.find((l) => l.startsWith('b '))).toMatch(/^b\s+up\s+0\s+0\s+0\s+\S+\s+\S+[kMG]\s/);
+
+    const other = await forwarding('cli2');
+    await other.start();
+    const amb = await cli(['stats', '--json', '--once']);
+    expect(amb.code).toBe(1);
+    expect(amb.stderr).toContain('ENGINE_AMBIGUOUS');
+    expect(amb.stderr).toContain(`${process.pid} cli1`);
+    expect(amb.stderr).toContain(`${process.pid} cli2`);
+    const none = await cli(['stats', 'nosuch']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('ENGINE_NOT_FOUND');
+  });
+
+  it('doctor --engine adds live checks: a link down fails with its fix, active warnings are listed', async () => {
+    const e = await engines.create({ name: 'doc', control: { dir: tmp.dir }, warnings: { intervalMs: 100 } });
+    e.echo(e.addPort('lonely', { driver: 'ring', wire: 'lrt-ctl-doc' }));
+    e.on('warning', () => {});
+    await e.start();
+    await waitFor(() => e.warnings().length > 0);
+    const r = await cli(['doctor', '--json', '--engine', 'doc']);
+    const checks = JSON.parse(r.stdout) as { name: string; status: string; fix?: string }[];
+    expect(r.code).toBe(1);
+    expect(checks.find((c) => c.name === 'kernel'), 'host checks still run').toBeDefined();
+    expect(checks.find((c) => c.name === 'engine')).toMatchObject({ status: 'ok' });
+    expect(checks.find((c) => c.name === 'port lonely')).toMatchObject({ status: 'fail', fix: expect.stringContaining('wire') });
+    expect(checks.find((c) => c.name === 'warning LINK_DOWN:lonely')).toMatchObject({ status: 'warn', fix: expect.stringContaining('ip link') });
+  });
+});
