@@ -210,3 +210,46 @@ describe('linerate ls / stats / doctor --engine', () => {
     expect(checks.find((c) => c.name === 'warning LINK_DOWN:lonely')).toMatchObject({ status: 'warn', fix: expect.stringContaining('ip link') });
   });
 });
+
+describe('linerate top in a real terminal (tmux)', () => {
+  /** tmux on a private server socket (-L), without the user's config (-f /dev/null). */
+  const server = `lrt-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const tmux = (...args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn('tmux', ['-L', server, '-f', '/dev/null', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (out += d));
+      c.on('close', (code) => resolve({ code, out }));
+    });
+  const screen = async () => (await tmux('capture-pane', '-p', '-t', 'top')).out;
+
+  it('draws the frame in 80x24, the counters move between frames, and q quits with status 0', async () => {
+    const e = await forwarding('topped');
+    await e.start();
+    const cmd = `LINERATE_CONTROL_DIR='${tmp.dir}' '${process.execPath}' '${MAIN}' top topped --interval 0.2; echo LRT-EXIT=$?; sleep 60`;
+    try {
+      expect((await tmux('new-session', '-d', '-s', 'top', '-x', '80', '-y', '24', cmd)).code).toBe(0);
+      const portRow = (s: string) => s.split('\n').find((l) => /^b\s+up\s/.test(l));
+      let first = '';
+      expect(await waitFor(async () => portRow((first = await screen())) !== undefined, 10_000), `top's screen:\n${first}`).toBe(true);
+      expect(first).toContain('linerate topped (pid');
+      expect(first).toContain('PORT/QUEUE');
+      expect(first).toMatch(/^a\s+up\s/m);
+      expect(first).toMatch(/^LCORE\s+CPU\s+BUSY%\s+RAN%/m);
+      expect(first).toContain('mempool 4096');
+      for (const l of first.split('\n')) expect(l.length).toBeLessThanOrEqual(80);
+      // Counters move: b's TX packets on a later frame differ from the first frame's.
+      let later = '';
+      expect(await waitFor(async () => { later = await screen(); return portRow(later) !== undefined && portRow(later) !== portRow(first); }, 10_000), later).toBe(true);
+      expect(portRow(later)).toMatch(/^b\s+up\s+0\s+0\s+0\s+\S+\s+\S+[kMG]\s/);
+      await tmux('send-keys', '-t', 'top', 'q');
+      let after = '';
+      expect(await waitFor(async () => (after = await screen()).includes('LRT-EXIT='), 10_000), after).toBe(true);
+      expect(after).toContain('LRT-EXIT=0');
+      expect(after, 'the alternate screen is left on exit').not.toContain('PORT/QUEUE');
+    } finally {
+      await tmux('kill-server');
+    }
+  });
+});
