@@ -7,8 +7,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ControlClient, listEngines, registerCommand, unregisterCommand, type ControlEvent, type Engine } from '../src/index.js';
+import { ControlClient, Engine, listEngines, registerCommand, unregisterCommand, type ControlEvent } from '../src/index.js';
 import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
+import { udp4 } from './helpers/frames.js';
 
 const { engines, tmp } = perTestBed();
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
@@ -20,6 +21,7 @@ async function forwarding(name: string, extra: Parameters<typeof engines.create>
   return e;
 }
 
+const e0cpu = () => { const c = Engine.hostInfo().allowedCpus; return c[c.length - 1]; };
 const sockPath = (name: string) => join(tmp.dir, `${process.pid}-${name}.sock`);
 
 /** Runs the linerate CLI in a child process (async: this process's main thread must stay free to answer it). */
@@ -114,6 +116,65 @@ describe('control socket', () => {
     await waitFor(() => events.some((ev) => ev.event === 'stopped'), 2000);
     // stop() clears the active warnings (streamed), then closes the socket.
     expect(events.map((ev) => ev.event)).toEqual(['warning', 'warningCleared', 'warningCleared', 'stopped']);
+  });
+
+  it('stats carries host counters and handler ring fill; the frame shows them', async () => {
+    const e = await engines.create({ name: 'ctl5', control: { dir: tmp.dir } });
+    const peer = e.addPort('peer', { driver: 'ring', wire: 'lrt-ctl-host' });
+    const srv = e.addPort('srv', { driver: 'ring', wire: 'lrt-ctl-host' });
+    let seen = 0;
+    e.handle(peer, (b) => void (seen += b.count));
+    const host = e.host(srv, { ipv4: '198.18.0.2/24' });
+    host.udp({ port: 7 }, () => {});
+    await e.start();
+    const srvMac = e.info().ports.find((p) => p.name === 'srv')!.mac;
+    // UDP to a port nobody listens on: counted (udpNoListener); the host's answer (ARP for the sender, then ICMP) reaches 'peer'.
+    expect(e.send(peer, [udp4(srvMac, '02:00:00:00:00:01', '198.18.0.1', '198.18.0.2', 1000, 9, [1, 2, 3])])).toBe(1);
+    await waitFor(() => seen > 0);
+    const c = await ControlClient.connect(sockPath('ctl5'));
+    const s = await c.stats();
+    expect(s.hosts.srv).toMatchObject({ udpNoListener: 1, sockets: [expect.objectContaining({ port: 7 })] });
+    expect(s.handlerRings.map((f) => [f.port, f.queue])).toEqual(expect.arrayContaining([['peer', 0], ['srv', 0]]));
+    for (const f of s.handlerRings) expect(f.capacity).toBeGreaterThan(0);
+    expect(s.ports.peer!.handler!.packets).toBeGreaterThan(0);
+    c.close();
+    const frame = (await cli(['stats', 'ctl5', '--interval', '0.1'])).stdout;
+    expect(frame).toMatch(/^handler rings: .*peer\/0 0\/\d+ 0%/m);
+    expect(frame).toMatch(/^host srv: .*udpNoListener 1/m);
+    expect(frame).toMatch(/^  udp 7: rx 0/m);
+    await stopAndCheckPool(e);
+  });
+
+  it('a 17th client is refused with TOO_MANY_CLIENTS; the others keep working', async () => {
+    const e = await forwarding('ctl6');
+    await e.start();
+    const clients = await Promise.all(Array.from({ length: 16 }, () => ControlClient.connect(sockPath('ctl6'))));
+    try {
+      await Promise.all(clients.map((c) => c.info()));
+      const refused = await raw(sockPath('ctl6'), '', 2000);
+      expect(JSON.parse(refused.trim())).toMatchObject({ ok: false, error: { code: 'TOO_MANY_CLIENTS' } });
+      expect((await clients[15]!.info()).name).toBe('ctl6');
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
+  it('the socket is removed when the process exits without stopping the engine', async () => {
+    const index = new URL('../dist/src/index.js', import.meta.url).href;
+    const script = `const { Engine } = await import(${JSON.stringify(index)});
+      const e = await Engine.create({ name: 'exiting', lcores: [${e0cpu()}], idle: 'adaptive', mempool: { mbufs: 1024, hugepages: 'off' } });
+      e.forward(e.addPort('a', { driver: 'null' }), e.addPort('b', { driver: 'null' }));
+      await e.start();
+      console.log('up');
+      process.stdin.once('data', () => process.exit(0));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, LINERATE_CONTROL_DIR: tmp.dir }, stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout.once('data', r));
+    const path = join(tmp.dir, `${child.pid}-exiting.sock`);
+    expect(existsSync(path)).toBe(true);
+    expect((await listEngines(tmp.dir)).map((x) => x.name)).toEqual(['exiting']);
+    child.stdin.write('x');
+    await new Promise((r) => child.once('exit', r));
+    expect(existsSync(path), 'removed at process exit').toBe(false);
   });
 
   it('registerCommand adds a command to the socket; a taken name is refused', async () => {
