@@ -159,6 +159,28 @@ describe('control socket', () => {
     }
   });
 
+  it('a client that sends and never reads is disconnected once its unread replies pass 4 MiB; the engine keeps answering', async () => {
+    const e = await forwarding('ctl7');
+    await e.start();
+    const one = JSON.stringify(await (async () => { const c = await ControlClient.connect(sockPath('ctl7')); try { return await c.stats(); } finally { c.close(); } })()).length;
+    const n = Math.ceil((8 * 1024 * 1024) / one); // replies worth 8 MiB: past the 4 MiB limit whatever the socket buffers hold
+    const s = connect(sockPath('ctl7'));
+    await new Promise((r) => s.once('connect', r));
+    s.pause(); // never read
+    let received = 0;
+    s.on('data', (d: Buffer) => (received += d.length));
+    s.write('{"cmd":"stats"}\n'.repeat(n));
+    // The engine answers others meanwhile, and drops the one that does not read.
+    const other = await ControlClient.connect(sockPath('ctl7'));
+    expect((await other.info()).name).toBe('ctl7');
+    expect(await waitFor(async () => (await other.info()).clients === 1, 10_000), 'the silent client was disconnected').toBe(true);
+    other.close();
+    const closed = new Promise((r) => s.once('close', r));
+    s.resume();
+    await closed;
+    expect(received, 'cut off before all replies were written').toBeLessThan(n * one);
+  });
+
   it('the socket is removed when the process exits without stopping the engine', async () => {
     const index = new URL('../dist/src/index.js', import.meta.url).href;
     const script = `const { Engine } = await import(${JSON.stringify(index)});

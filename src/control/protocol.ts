@@ -14,6 +14,8 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Unread reply bytes after which a client that does not read is disconnected. */
 export const MAX_PENDING_REPLY_BYTES = 4 * 1024 * 1024;
+/** Requests of one client waiting to be answered; past it the engine stops reading that client until half are done. */
+export const MAX_QUEUED_REQUESTS = 64;
 /** Clients connected at once; more are refused with one error line. */
 export const MAX_CLIENTS = 16;
 /** Warnings kept for the `warnings` command (raised and cleared, newest last). */

@@ -16,6 +16,7 @@ import {
   LineSplitter,
   MAX_CLIENTS,
   MAX_PENDING_REPLY_BYTES,
+  MAX_QUEUED_REQUESTS,
   MAX_REQUEST_BYTES,
   PROTOCOL_VERSION,
   RECENT_WARNINGS,
@@ -42,6 +43,8 @@ export interface ControlInfo {
   drivers: string[];
   mempool: { mbufs: number; hugepages: boolean; pageKind: string };
   commands: string[];
+  /** Control clients connected now (this one included). */
+  clients: number;
 }
 
 /** An lcore as `stats` reports it: the engine's counters plus the CPU time its thread received. */
@@ -64,7 +67,7 @@ export interface ControlStats extends Omit<EngineStats, 'lcores'> {
 /** What the server reads from its engine. @internal */
 export interface ControlSource {
   name: string;
-  info(): Omit<ControlInfo, 'protocol' | 'version' | 'pid' | 'name' | 'process' | 'commands' | 'startedAt' | 'uptimeSeconds'>;
+  info(): Omit<ControlInfo, 'protocol' | 'version' | 'pid' | 'name' | 'process' | 'commands' | 'clients' | 'startedAt' | 'uptimeSeconds'>;
   stats(): EngineStats;
   channelFills(): ChannelFill[];
   hosts(): { port: string; stats: HostStats }[];
@@ -204,7 +207,8 @@ export class ControlServer<E = unknown> {
     for (const c of this.clients) {
       if (c.subscribed) this.write(c, { event: 'stopped', data: {} } satisfies ControlEvent);
       c.socket.end();
-      c.socket.destroySoon?.();
+      // A client that never closes its end is cut off after a second.
+      setTimeout(() => c.socket.destroy(), 1000).unref();
       this.drop(c);
     }
     server.close();
@@ -234,6 +238,7 @@ export class ControlServer<E = unknown> {
     this.clients.add(client);
     const lines = new LineSplitter(MAX_REQUEST_BYTES);
     let queue = Promise.resolve();
+    let waiting = 0;
     socket.on('data', (chunk: string) => {
       const got = lines.push(chunk);
       if (!got) {
@@ -242,8 +247,18 @@ export class ControlServer<E = unknown> {
         this.drop(client);
         return;
       }
-      // One request at a time per client, answered in order.
-      for (const line of got) queue = queue.then(() => this.answer(client, line));
+      // One request at a time per client, answered in order. A client that sends faster than it is answered is
+      // not read from (TCP-like backpressure through the socket buffer) until its backlog halves.
+      for (const line of got) {
+        waiting++;
+        queue = queue
+          .then(() => this.answer(client, line))
+          .catch(() => {})
+          .then(() => {
+            if (--waiting <= MAX_QUEUED_REQUESTS / 2 && socket.isPaused()) socket.resume();
+          });
+      }
+      if (waiting > MAX_QUEUED_REQUESTS) socket.pause();
     });
     socket.on('error', () => this.drop(client));
     socket.on('close', () => this.drop(client));
@@ -330,6 +345,7 @@ export class ControlServer<E = unknown> {
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       ...this.src.info(),
       commands: this.commands(),
+      clients: this.clients.size,
     };
   }
 
