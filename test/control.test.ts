@@ -3,10 +3,10 @@
 // process. Engines here use null and ring ports (no root needed) and a control directory of their own (the test's
 // temp dir), so engines of other processes on this host are never seen.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ControlClient, Engine, listEngines, registerCommand, unregisterCommand, type ControlEvent } from '../src/index.js';
 import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
 import { udp4 } from './helpers/frames.js';
@@ -225,6 +225,25 @@ describe('control socket', () => {
     await expectError(() => engines.create({ control: { dir: 'a', path: 'b' } }), 'INVALID_OPTION', 'not both');
   });
 
+  it('a control directory others may write to is refused (not chmod-ed): the engine runs without a socket and says why', async () => {
+    const open = join(tmp.dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const said = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const e = await engines.create({ name: 'nodir', control: { dir: open } });
+      e.forward(e.addPort('a', { driver: 'null' }), e.addPort('b', { driver: 'null' }));
+      await e.start();
+      expect(e.state).toBe('running');
+      expect(readdirSync(open)).toEqual([]);
+      expect(statSync(open).mode & 0o777).toBe(0o777);
+      expect(said).toHaveBeenCalledWith(expect.stringContaining(`engine 'nodir' runs without its control socket`));
+      expect(said).toHaveBeenCalledWith(expect.stringContaining('others may write'));
+    } finally {
+      said.mockRestore();
+    }
+  });
+
   it("listEngines removes a dead process's socket (kill -9) and lists the live engine", async () => {
     const e = await forwarding('live');
     await e.start();
@@ -235,7 +254,11 @@ describe('control socket', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(existsSync(ghost), 'kill -9 leaves the socket behind').toBe(true);
+    // A file with a socket's name but no socket, of a dead pid: not ours to delete.
+    const notSocket = join(tmp.dir, `${child.pid}-file.sock`);
+    writeFileSync(notSocket, '');
     const found = await listEngines(tmp.dir);
+    expect(existsSync(notSocket), 'a regular file is left alone').toBe(true);
     expect(found.map((x) => [x.pid, x.name])).toEqual([[process.pid, 'live']]);
     expect(existsSync(ghost), 'stale socket removed').toBe(false);
   });

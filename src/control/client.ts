@@ -3,7 +3,7 @@
  * each socket, removing those of dead processes) and pick one by pid or name.
  * @module
  */
-import { unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { LinerateError } from '../errors.js';
 import { controlDir, listSockets, pidAlive, type SocketEntry } from './dir.js';
@@ -132,6 +132,15 @@ export class ControlClient {
   }
 }
 
+/** Only sockets are ever removed: a file that merely has a socket's name is not ours to delete. */
+function isSocket(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /** A running engine found in the control directory. */
 export interface RunningEngine extends SocketEntry {
   info: ControlInfo;
@@ -152,7 +161,7 @@ export async function listEngines(dir = controlDir(), timeoutMs = 2000): Promise
       const errno = ((e as LinerateError).cause as NodeJS.ErrnoException | undefined)?.code;
       // Nobody listens and its process is gone: a stale socket. (A live pid that refuses is left alone: it may be
       // a socket being set up.)
-      if ((errno === 'ECONNREFUSED' || errno === 'ENOENT') && !pidAlive(entry.pid)) {
+      if ((errno === 'ECONNREFUSED' || errno === 'ENOENT') && !pidAlive(entry.pid) && isSocket(entry.path)) {
         try {
           unlinkSync(entry.path);
         } catch {

@@ -4,7 +4,7 @@
  * tell a live engine from one that died (kill -9 leaves its socket behind) without connecting first.
  * @module
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinerateError } from '../errors.js';
@@ -28,7 +28,7 @@ export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * Creates the directory (0700) when missing, and refuses one that another user owns or others may write to: in a
- * shared /tmp, someone else could otherwise plant a socket where our tools would talk to it.
+ * shared /tmp, someone else could otherwise plant a socket where our tools would talk to it, or remove ours.
  * @throws LinerateError CONTROL_FAILED
  */
 export function ensureControlDir(dir: string): void {
@@ -43,7 +43,10 @@ export function ensureControlDir(dir: string): void {
   if (uid !== undefined && st.uid !== uid) {
     throw new LinerateError('CONTROL_FAILED', `the control directory ${dir} belongs to uid ${st.uid}, not to you (uid ${uid}); remove it, or set ${CONTROL_DIR_ENV} to a directory you own`);
   }
-  if (st.mode & 0o022) chmodSync(dir, 0o700);
+  // Never chmod a directory we did not make (LINERATE_CONTROL_DIR=/tmp would lock everyone else out): refuse it.
+  if (st.mode & 0o022) {
+    throw new LinerateError('CONTROL_FAILED', `others may write to the control directory ${dir} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 ${dir}, or set ${CONTROL_DIR_ENV} to a directory only you can write`);
+  }
 }
 
 /** The socket of engine `name` in process `pid`. */
