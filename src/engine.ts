@@ -647,6 +647,7 @@ export class Engine extends EventEmitter {
       stats: () => this.stats(),
       channelFills: () => this.handlers.channelFills(),
       hosts: () => this.hostList().map((h) => ({ port: h.port.name, stats: h.stats() })),
+      neighbors: () => this.hostList().map((h) => ({ port: h.port.name, entries: h.neighbors() })),
       warnings: () => this.warnings(),
     };
   }

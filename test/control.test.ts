@@ -10,6 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ControlClient, Engine, listEngines, registerCommand, unregisterCommand, type ControlEvent } from '../src/index.js';
 import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
 import { udp4 } from './helpers/frames.js';
+import { renderFrame, si } from '../src/cli/frame.js';
 
 const { engines, tmp } = perTestBed();
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
@@ -124,7 +125,7 @@ describe('control socket', () => {
     const srv = e.addPort('srv', { driver: 'ring', wire: 'lrt-ctl-host' });
     let seen = 0;
     e.handle(peer, (b) => void (seen += b.count));
-    const host = e.host(srv, { ipv4: '198.18.0.2/24' });
+    const host = e.host(srv, { ipv4: '198.18.0.2/24', neighbors: [{ ip: '198.18.0.9', mac: '02:00:00:00:00:09' }] });
     host.udp({ port: 7 }, () => {});
     await e.start();
     const srvMac = e.info().ports.find((p) => p.name === 'srv')!.mac;
@@ -137,6 +138,12 @@ describe('control socket', () => {
     expect(s.handlerRings.map((f) => [f.port, f.queue])).toEqual(expect.arrayContaining([['peer', 0], ['srv', 0]]));
     for (const f of s.handlerRings) expect(f.capacity).toBeGreaterThan(0);
     expect(s.ports.peer!.handler!.packets).toBeGreaterThan(0);
+    // ip neigh: the static entry the host was given.
+    const neigh = await c.request<Record<string, { ip: string; mac: string; state: string }[]>>('neighbors');
+    expect(Object.keys(neigh)).toEqual(['srv']);
+    expect(neigh.srv).toContainEqual(expect.objectContaining({ ip: '198.18.0.9', mac: '02:00:00:00:00:09', state: 'static' }));
+    expect(await c.request('neighbors', { port: 'srv' })).toEqual({ srv: expect.any(Array) });
+    await expect(c.request('neighbors', { port: 'peer' })).rejects.toMatchObject({ code: 'INVALID_PORT' });
     c.close();
     const frame = (await cli(['stats', 'ctl5', '--interval', '0.1'])).stdout;
     expect(frame).toMatch(/^handler rings: .*peer\/0 0\/\d+ 0%/m);
@@ -357,5 +364,27 @@ describe('linerate top in a real terminal (tmux)', () => {
     } finally {
       await tmux('kill-server');
     }
+  });
+});
+
+describe('the frame (linerate stats / top)', () => {
+  it('numbers: three significant digits with SI prefixes, rounding up to the next prefix', () => {
+    expect([0, 7, 999, 1000, 12_345, 999_960, 1_234_567, 30.1e9].map(si)).toEqual(['0', '7', '999', '1.00k', '12.3k', '1.00M', '1.23M', '30.1G']);
+  });
+
+  it('a port with two rx queues gets a row per queue with its own rate; every line fits 80 columns', async () => {
+    const e = await engines.create({ name: 'queues', control: { dir: tmp.dir } });
+    e.forward(e.addPort('a', { driver: 'null', rxQueues: 2 }), e.addPort('b', { driver: 'null' }));
+    await e.start();
+    const c = await ControlClient.connect(sockPath('queues'));
+    const prev = await c.stats();
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = renderFrame(await c.info(), prev, await c.stats());
+    c.close();
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    const at = lines.findIndex((l) => /^a\s+up\s/.test(l));
+    expect(lines[at + 1]).toMatch(/^ rx 0\s+\S+[kMG]\s+\S+[kMG]\s+\S+[kMG]$/);
+    expect(lines[at + 2]).toMatch(/^ rx 1\s+\S+[kMG]\s+\S+[kMG]\s+\S+[kMG]$/);
+    expect(lines[at + 3]).toMatch(/^b\s+up\s/);
   });
 });

@@ -22,8 +22,13 @@ export function si(v: number): string {
     x /= 1000;
     i++;
   }
-  const digits = x >= 100 ? 0 : x >= 10 ? 1 : 2;
-  return `${v < 0 ? '-' : ''}${x.toFixed(digits)}${units[i]}`;
+  let text = x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
+  // 999.96k rounds to "1000k": that is 1.00M.
+  if (Number(text) >= 1000 && i < units.length - 1) {
+    i++;
+    text = (x / 1000).toFixed(2);
+  }
+  return `${v < 0 ? '-' : ''}${text}${units[i]}`;
 }
 
 function uptime(s: number): string {

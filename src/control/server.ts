@@ -9,7 +9,7 @@ import { chmodSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { LinerateError } from '../errors.js';
 import type { ChannelFill } from '../handler/handlers.js';
-import type { HostStats } from '../host/host.js';
+import type { HostStats, NeighborEntry } from '../host/host.js';
 import type { EngineStats, LcoreStats } from '../stats.js';
 import type { EngineWarning } from '../watchdog.js';
 import {
@@ -71,6 +71,7 @@ export interface ControlSource {
   stats(): EngineStats;
   channelFills(): ChannelFill[];
   hosts(): { port: string; stats: HostStats }[];
+  neighbors(): { port: string; entries: NeighborEntry[] }[];
   warnings(): EngineWarning[];
 }
 
@@ -106,7 +107,7 @@ export function unregisterCommand(name: string): void {
   extraCommands.delete(name);
 }
 
-const BUILTIN = ['commands', 'info', 'stats', 'warnings', 'subscribe'];
+const BUILTIN = ['commands', 'info', 'stats', 'warnings', 'neighbors', 'subscribe'];
 
 let version: string | undefined;
 function linerateVersion(): string {
@@ -321,6 +322,14 @@ export class ControlServer<E = unknown> {
         return this.stats();
       case 'warnings':
         return { active: this.src.warnings(), recent: this.recent };
+      case 'neighbors': {
+        // ip neigh: every host port's table, or the one named by args.port.
+        const all = this.src.neighbors();
+        if (args.port === undefined) return Object.fromEntries(all.map((h) => [h.port, h.entries]));
+        const one = all.find((h) => h.port === args.port);
+        if (!one) throw new LinerateError('INVALID_PORT', `no host on port ${JSON.stringify(args.port)}; hosts: ${all.map((h) => h.port).join(', ') || 'none'}`);
+        return { [one.port]: one.entries };
+      }
       case 'subscribe':
         c.subscribed = true;
         return { events: ['warning', 'warningCleared', 'stopped'], active: this.src.warnings() };
