@@ -29,7 +29,7 @@ import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
 import { Watchdog, resolveWarningOptions, type EngineWarning } from './watchdog.js';
 import { ControlServer, listening } from './control/server.js';
-import { controlDir, ensureControlDir, socketName } from './control/dir.js';
+import { controlDir, defaultEngineName, ensureControlDir, socketName } from './control/dir.js';
 import { join } from 'node:path';
 
 /** Engines created in this process: the default name of the next. */
@@ -109,7 +109,7 @@ export class Engine extends EventEmitter {
   private readonly hosts = new Map<string, Host>();
   private readonly watchdog: Watchdog;
   private control: ControlServer<Engine> | undefined;
-  /** The name tools show and the control socket carries (options.name, else this engine's index in the process). */
+  /** The name tools show and the control socket carries: options.name, else the script's name (`l2fwd`, then `l2fwd-1`, ...). */
   readonly name: string;
 
   private constructor(
@@ -117,7 +117,7 @@ export class Engine extends EventEmitter {
     private readonly options: EngineOptions,
   ) {
     super();
-    this.name = options.name ?? String(engineCount++);
+    this.name = options.name ?? defaultEngineName(engineCount++);
     this.handlers = new HandlerSet(
       () => this.attached(),
       () => this.nat.id(),

@@ -57,7 +57,9 @@ export interface EngineOptions {
   warnings?: WarningOptions;
   /**
    * The engine's name: tools (`linerate ls`, `stats`, `top`) show it and take it to pick the engine; it names the
-   * control socket `<pid>-<name>.sock`. Letters, digits, `.`, `_`, `-`. Default: the engine's index in this process (0, 1, ...).
+   * control socket `<pid>-<name>.sock`. Letters, digits, `.`, `_`, `-`, at most 64. Default: the process's script name
+   * without extension (`l2fwd` for `node l2fwd.js`; `node` without a script), `-1`, `-2`, ... appended for the second
+   * and later engines the process creates.
    */
   name?: string;
   /**

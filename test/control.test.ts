@@ -11,6 +11,7 @@ import { ControlClient, Engine, listEngines, registerCommand, unregisterCommand,
 import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
 import { udp4 } from './helpers/frames.js';
 import { renderFrame, si } from '../src/cli/frame.js';
+import { defaultEngineName } from '../src/control/dir.js';
 
 const { engines, tmp } = perTestBed();
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
@@ -191,16 +192,17 @@ describe('control socket', () => {
   it('the socket is removed when the process exits without stopping the engine', async () => {
     const index = new URL('../dist/src/index.js', import.meta.url).href;
     const script = `const { Engine } = await import(${JSON.stringify(index)});
-      const e = await Engine.create({ name: 'exiting', lcores: [${e0cpu()}], idle: 'adaptive', mempool: { mbufs: 1024, hugepages: 'off' } });
+      const e = await Engine.create({ lcores: [${e0cpu()}], idle: 'adaptive', mempool: { mbufs: 1024, hugepages: 'off' } });
       e.forward(e.addPort('a', { driver: 'null' }), e.addPort('b', { driver: 'null' }));
       await e.start();
       console.log('up');
       process.stdin.once('data', () => process.exit(0));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, LINERATE_CONTROL_DIR: tmp.dir }, stdio: ['pipe', 'pipe', 'inherit'] });
     await new Promise((r) => child.stdout.once('data', r));
-    const path = join(tmp.dir, `${child.pid}-exiting.sock`);
+    // No name given and no script (node -e): named 'node'.
+    const path = join(tmp.dir, `${child.pid}-node.sock`);
     expect(existsSync(path)).toBe(true);
-    expect((await listEngines(tmp.dir)).map((x) => x.name)).toEqual(['exiting']);
+    expect((await listEngines(tmp.dir)).map((x) => x.name)).toEqual(['node']);
     child.stdin.write('x');
     await new Promise((r) => child.once('exit', r));
     expect(existsSync(path), 'removed at process exit').toBe(false);
@@ -230,6 +232,20 @@ describe('control socket', () => {
     await expectError(() => engines.create({ name: 'a/b' }), 'INVALID_OPTION', "'name'");
     await expectError(() => engines.create({ control: { where: 'x' } as never }), 'UNKNOWN_OPTION', 'where');
     await expectError(() => engines.create({ control: { dir: 'a', path: 'b' } }), 'INVALID_OPTION', 'not both');
+  });
+
+  it("names: the script's by default; a second running engine of the process with a taken name gets a suffix", async () => {
+    expect(defaultEngineName(0, '/srv/app/dist/examples/l2fwd.js')).toBe('l2fwd');
+    expect(defaultEngineName(2, '/srv/app/dist/examples/l2fwd.js')).toBe('l2fwd-2');
+    expect(defaultEngineName(0, '')).toBe('node');
+    expect(defaultEngineName(0, '/x/my app.mjs')).toBe('my_app');
+    const one = await forwarding('twin');
+    const two = await forwarding('twin');
+    await one.start();
+    await two.start();
+    const names = (await listEngines(tmp.dir)).map((x) => x.name);
+    expect(names[0]).toBe('twin');
+    expect(names[1]).toMatch(/^twin-\d+$/);
   });
 
   it('a control directory others may write to is refused (not chmod-ed): the engine runs without a socket and says why', async () => {

@@ -49,6 +49,15 @@ export function ensureControlDir(dir: string): void {
   }
 }
 
+/**
+ * The name of an engine not given one: the process's script without directory and extension (`l2fwd` for
+ * `node dist/examples/l2fwd.js`; `node` without a script), then `-<index>` for the second engine of the process and on.
+ */
+export function defaultEngineName(index: number, script = process.argv[1]): string {
+  const base = (script ?? '').split('/').pop()!.replace(/\.[cm]?[jt]s$/, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 48) || 'node';
+  return index === 0 ? base : `${base}-${index}`;
+}
+
 /** The socket of engine `name` in process `pid`. */
 export function socketName(pid: number, name: string): string {
   return `${pid}-${name}.sock`;
