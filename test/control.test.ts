@@ -312,7 +312,10 @@ describe('linerate ls / stats / doctor --engine', () => {
     for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
     expect(lines.find((l) => l.startsWith('b '))).toMatch(/^b\s+up\s+0\s+0\s+0\s+\S+\s+\S+[kMG]\s/);
 
-    const other = await forwarding('cli2');
+    // A second engine, idle (a ring port with nothing on its wire), so the CPU stays for the tools.
+    const other = await engines.create({ name: 'cli2', control: { dir: tmp.dir } });
+    other.echo(other.addPort('idle', { driver: 'ring', wire: 'lrt-ctl-idle' }));
+    other.on('warning', () => {});
     await other.start();
     const amb = await cli(['stats', '--json', '--once']);
     expect(amb.code).toBe(1);

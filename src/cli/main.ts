@@ -3,10 +3,7 @@
  * The linerate command: `linerate doctor [--json] [--engine]`, `ls`, `stats`, `top`, `gen ...`, `version`.
  */
 import { createRequire } from 'node:module';
-import { engineChecks, runChecks, type Check } from './doctor.js';
-import { liveCommand } from './live.js';
-import { bindCommand } from './bind.js';
-import { genCommand } from './gen.js';
+import type { Check } from './doctor.js';
 
 const require = createRequire(import.meta.url);
 const [cmd = 'help', ...rest] = process.argv.slice(2);
@@ -24,6 +21,8 @@ function version(): string {
 
 switch (cmd) {
   case 'doctor': {
+    // Each command loads only what it needs: `linerate ls` need not load the addon.
+    const { engineChecks, runChecks } = await import('./doctor.js');
     const checks: Check[] = runChecks();
     const at = rest.indexOf('--engine');
     if (at >= 0) {
@@ -49,15 +48,15 @@ switch (cmd) {
   case 'devices':
   case 'bind':
   case 'unbind':
-    process.exit(bindCommand(cmd, rest));
+    process.exit((await import('./bind.js')).bindCommand(cmd, rest));
     break;
   case 'ls':
   case 'stats':
   case 'top':
-    process.exit(await liveCommand(cmd, rest));
+    process.exit(await (await import('./live.js')).liveCommand(cmd, rest));
     break;
   case 'gen':
-    process.exit(await genCommand(rest));
+    process.exit(await (await import('./gen.js')).genCommand(rest));
     break;
   case 'version':
   case '--version':
