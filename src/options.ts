@@ -58,7 +58,7 @@ export interface EngineOptions {
   /**
    * The engine's name: tools (`linerate ls`, `stats`, `top`) show it and take it to pick the engine; it names the
    * control socket `<pid>-<name>.sock`. Letters, digits, `.`, `_`, `-`, at most 64. Default: the process's script name
-   * without extension (`l2fwd` for `node l2fwd.js`; `node` without a script), `-1`, `-2`, ... appended for the second
+   * without extension (`l2fwd` for `node l2fwd.js`; `dns` for `dns/main.js`; `node` without a script), `-1`, `-2`, ... appended for the second
    * and later engines the process creates.
    */
   name?: string;

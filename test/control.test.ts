@@ -238,6 +238,7 @@ describe('control socket', () => {
     expect(defaultEngineName(0, '/srv/app/dist/examples/l2fwd.js')).toBe('l2fwd');
     expect(defaultEngineName(2, '/srv/app/dist/examples/l2fwd.js')).toBe('l2fwd-2');
     expect(defaultEngineName(0, '')).toBe('node');
+    expect(defaultEngineName(0, '/srv/app/dist/examples/dns/main.js')).toBe('dns');
     expect(defaultEngineName(0, '/x/my app.mjs')).toBe('my_app');
     const one = await forwarding('twin');
     const two = await forwarding('twin');

@@ -51,10 +51,15 @@ export function ensureControlDir(dir: string): void {
 
 /**
  * The name of an engine not given one: the process's script without directory and extension (`l2fwd` for
- * `node dist/examples/l2fwd.js`; `node` without a script), then `-<index>` for the second engine of the process and on.
+ * `node dist/examples/l2fwd.js`), its directory's for a `main` or `index` script (`dns` for dns/main.js), `node`
+ * without a script; then `-<index>` for the second engine of the process and on.
  */
 export function defaultEngineName(index: number, script = process.argv[1]): string {
-  const base = (script ?? '').split('/').pop()!.replace(/\.[cm]?[jt]s$/, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 48) || 'node';
+  const parts = (script ?? '').split('/');
+  let file = parts.pop()!.replace(/\.[cm]?[jt]s$/, '');
+  // dns/main.js says more by its directory than by its file.
+  if ((file === 'main' || file === 'index') && parts.length && parts[parts.length - 1]) file = parts[parts.length - 1]!;
+  const base = file.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 48) || 'node';
   return index === 0 ? base : `${base}-${index}`;
 }
 
