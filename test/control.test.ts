@@ -208,7 +208,7 @@ describe('control socket', () => {
     expect(existsSync(path), 'removed at process exit').toBe(false);
   });
 
-  it('registerCommand adds a command to the socket; a taken name is refused', async () => {
+  it('registerCommand adds a command to the socket; a taken name is refused; a command may take the connection over for bytes', async () => {
     registerCommand<Engine>('ports-up', (args, ctx) => ({ asked: args.x, up: Object.values(ctx.engine.stats().ports).filter((p) => p.linkUp).length }));
     try {
       await expectError(() => registerCommand('ports-up', () => 0), 'INVALID_OPTION', 'taken');
@@ -219,8 +219,25 @@ describe('control socket', () => {
       expect(await c.request('ports-up', { x: 1 })).toEqual({ asked: 1, up: 2 });
       expect((await c.info()).commands).toContain('ports-up');
       c.close();
+      // A command that takes the connection over for bytes (as capture -w - will): its reply line, then its bytes.
+      registerCommand('blob', (_args, ctx) => {
+        ctx.detach((socket) => setTimeout(() => socket.end(Buffer.from([0, 1, 2, 0x0a, 0xff])), 50));
+        return { bytes: 5 };
+      });
+      const got = await new Promise<Buffer>((resolve) => {
+        const sock = connect(sockPath('ctl4'));
+        const chunks: Buffer[] = [];
+        sock.on('data', (d: Buffer) => chunks.push(d));
+        sock.on('close', () => resolve(Buffer.concat(chunks)));
+        sock.on('connect', () => sock.write('{"id":1,"cmd":"blob"}\n{"id":2,"cmd":"info"}\n'));
+      });
+      const nl = got.indexOf(0x0a);
+      expect(JSON.parse(got.subarray(0, nl).toString())).toEqual({ id: 1, ok: true, result: { bytes: 5 } });
+      // The bytes, and nothing for the request after the takeover.
+      expect([...got.subarray(nl + 1)]).toEqual([0, 1, 2, 0x0a, 0xff]);
     } finally {
       unregisterCommand('ports-up');
+      unregisterCommand('blob');
     }
   });
 

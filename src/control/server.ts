@@ -83,6 +83,14 @@ export interface ControlContext<E = unknown> {
   write(line: object): boolean;
   /** Runs fn when the client disconnects (or the engine stops). */
   onClose(fn: () => void): void;
+  /**
+   * Takes the connection over for a byte stream (a capture's pcapng for `linerate capture -w -`): once this command's
+   * reply line is written, `then(socket)` is called and the connection is the command's: the engine reads no more
+   * requests from it and writes nothing else. The command writes (minding `write()`'s result: backpressure is its job
+   * now) and ends it. It counts as a client until closed; the engine's stop ends it. A command that throws is not
+   * detached (its error reply is written and the connection stays a control connection).
+   */
+  detach(then: (socket: Socket) => void): void;
 }
 
 /** A control command: its result (JSON-serialisable) is the reply; a thrown LinerateError is an error reply with its code. */
@@ -160,6 +168,10 @@ interface Client {
   socket: Socket;
   closers: (() => void)[];
   subscribed: boolean;
+  /** A command took the connection over (ControlContext.detach): no more lines either way. */
+  detached: boolean;
+  /** The taker, called once the reply is written. */
+  afterReply?: (socket: Socket) => void;
 }
 
 /** One engine's control socket. @internal */
@@ -235,12 +247,13 @@ export class ControlServer<E = unknown> {
       socket.end(JSON.stringify({ id: null, ok: false, error: { code: 'TOO_MANY_CLIENTS', message: `this engine serves ${MAX_CLIENTS} control clients at once; close one (linerate top, stats --watch) and retry` } }) + '\n');
       return;
     }
-    const client: Client = { socket, closers: [], subscribed: false };
+    const client: Client = { socket, closers: [], subscribed: false, detached: false };
     this.clients.add(client);
     const lines = new LineSplitter(MAX_REQUEST_BYTES);
     let queue = Promise.resolve();
     let waiting = 0;
     socket.on('data', (chunk: string) => {
+      if (client.detached) return; // the command that took it over reads, if anything
       const got = lines.push(chunk);
       if (!got) {
         this.write(client, { id: null, ok: false, error: { code: 'BAD_REQUEST', message: `a request line is at most ${MAX_REQUEST_BYTES} bytes` } });
@@ -288,7 +301,8 @@ export class ControlServer<E = unknown> {
   }
 
   private async answer(c: Client, line: string): Promise<void> {
-    if (!this.clients.has(c)) return;
+    // Lines that arrived before a takeover are not answered into the command's byte stream.
+    if (!this.clients.has(c) || c.detached) return;
     let req: ControlRequest;
     try {
       req = JSON.parse(line) as ControlRequest;
@@ -305,7 +319,15 @@ export class ControlServer<E = unknown> {
     try {
       const result = await this.run(c, req.cmd, req.args ?? {});
       this.write(c, { id, ok: true, result: result ?? null } satisfies ControlReply);
+      const taker = c.afterReply;
+      if (taker) {
+        c.afterReply = undefined;
+        c.detached = true;
+        c.subscribed = false;
+        taker(c.socket);
+      }
     } catch (e) {
+      c.afterReply = undefined;
       const err = e as { code?: unknown; message?: unknown };
       const code = typeof err?.code === 'string' ? err.code : 'COMMAND_FAILED';
       this.write(c, { id, ok: false, error: { code, message: String(err?.message ?? e) } } satisfies ControlReply);
@@ -336,7 +358,14 @@ export class ControlServer<E = unknown> {
     }
     const fn = extraCommands.get(cmd) as ControlCommand<E> | undefined;
     if (!fn) throw new LinerateError('UNKNOWN_COMMAND', `unknown command '${cmd}'; this engine knows: ${this.commands().join(', ')}`);
-    return fn(args, { engine: this.engine, write: (o) => this.write(c, o), onClose: (f) => c.closers.push(f) });
+    return fn(args, {
+      engine: this.engine,
+      write: (o) => !c.detached && !c.afterReply && this.write(c, o),
+      onClose: (f) => c.closers.push(f),
+      detach: (then) => {
+        c.afterReply = then;
+      },
+    });
   }
 
   private commands(): string[] {
