@@ -28,9 +28,9 @@ import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from 
 import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
 import { Watchdog, resolveWarningOptions, type EngineWarning } from './watchdog.js';
-import { ControlServer, listening } from './control/server.js';
-import { controlDir, defaultEngineName, ensureControlDir, socketName } from './control/dir.js';
-import { join } from 'node:path';
+import type { ControlServer, ControlSource } from './control/server.js';
+import { openControl } from './control/open.js';
+import { defaultEngineName } from './control/dir.js';
 
 /** Engines created in this process: the default name of the next. */
 let engineCount = 0;
@@ -262,7 +262,7 @@ export class Engine extends EventEmitter {
     this._state = 'running';
     this.handlers.afterStart();
     // The socket first: it keeps the warnings the watchdog's first look raises.
-    await this.startControl();
+    this.control = await openControl(this, this.controlSource(), this.options.control);
     this.watchdog.start();
     // Only lcores that run tasks take CPU time (one with none is not started).
     this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
@@ -609,29 +609,8 @@ export class Engine extends EventEmitter {
     }
   }
 
-  /**
-   * Opens the control socket (docs/control.md). It is a tool for operators, not part of the data path: when it cannot
-   * be opened the engine runs without it and says so once on stderr.
-   */
-  private async startControl(): Promise<void> {
-    const o = this.options.control;
-    if (o === false) return;
-    let path: string;
-    try {
-      const dir = o?.dir ?? controlDir();
-      if (o?.path === undefined) ensureControlDir(dir);
-      path = o?.path ?? join(dir, socketName(process.pid, this.name));
-      // Two engines of one process with the same name: the later one is told apart by its index.
-      if (listening(path)) path = join(dir, socketName(process.pid, `${this.name}-${engineCount++}`));
-      const server = new ControlServer<Engine>(this, this.controlSource(), path);
-      await server.listen();
-      this.control = server;
-    } catch (e) {
-      console.error(`linerate: engine '${this.name}' runs without its control socket (linerate ls, stats, top will not see it): ${(e as Error).message}`);
-    }
-  }
-
-  private controlSource(): ConstructorParameters<typeof ControlServer>[1] {
+  /** What the control socket (docs/control.md) reads: the same stats() and warnings() as the API. */
+  private controlSource(): ControlSource {
     return {
       name: this.name,
       info: () => {
