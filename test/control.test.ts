@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { ControlClient, Engine, listEngines, registerCommand, unregisterCommand, type ControlEvent } from '../src/index.js';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { ControlClient, Engine, findEngine, listEngines, registerCommand, unregisterCommand, type ControlEvent } from '../src/index.js';
 import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
 import { udp4 } from './helpers/frames.js';
 import { renderFrame, si } from '../src/cli/frame.js';
@@ -170,14 +170,18 @@ describe('control socket', () => {
   it('a client that sends and never reads is disconnected once its unread replies pass 4 MiB; the engine keeps answering', async () => {
     const e = await forwarding('ctl7');
     await e.start();
-    const one = JSON.stringify(await (async () => { const c = await ControlClient.connect(sockPath('ctl7')); try { return await c.stats(); } finally { c.close(); } })()).length;
-    const n = Math.ceil((8 * 1024 * 1024) / one); // replies worth 8 MiB: past the 4 MiB limit whatever the socket buffers hold
+    // Replies of 64 KiB each, cheap to make: 96 of them are 6 MiB, past the 4 MiB limit plus what the socket buffers hold.
+    const big = 'x'.repeat(64 * 1024);
+    registerCommand('big', () => big);
+    onTestFinished(() => unregisterCommand('big'));
+    const one = big.length + 30;
+    const n = 96;
     const s = connect(sockPath('ctl7'));
     await new Promise((r) => s.once('connect', r));
     s.pause(); // never read
     let received = 0;
     s.on('data', (d: Buffer) => (received += d.length));
-    s.write('{"cmd":"stats"}\n'.repeat(n));
+    s.write('{"cmd":"big"}\n'.repeat(n));
     // The engine answers others meanwhile, and drops the one that does not read.
     const other = await ControlClient.connect(sockPath('ctl7'));
     expect((await other.info()).name).toBe('ctl7');
@@ -340,9 +344,8 @@ describe('linerate ls / stats / doctor --engine', () => {
     expect(amb.stderr).toContain('ENGINE_AMBIGUOUS');
     expect(amb.stderr).toContain(`${process.pid} cli1`);
     expect(amb.stderr).toContain(`${process.pid} cli2`);
-    const none = await cli(['stats', 'nosuch']);
-    expect(none.code).toBe(1);
-    expect(none.stderr).toContain('ENGINE_NOT_FOUND');
+    await expectError(() => findEngine('nosuch', tmp.dir), 'ENGINE_NOT_FOUND', "'nosuch'", `${process.pid} cli1`);
+    expect((await findEngine(`${process.pid}-cli2`, tmp.dir)).name).toBe('cli2');
   });
 
   it('doctor --engine adds live checks: a link down fails with its fix, active warnings are listed', async () => {
