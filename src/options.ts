@@ -64,8 +64,8 @@ export interface EngineOptions {
   name?: string;
   /**
    * The control socket (docs/control.md): while the engine runs, tools outside the process read its info, stats and
-   * warnings there. Default: on, in the control directory (`$LINERATE_CONTROL_DIR`, else `$XDG_RUNTIME_DIR/linerate`,
-   * else `/run/linerate` for root, else `<tmpdir>/linerate-<uid>`). `false` turns it off; `{ dir }` or `{ path }` moves it.
+   * warnings there. Default: on, in the control directory (`$LINERATE_CONTROL_DIR`, else `/run/linerate` for root,
+   * else `$XDG_RUNTIME_DIR/linerate`, else `<tmpdir>/linerate-<uid>`). `false` turns it off; `{ dir }` or `{ path }` moves it.
    */
   control?: false | ControlOptions;
 }
@@ -361,6 +361,8 @@ export interface ResolvedEngineOptions {
 
 /** @internal */
 export function resolveEngineOptions(opts: EngineOptions, allowedCpus: number[]): ResolvedEngineOptions {
+  // (check() says "must be an object" for anything else; destructuring first would throw a TypeError instead.)
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) check('Engine.create', opts, engineRules);
   const { control, name, ...rest } = opts;
   check('Engine.create', rest, engineRules);
   checkControlOptions(control, name);

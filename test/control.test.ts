@@ -11,7 +11,8 @@ import { ControlClient, Engine, findEngine, listEngines, registerCommand, unregi
 import { expectError, perTestBed, stopAndCheckPool, waitFor } from './helpers/engine.js';
 import { udp4 } from './helpers/frames.js';
 import { renderFrame, si } from '../src/cli/frame.js';
-import { defaultEngineName } from '../src/control/dir.js';
+import { controlDir, defaultEngineName } from '../src/control/dir.js';
+import { tmpdir } from 'node:os';
 
 const { engines, tmp } = perTestBed();
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
@@ -255,11 +256,16 @@ describe('control socket', () => {
     await expectError(() => engines.create({ control: { dir: 'a', path: 'b' } }), 'INVALID_OPTION', 'not both');
   });
 
-  it("names: the script's by default; a second running engine of the process with a taken name gets a suffix", async () => {
+  it("names: the script's by default; the control directory; a second running engine of the process with a taken name gets a suffix", async () => {
     expect(defaultEngineName(0, '/srv/app/dist/examples/l2fwd.js')).toBe('l2fwd');
     expect(defaultEngineName(2, '/srv/app/dist/examples/l2fwd.js')).toBe('l2fwd-2');
     expect(defaultEngineName(0, '')).toBe('node');
     expect(defaultEngineName(0, '/srv/app/dist/examples/dns/main.js')).toBe('dns');
+    // Where sockets go: the override, root's system-wide directory, the user's runtime directory, a private tmp dir.
+    expect(controlDir({ LINERATE_CONTROL_DIR: '/x', XDG_RUNTIME_DIR: '/run/user/0' }, 0)).toBe('/x');
+    expect(controlDir({ XDG_RUNTIME_DIR: '/run/user/0' }, 0)).toBe('/run/linerate');
+    expect(controlDir({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000)).toBe('/run/user/1000/linerate');
+    expect(controlDir({}, 1000)).toBe(join(tmpdir(), 'linerate-1000'));
     expect(defaultEngineName(0, '/x/my app.mjs')).toBe('my_app');
     const one = await forwarding('twin');
     const two = await forwarding('twin');

@@ -16,14 +16,16 @@ export const CONTROL_DIR_ENV = 'LINERATE_CONTROL_DIR';
 export const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * The control directory: `$LINERATE_CONTROL_DIR`, else `$XDG_RUNTIME_DIR/linerate` (the per-user runtime directory,
- * XDG Base Directory Specification), else `/run/linerate` for root, else `<tmpdir>/linerate-<uid>`.
+ * The control directory: `$LINERATE_CONTROL_DIR`; else for root `/run/linerate`; else `$XDG_RUNTIME_DIR/linerate`
+ * (the per-user runtime directory, XDG Base Directory Specification); else `<tmpdir>/linerate-<uid>`.
+ * Root does not follow XDG_RUNTIME_DIR: a root login shell has one (/run/user/0) and a service started by systemd
+ * does not, and `linerate ls` in the one must find the engines of the other.
  */
-export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
+export function controlDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1): string {
   if (env[CONTROL_DIR_ENV]) return env[CONTROL_DIR_ENV]!;
+  if (uid === 0) return '/run/linerate';
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'linerate');
-  const uid = process.getuid?.() ?? -1;
-  return uid === 0 ? '/run/linerate' : join(tmpdir(), `linerate-${uid}`);
+  return join(tmpdir(), `linerate-${uid}`);
 }
 
 /**
