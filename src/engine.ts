@@ -28,6 +28,12 @@ import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from 
 import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
 import { Watchdog, resolveWarningOptions, type EngineWarning } from './watchdog.js';
+import type { ControlServer, ControlSource } from './control/server.js';
+import { openControl } from './control/open.js';
+import { defaultEngineName } from './control/dir.js';
+
+/** Engines created in this process: the default name of the next. */
+let engineCount = 0;
 
 export type { EngineWarning, EngineWarningCode, WarningOptions } from './watchdog.js';
 
@@ -102,12 +108,16 @@ export class Engine extends EventEmitter {
   private readonly handlers: HandlerSet;
   private readonly hosts = new Map<string, Host>();
   private readonly watchdog: Watchdog;
+  private control: ControlServer<Engine> | undefined;
+  /** The name tools show and the control socket carries: options.name, else the script's name (`l2fwd`, then `l2fwd-1`, ...). */
+  readonly name: string;
 
   private constructor(
     private readonly nat: NativeEngineHandle,
     private readonly options: EngineOptions,
   ) {
     super();
+    this.name = options.name ?? defaultEngineName(engineCount++);
     this.handlers = new HandlerSet(
       () => this.attached(),
       () => this.nat.id(),
@@ -128,6 +138,7 @@ export class Engine extends EventEmitter {
         portOptions: (name) => this.ports.get(name)?.options,
         busyIdle: () => this.options.idle !== 'adaptive',
         emit: (event, w) => this.emit(event, w),
+        observe: (event, w) => this.control?.observe(event, w),
         hasWarningListener: () => this.listenerCount('warning') > 0,
       },
       resolveWarningOptions(options.warnings),
@@ -250,6 +261,8 @@ export class Engine extends EventEmitter {
     }
     this._state = 'running';
     this.handlers.afterStart();
+    // The socket first: it keeps the warnings the watchdog's first look raises.
+    this.control = await openControl(this, this.controlSource(), this.options.control);
     this.watchdog.start();
     // Only lcores that run tasks take CPU time (one with none is not started).
     this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
@@ -262,7 +275,9 @@ export class Engine extends EventEmitter {
   async stop(): Promise<void> {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
-    this.watchdog.stop();
+    this.watchdog.stop(); // clears the active warnings, which subscribers still see
+    this.control?.close();
+    this.control = undefined;
     // Handlers first: they give back what they hold, then the lcores stop and
     // the engine takes back every mbuf (including any a dead worker left).
     await this.handlers.beforeStop();
@@ -592,6 +607,28 @@ export class Engine extends EventEmitter {
       if (Date.now() >= deadline && !firstLook) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /** What the control socket (docs/control.md) reads: the same stats() and warnings() as the API. */
+  private controlSource(): ControlSource {
+    return {
+      name: this.name,
+      info: () => {
+        const raw = this.rawInfo();
+        return {
+          state: this._state,
+          lcores: raw.cpus.map((cpu, index) => ({ index, cpu })),
+          ports: raw.ports.map((p) => ({ name: p.name, driver: p.driver, rxQueues: p.rxQueues, rss: p.rss, mtu: p.mtu, mac: p.mac })),
+          drivers: [...new Set(raw.ports.map((p) => p.driver))],
+          mempool: { mbufs: raw.mempool.mbufs, hugepages: raw.mempool.hugepages, pageKind: raw.mempool.pageKind },
+        };
+      },
+      stats: () => this.stats(),
+      channelFills: () => this.handlers.channelFills(),
+      hosts: () => this.hostList().map((h) => ({ port: h.port.name, stats: h.stats() })),
+      neighbors: () => this.hostList().map((h) => ({ port: h.port.name, entries: h.neighbors() })),
+      warnings: () => this.warnings(),
+    };
   }
 
   private checkPoolFitsHandlers(scope: string): void {

@@ -26,6 +26,10 @@
  * - `RSS_KEY_UNSUPPORTED`: `rss.key` given to a port whose hardware RSS cannot take it (a driver whose queues are spread
  *   by the kernel, a NIC without a keyed hash, a key of the wrong length for the NIC).
  * - `NEIGHBOR_UNRESOLVED`: the load generator's server (or its gateway) did not answer ARP / neighbour solicitation.
+ * - `CONTROL_FAILED`: the control socket (docs/control.md) could not be set up, reached, or answered in time.
+ * - `UNKNOWN_COMMAND`: a control request named a command the engine does not have.
+ * - `ENGINE_NOT_FOUND`, `ENGINE_AMBIGUOUS`: `linerate stats|top|doctor --engine` found no running engine by that pid or
+ *   name, or several when none was named (the message lists them).
  */
 export type LinerateErrorCode =
   | 'INVALID_OPTION'
@@ -73,6 +77,10 @@ export type LinerateErrorCode =
   | 'DEVICE_TIMEOUT'
   | 'RSS_KEY_UNSUPPORTED'
   | 'NEIGHBOR_UNRESOLVED'
+  | 'CONTROL_FAILED'
+  | 'UNKNOWN_COMMAND'
+  | 'ENGINE_NOT_FOUND'
+  | 'ENGINE_AMBIGUOUS'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

@@ -37,6 +37,10 @@ export { Host, HostSocket, type HostStats, type HostCounters, type HostSocketSta
 export { DatagramBatch, type DatagramHandler } from './host/datagram-batch.js';
 export type { HostOptions, HostUdpOptions, HostUdpWorkerOptions, StaticNeighbor } from './host/options.js';
 export { ipv4ToNumber, numberToIpv4 } from './host/address.js';
+export { registerCommand, unregisterCommand, type ControlCommand, type ControlContext, type ControlInfo, type ControlStats, type ControlLcoreStats } from './control/server.js';
+export { ControlClient, listEngines, findEngine, type RunningEngine } from './control/client.js';
+export { controlDir, type ControlOptions } from './control/dir.js';
+export type { ControlEvent, ControlReply, ControlRequest } from './control/protocol.js';
 export { Generator, createGenerator, type GeneratorOptions, type RunOptions, type GeneratorInterval, type GeneratorReport } from './gen/generator.js';
 export type { PayloadWriter } from './gen/shared.js';
 export { LatencyHistogram, type LatencySummary } from './gen/histogram.js';

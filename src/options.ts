@@ -6,6 +6,7 @@
 import type { WarningOptions } from './watchdog.js';
 import { LinerateError } from './errors.js';
 import { check, checkCpuList, describe, isPow2, type Rule } from './option-check.js';
+import { checkControlOptions, type ControlOptions } from './control/dir.js';
 // The handler options live next to the handlers; exported here too, with the rest.
 export * from './handler/options.js';
 
@@ -54,6 +55,19 @@ export interface EngineOptions {
   rssRingSize?: number;
   /** The watchdog's thresholds (the `'warning'` event; docs/operations.md). */
   warnings?: WarningOptions;
+  /**
+   * The engine's name: tools (`linerate ls`, `stats`, `top`) show it and take it to pick the engine; it names the
+   * control socket `<pid>-<name>.sock`. Letters, digits, `.`, `_`, `-`, at most 64. Default: the process's script name
+   * without extension (`l2fwd` for `node l2fwd.js`; `dns` for `dns/main.js`; `node` without a script), `-1`, `-2`, ... appended for the second
+   * and later engines the process creates.
+   */
+  name?: string;
+  /**
+   * The control socket (docs/control.md): while the engine runs, tools outside the process read its info, stats and
+   * warnings there. Default: on, in the control directory (`$LINERATE_CONTROL_DIR`, else `/run/linerate` for root,
+   * else `$XDG_RUNTIME_DIR/linerate`, else `<tmpdir>/linerate-<uid>`). `false` turns it off; `{ dir }` or `{ path }` moves it.
+   */
+  control?: false | ControlOptions;
 }
 
 /** Receive-side scaling for ports with several rx queues. */
@@ -347,7 +361,11 @@ export interface ResolvedEngineOptions {
 
 /** @internal */
 export function resolveEngineOptions(opts: EngineOptions, allowedCpus: number[]): ResolvedEngineOptions {
-  check('Engine.create', opts, engineRules);
+  // (check() says "must be an object" for anything else; destructuring first would throw a TypeError instead.)
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) check('Engine.create', opts, engineRules);
+  const { control, name, ...rest } = opts;
+  check('Engine.create', rest, engineRules);
+  checkControlOptions(control, name);
   const mp = opts.mempool ?? {};
   check('mempool', mp, mempoolRules);
   for (const k of ['headroom', 'dataRoom'] as const) {

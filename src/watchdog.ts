@@ -114,6 +114,8 @@ export interface WatchdogSource {
   portOptions(name: string): PortOptions | undefined;
   busyIdle(): boolean;
   emit(event: 'warning' | 'warningCleared', w: EngineWarning): void;
+  /** Sees every warning raised and cleared, listener or not (the control socket keeps the recent ones). */
+  observe?(event: 'warning' | 'warningCleared', w: EngineWarning): void;
   hasWarningListener(): boolean;
 }
 
@@ -189,6 +191,7 @@ export class Watchdog {
     if (this.active.has(w.key)) return;
     const full: EngineWarning = { ...w, since: Date.now() };
     this.active.set(w.key, full);
+    this.src.observe?.('warning', { ...full });
     if (this.src.hasWarningListener()) {
       this.src.emit('warning', { ...full });
     } else if (!this.printed.has(w.code)) {
@@ -216,6 +219,7 @@ export class Watchdog {
     const w = this.active.get(key);
     if (!w) return;
     this.active.delete(key);
+    this.src.observe?.('warningCleared', { ...w });
     this.src.emit('warningCleared', { ...w });
   }
 

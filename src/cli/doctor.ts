@@ -139,3 +139,55 @@ export function runChecks(): Check[] {
   });
   return checks;
 }
+
+/** What to do about each warning (docs/operations.md, "Warnings"). */
+const WARNING_FIXES: Record<string, string> = {
+  LINK_DOWN: 'check the cable or peer: ip link show; bring a veth peer up (ip link set PEER up); a ring port needs the other end of its wire',
+  NO_RX: 'check that traffic reaches the port: the peer sends, addresses and VLAN match, the NIC is the right one (ip -s link show IF on the peer)',
+  ALL_DROPPED: 'read the drop reasons (linerate stats): txFull = the output cannot take them, noMbuf = pool exhausted, handlerRingFull = a slow handler',
+  MEMPOOL_LOW: 'raise mempool.mbufs in Engine.create, or find the holder in linerate stats (mempool in use by owner)',
+  LCORE_DESCHEDULED: "move other work off the lcore's CPU: ps -eLo pid,tid,psr,pcpu,comm; isolcpus= or a cpuset (docs/tuning.md)",
+  HANDLER_RING_FULL: 'make the handler faster, run it in workers over more rx queues (handleInWorkers, rxQueues), or raise ringSize',
+  WORKER_DIED: "look for process.exit() or an uncaught error in the worker module ('workerExit' and 'error' events); restart the engine",
+  CPU_SHARED: 'give handleInWorkers({ cpus }) CPUs of their own, or use fewer lcores or queues (docs/tuning.md)',
+};
+
+/**
+ * `linerate doctor --engine [ENGINE]`: live checks of a running engine through its control socket: its ports' links,
+ * the mempool, handler rings, and every warning active now, each with its fix.
+ * @throws LinerateError ENGINE_NOT_FOUND, ENGINE_AMBIGUOUS, CONTROL_FAILED
+ */
+export async function engineChecks(which: string | undefined): Promise<Check[]> {
+  const { findEngine, ControlClient } = await import('../control/client.js');
+  const e = await findEngine(which);
+  const c = await ControlClient.connect(e.path);
+  try {
+    const info = await c.info();
+    const s = await c.stats();
+    const warnings = (await c.request<{ active: { code: string; message: string; key: string }[] }>('warnings')).active;
+    const checks: Check[] = [{ name: 'engine', status: 'ok', detail: `${info.name} (pid ${info.pid}), running ${Math.round(info.uptimeSeconds)} s, linerate ${info.version}` }];
+    for (const p of Object.values(s.ports)) {
+      checks.push({
+        name: `port ${p.name}`,
+        status: p.linkUp ? 'ok' : 'fail',
+        detail: `${p.driver}, link ${p.linkUp ? 'up' : 'down'}, rx ${p.rxPackets} tx ${p.txPackets} dropped ${p.dropped}`,
+        fix: p.linkUp ? undefined : WARNING_FIXES.LINK_DOWN,
+      });
+    }
+    const m = s.mempool;
+    const free = m.size ? m.free.total / m.size : 1;
+    checks.push({
+      name: 'mempool',
+      status: m.freeOverflows > 0 ? 'fail' : free < 0.05 ? 'warn' : 'ok',
+      detail: `${m.free.total} of ${m.size} mbufs free, ${m.allocFailures} allocation failures${m.freeOverflows ? `, ${m.freeOverflows} free overflows (an mbuf freed twice)` : ''}`,
+      fix: m.freeOverflows > 0 ? 'an mbuf was freed twice: a bug in linerate; report it with the engine setup' : free < 0.05 ? WARNING_FIXES.MEMPOOL_LOW : undefined,
+    });
+    for (const w of warnings) {
+      checks.push({ name: `warning ${w.key}`, status: 'warn', detail: w.message, fix: WARNING_FIXES[w.code] });
+    }
+    if (warnings.length === 0) checks.push({ name: 'warnings', status: 'ok', detail: 'none active (the watchdog checks links, traffic, drops, mempool, lcores, handler rings, workers)' });
+    return checks;
+  } finally {
+    c.close();
+  }
+}
