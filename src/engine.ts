@@ -1,11 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { LinerateError, native } from './errors.js';
 import type { Handler, SyncHandler } from './handler/run-handler.js';
 import { HandlerSet, type ErrorSource } from './handler/handlers.js';
-import { MAX_USER_COUNTERS } from './handler/worker-api.js';
-import { checkCpuList, describe } from './option-check.js';
+import { addWorkerSet, checkWorkerOptions, moduleUrl, sharedCpuWarning } from './handler/worker-setup.js';
 import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
@@ -265,7 +262,8 @@ export class Engine extends EventEmitter {
     this.control = await openControl(this, this.controlSource(), this.options.control);
     this.watchdog.start();
     // Only lcores that run tasks take CPU time (one with none is not started).
-    this.warnSharedCpus(native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
+    const shared = sharedCpuWarning(this.handlers, this.options.lcores ?? [], native(() => this.nat.stats()).lcores.filter((l) => l.tasks > 0).map((l) => l.index));
+    if (shared) this.watchdog.raise(shared);
   }
 
   /**
@@ -388,77 +386,14 @@ export class Engine extends EventEmitter {
     this.own(port);
     const mode = options.mode ?? 'pipeline';
     if (mode !== 'pipeline' && mode !== 'inline') throw new LinerateError('INVALID_OPTION', `handleInWorkers: mode must be 'pipeline' or 'inline'`);
-    const url = this.moduleUrl('handleInWorkers', options.module);
+    const url = moduleUrl('handleInWorkers', options.module);
     const match = validateMatch(options.match);
-    const workers = this.workerSetup('handleInWorkers', port, mode, options);
+    const workers = checkWorkerOptions('handleInWorkers', port, mode, options, this.handlers, this.options.lcores ?? []);
     const { ringSize, coalesceUs } = validateHandleOptions('handleInWorkers', options);
     this.checkPoolFitsHandlers('handleInWorkers');
     native(() => this.nat.handle(port.id, match, mode === 'inline', ringSize));
     this.watchdog.polls(port.name);
-    this.addWorkerSet(port, port.id, url, mode, options.export, workers, coalesceUs);
-  }
-
-  /** Checks what handler workers are given (result counters, start data, CPUs) before anything native is made. */
-  private workerSetup(
-    scope: string,
-    port: Port,
-    mode: 'pipeline' | 'inline',
-    options: { counters?: number; data?: unknown; cpus?: number[] },
-  ): { counters: number; data: unknown; cpus: number[] } {
-    const queues = port.options.rxQueues ?? 1;
-    const counters = options.counters ?? 16;
-    if (!Number.isInteger(counters) || counters < 0 || counters > MAX_USER_COUNTERS) {
-      throw new LinerateError('INVALID_OPTION', `${scope}: counters must be an integer from 0 to ${MAX_USER_COUNTERS}, got ${describe(counters)}`);
-    }
-    if (options.data !== undefined) {
-      try {
-        structuredClone(options.data);
-      } catch (e) {
-        throw new LinerateError('INVALID_OPTION', `${scope}: data must be structured-cloneable (plain objects, arrays, Maps, typed arrays; no functions): ${(e as Error).message}`);
-      }
-    }
-    const allowed = loadAddon().hostInfo().allowedCpus;
-    const given = options.cpus === undefined ? undefined : checkCpuList(scope, 'cpus', options.cpus, allowed);
-    const cpus = mode === 'inline' ? (given ?? this.freeCpusForInline(allowed, queues)) : [];
-    return { counters, data: options.data, cpus };
-  }
-
-  private moduleUrl(scope: string, mod: unknown): string {
-    if (mod instanceof URL) return mod.href;
-    if (typeof mod === 'string' && mod.length) return /^[a-z]+:/i.test(mod) ? mod : pathToFileURL(isAbsolute(mod) ? mod : resolve(mod)).href;
-    throw new LinerateError('INVALID_OPTION', `${scope}: module must be a URL or a path to the handler module`);
-  }
-
-  /** One worker per rx queue of `port`, for the handler named by `key` (a port's handler or a host socket's). */
-  private addWorkerSet(
-    port: Port,
-    key: number,
-    url: string,
-    mode: 'pipeline' | 'inline',
-    exportName: string | undefined,
-    w: { counters: number; data: unknown; cpus: number[] },
-    coalesceUs: number,
-    datagram?: DatagramContext,
-  ): void {
-    const queues = port.options.rxQueues ?? 1;
-    this.handlers.addWorkers(
-      port.name,
-      coalesceUs,
-      w.counters,
-      Array.from({ length: queues }, (_, q) => ({
-        port: port.id,
-        portName: port.name,
-        key,
-        datagram,
-        queue: q,
-        mode,
-        module: url,
-        exportName: exportName ?? 'default',
-        cpu: mode === 'inline' ? w.cpus[q % w.cpus.length]! : -1,
-        adaptive: this.options.idle === 'adaptive',
-        data: w.data,
-      })),
-    );
+    addWorkerSet(this.handlers, this.options.idle === 'adaptive', port, port.id, { url, mode, exportName: options.export, w: workers }, coalesceUs);
   }
 
   /**
@@ -496,10 +431,10 @@ export class Engine extends EventEmitter {
       addMain: (port, key, handler, coalesceUs) => this.handlers.addMain(port.id, port.name, port.options.rxQueues ?? 1, handler as Handler, coalesceUs, key),
       prepareWorkers: (port: Port, o: HostUdpWorkerOptions) => {
         const mode = o.mode ?? 'pipeline';
-        return { url: this.moduleUrl('host.udpInWorkers', o.module), mode, exportName: o.export, w: this.workerSetup('host.udpInWorkers', port, mode, o) };
+        return { url: moduleUrl('host.udpInWorkers', o.module), mode, exportName: o.export, w: checkWorkerOptions('host.udpInWorkers', port, mode, o, this.handlers, this.options.lcores ?? []) };
       },
       addWorkers: (port: Port, key: number, prepared: PreparedWorkers, datagram: DatagramContext, coalesceUs: number) => {
-        this.addWorkerSet(port, key, prepared.url, prepared.mode, prepared.exportName, prepared.w, coalesceUs, datagram);
+        addWorkerSet(this.handlers, this.options.idle === 'adaptive', port, key, prepared, coalesceUs, datagram);
       },
     };
   }
@@ -521,46 +456,6 @@ export class Engine extends EventEmitter {
   workerCounters(port: Port): Float64Array[] {
     this.own(port);
     return this.handlers.userCounters(port.name);
-  }
-
-  /**
-   * Default CPUs for inline workers: the allowed CPUs that no lcore uses and no
-   * inline worker of another port has been given, round-robin; then those no
-   * lcore uses; only with none left, the lcores' (start() warns about sharing).
-   */
-  private freeCpusForInline(allowed: number[], queues: number): number[] {
-    const lcores = this.options.lcores ?? [];
-    const notLcore = allowed.filter((c) => !lcores.includes(c));
-    const taken = new Set(this.handlers.inlineCpus().map((w) => w.cpu));
-    const untouched = notLcore.filter((c) => !taken.has(c));
-    if (untouched.length >= queues) return untouched;
-    if (notLcore.length) return [...untouched, ...notLcore.filter((c) => taken.has(c))];
-    return lcores;
-  }
-
-  /** Warns when inline workers share a CPU with a running lcore (index in `busyLcores`) or with each other. */
-  private warnSharedCpus(busyLcores: number[]): void {
-    const lcores = (this.options.lcores ?? []).map((c, i) => (busyLcores.includes(i) ? c : -1));
-    const workers = this.handlers.inlineCpus();
-    const lines: string[] = [];
-    const shared = new Set<number>();
-    for (const w of workers) {
-      const l = lcores.indexOf(w.cpu);
-      const others = workers.filter((o) => o.cpu === w.cpu && o !== w);
-      if (l < 0 && others.length === 0) continue;
-      shared.add(w.cpu);
-      const withWhat = [l >= 0 ? `lcore ${l}` : '', ...others.map((o) => `the inline worker of port '${o.port}' queue ${o.queue}`)].filter(Boolean).join(' and ');
-      lines.push(`the inline worker of port '${w.port}' queue ${w.queue} shares CPU ${w.cpu} with ${withWhat}`);
-    }
-    if (lines.length === 0) return;
-    this.watchdog.raise({
-      code: 'CPU_SHARED',
-      key: 'CPU_SHARED',
-      cpus: [...shared],
-      message:
-        `${lines.join('; ')}. Threads that share a CPU each get part of it and wait for each other's time slices (latency in milliseconds). ` +
-        `Give handleInWorkers({ cpus }) CPUs of their own, or use fewer lcores or queues (this process may use CPUs ${Engine.hostInfo().allowedCpus.join(',')}; see docs/tuning.md).`,
-    });
   }
 
   /**
