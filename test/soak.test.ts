@@ -3,12 +3,11 @@
 // serving UDP to a JS worker on the veth bed, nothing growing, the pool whole,
 // the chart written. `node dist/bench/soak.js` as a user runs it (npm test
 // builds dist/).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { judge, LIMITS, slope, type Series } from '../bench/soak-analysis.js';
-import { netnsGate, repoRoot } from './helpers/netns.js';
+import { netnsGate, repoRoot, run } from './helpers/netns.js';
 import { tempDir } from './helpers/pcap.js';
 
 const tmp = tempDir('linerate-soak-');
@@ -47,15 +46,12 @@ describe('the soak verdict: least-squares slope of the second half, per minute',
 const gate = netnsGate();
 
 describe.skipIf(!gate.run)('bench/soak --minutes 1 on the veth bed', () => {
-  it('serves UDP to a JS worker for a minute with nothing growing, the pool whole after stop, and draws the chart', () => {
+  it('serves UDP to a JS worker for a minute with nothing growing, the pool whole after stop, and draws the chart', async () => {
     const svg = tmp.path('soak.svg');
-    const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'bench', 'soak.js'), '--minutes', '1', '--rate', '5000', '--svg', svg], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      timeout: 150_000,
-    });
+    // Asynchronously: a minute of spawnSync would starve vitest's worker RPC.
+    const r = await run(process.execPath, [join(repoRoot, 'dist', 'bench', 'soak.js'), '--minutes', '1', '--rate', '5000', '--svg', svg], { timeoutMs: 150_000 });
     const last = r.stdout.trim().split('\n').pop() ?? '';
-    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const out = JSON.parse(last) as { ok: boolean; poolWhole: boolean; samples: number; answered: number; verdicts: { name: string; leak: boolean }[]; problems: string[] };
     expect(out.problems).toEqual([]);
     expect(out.ok).toBe(true);
