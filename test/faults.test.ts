@@ -169,6 +169,29 @@ describe('a handler worker that hangs', () => {
     // stop() waits its grace period for the worker, then terminates it and takes back every mbuf.
     await stopAndCheckPool(e);
   });
+
+  it('inline: WORKER_STALLED raised for its queue (the queue is not polled meanwhile), stop() ends it, pool whole; a healthy idle one raises nothing', async () => {
+    const e: Engine = await engines.create({ warnings: { intervalMs: 100, workerStallSeconds: 0.5 } });
+    const raised: EngineWarning[] = [];
+    e.on('warning', (w: EngineWarning) => raised.push(w));
+    // Queue h: the handler spins forever on its first burst. Queue q: a worker that gets no traffic at all (idle is not a stall).
+    const h = e.addPort('h', { driver: 'null', packetSize: 64, rate: 50_000 });
+    const q = e.addPort('q', { driver: 'ring', wire: 'quiet' });
+    e.handleInWorkers(h, { module: new URL('./fixtures/hang.mjs', import.meta.url), mode: 'inline' });
+    e.handleInWorkers(q, { module: new URL('./fixtures/hang.mjs', import.meta.url), mode: 'inline' });
+    await e.start();
+    expect(await waitFor(() => raised.some((w) => w.code === 'WORKER_STALLED'), 10_000)).toBe(true);
+    const w = raised.find((x) => x.code === 'WORKER_STALLED')!;
+    expect(w).toMatchObject({ code: 'WORKER_STALLED', key: 'WORKER_STALLED:h:0', port: 'h', queue: 0 });
+    expect(w.message).toContain("port 'h' queue 0 has not returned from its handler");
+    // The hung queue receives nothing more: its one burst is all.
+    const rx = e.stats().ports.h!.rxPackets;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(e.stats().ports.h!.rxPackets).toBe(rx);
+    expect(raised.filter((x) => x.code === 'WORKER_STALLED').map((x) => x.port)).toEqual(['h']);
+    await stopAndCheckPool(e);
+    expect(e.warnings()).toEqual([]);
+  });
 });
 
 describe.skipIf(!gate.run)('SIGTERM mid-traffic in the examples', { timeout: 90_000 }, () => {
