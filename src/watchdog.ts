@@ -10,6 +10,8 @@
  * - `LCORE_DESCHEDULED`: an lcore got less than `minCpuShare` of the CPU time it asked for (schedstat).
  * - `HANDLER_RING_FULL`: a handler's to-JS ring is more than `handlerRingFill` full (the handler is behind).
  * - `WORKER_DIED`: a handler worker ended before stop() (raised at once, from the worker's exit).
+ * - `WORKER_STALLED`: an inline handler worker has not returned from its handler for `workerStallSeconds` (its poll
+ *   loop's turn count, a heartbeat it bumps every turn, stood still).
  * - `CPU_SHARED`: inline workers share a CPU with an lcore or each other (raised at start()).
  *
  * See docs/operations.md.
