@@ -167,7 +167,8 @@ async function main(): Promise<number> {
   while (running) {
     await sleep(Math.max(0, nextAt - performance.now()));
     nextAt += 1000;
-    if (running) sampleOnce();
+    if (!running) break;
+    sampleOnce();
     const n = series.get('rss')!.t.length;
     if (n % 60 === 0) console.log(`  ${n} s: rss ${(process.memoryUsage.rss() / 2 ** 20).toFixed(1)} MiB, mbufs in use ${e.stats().mempool.inUse.total}`);
   }
@@ -183,7 +184,7 @@ async function main(): Promise<number> {
   // ---- verdict
   const verdicts: Verdict[] = [...series.values()].map(judge);
   const answered = report.sent > 0 ? report.received / report.sent : 0;
-  console.log(`  sent ${report.sent}, answered ${report.received} (${(answered * 100).toFixed(3)}%), p99 ${report.latency.p99Us} µs; pool after stop ${end.mempool.free.total}/${end.mempool.size}`);
+  console.log(`  sent ${report.sent} (${report.sentPps}/s of ${rate}/s offered), answered ${report.received} (${(answered * 100).toFixed(3)}%), p99 ${report.latency.p99Us} µs; pool after stop ${end.mempool.free.total}/${end.mempool.size}`);
   console.log('  series (second half)                   slope/min      limit/min   first → last');
   for (const v of verdicts) {
     console.log(`  ${v.leak ? 'GROWS' : 'flat '} ${v.name.padEnd(30)} ${String(v.slopePerMin).padStart(12)} ${String(v.limitPerMin).padStart(12)}   ${v.first} → ${v.last} ${v.unit}`);
@@ -208,6 +209,7 @@ async function main(): Promise<number> {
     mode,
     capture: a.capture,
     sent: report.sent,
+    sentPps: report.sentPps,
     answered: report.received,
     p99Us: report.latency.p99Us,
     poolWhole,
