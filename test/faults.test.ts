@@ -154,6 +154,43 @@ describe.skipIf(!gate.run)('faults on an af_xdp port', () => {
   });
 });
 
+describe.skipIf(!gate.run)('faults on a tap port', () => {
+  it('kill -9 while running, after traffic through it: the TAP device goes with the process (it is not persistent); a second start creates it again', slow, async () => {
+    const b = await TestBed.create({ tag: 'tapkill' });
+    beds.push(b);
+    const script = childScript(`
+      const e = new addon.NativeEngine([${lastCpu()}], { mbufs: 1024, hugepages: 'off', idle: 'adaptive' });
+      const id = e.addPort('t', 'tap', { interface: 'lrt-tapk', netns: '${b.nsB}', mac: '02:4c:52:00:00:aa' }, 1, undefined, false);
+      e.echo(id);
+      e.start();
+      console.log('ready');
+      setInterval(() => {}, 1000);`);
+    const c = spawn(process.execPath, ['-e', script, addonLocation()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(c);
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
+    c.stderr!.on('data', (d) => (out += d));
+    expect(await waitFor(() => out.includes('ready') || c.exitCode !== null, 15_000), out).toBe(true);
+    expect(await b.links('b')).toContain('lrt-tapk');
+    // Traffic through the TAP (B's kernel to a static neighbour behind it, echoed back), then the kill.
+    await b.sh('b', ['ip', 'addr', 'add', '198.18.1.1/24', 'dev', 'lrt-tapk']);
+    await b.sh('b', ['ip', 'neigh', 'replace', '198.18.1.2', 'lladdr', '02:4c:52:00:00:bb', 'dev', 'lrt-tapk', 'nud', 'permanent']);
+    const echoed = await b.udpExchange({ side: 'b', bind: '198.18.1.1', to: '198.18.1.2', port: 4444, payloads: payloads(3, 'tap') });
+    expect(echoed.length).toBe(3);
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+    expect(await waitFor(async () => !(await b.links('b')).includes('lrt-tapk'), 5000)).toBe(true);
+    const e = await engines.create();
+    e.echo(e.addPort('t2', { driver: 'tap', interface: 'lrt-tapk', netns: b.nsB }));
+    await e.start();
+    expect(await b.links('b')).toContain('lrt-tapk');
+    await stopAndCheckPool(e);
+    await e.close();
+    expect(await b.links('b')).not.toContain('lrt-tapk');
+  });
+});
+
 describe('a handler worker that hangs', () => {
   it('pipeline: HANDLER_RING_FULL raised, what piles up dropped and counted (handlerRingFull), stop() ends it, pool whole', async () => {
     const e: Engine = await engines.create({ warnings: { intervalMs: 100 } });
