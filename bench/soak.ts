@@ -18,12 +18,14 @@
  * and then reports the least-squares slope of each series over the second half
  * of the run (bench/soak-analysis), and exits 1 when one grows beyond its limit
  * (a leak), when the pool is not whole after stop, or when the server answered
- * less than 99% of what was sent at a rate meant to be lossless (pick a lower
- * --rate; bench/udp finds the highest lossless one). Writes the series as a
+ * less than --min-answered (default 0.99) of what was sent at a rate meant to be
+ * lossless (pick a lower --rate; bench/udp finds the highest lossless one).
+ * CI, where other tests share the two CPUs, passes a lower bar: there the run
+ * is about growth, and a loaded machine loses requests without leaking. Writes the series as a
  * vega-lite SVG (--svg) and ends with one JSON line.
  *
  *   node dist/bench/soak.js [--minutes 10] [--rate 20000] [--mode inline|pipeline] [--flows 16] [--size 50]
- *                           [--gen-cpu N] [--rx-cpu N] [--svg soak.svg] [--capture off|on]
+ *                           [--gen-cpu N] [--rx-cpu N] [--svg soak.svg] [--capture off|on] [--min-answered 0.99]
  *
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
@@ -49,12 +51,13 @@ const { values: a } = parseArgs({
     'rx-cpu': { type: 'string' },
     svg: { type: 'string', default: 'soak.svg' },
     capture: { type: 'string', default: 'off' },
+    'min-answered': { type: 'string', default: '0.99' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (a.help) {
   console.log(`usage: node dist/bench/soak.js [--minutes 10] [--rate 20000] [--mode inline|pipeline] [--flows 16] [--size 50]
-    [--gen-cpu N] [--rx-cpu N] [--svg soak.svg] [--capture off|on]`);
+    [--gen-cpu N] [--rx-cpu N] [--svg soak.svg] [--capture off|on] [--min-answered 0.99]`);
   process.exit(0);
 }
 const minutes = Number(a.minutes);
@@ -68,7 +71,8 @@ const cpus = Engine.hostInfo().allowedCpus;
 const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
 const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
 const PORT = 7;
-const MIN_ANSWERED = 0.99;
+const MIN_ANSWERED = Number(a['min-answered']);
+if (!(MIN_ANSWERED >= 0 && MIN_ANSWERED <= 1)) throw new Error(`--min-answered must be a fraction in 0..1, got ${a['min-answered']}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const scratch = new BenchScratch('soak');
@@ -199,7 +203,7 @@ async function main(): Promise<number> {
   const problems = [
     ...leaks.map((n) => `${n} grows`),
     ...(poolWhole ? [] : [`${end.mempool.size - end.mempool.free.total} mbufs missing after stop`]),
-    ...(answered >= MIN_ANSWERED ? [] : [`answered ${(answered * 100).toFixed(2)}% < ${MIN_ANSWERED * 100}%: --rate ${rate} is not lossless here; use a lower one`]),
+    ...(answered >= MIN_ANSWERED ? [] : [`answered ${(answered * 100).toFixed(2)}% < ${(MIN_ANSWERED * 100).toFixed(1)}%: --rate ${rate} is not lossless here; use a lower one`]),
   ];
   const out = {
     bench: 'soak',

@@ -79,7 +79,8 @@ beforeAll(() => {
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'linerate-consumer', version: '1.0.0', private: true, type: 'module' }));
   // From npm's cache when it holds linerate's dependencies (CI's npm ci put them there); the registry otherwise.
-  const flags = ['--no-audit', '--no-fund', '--no-package-lock'];
+  // --foreground-scripts: the install script's output is in the log (npm hides it otherwise).
+  const flags = ['--no-audit', '--no-fund', '--no-package-lock', '--foreground-scripts'];
   let r = sh('npm', ['install', '--offline', ...flags, tarball], consumer, 120_000);
   if (r.status !== 0) r = sh('npm', ['install', '--prefer-offline', ...flags, tarball], consumer, 120_000);
   installLog = out(r);
@@ -93,6 +94,8 @@ describe('npm install of the packed tarball on a PATH without a compiler', () =>
   });
 
   it('installs, compiles nothing, and the prebuild runs an engine that forwards frames with every mbuf back', () => {
+    // The install script (scripts/build-native.mjs) found the prebuild and compiled nothing.
+    expect(installLog).toContain('linerate: using the existing native addon');
     expect(installLog).not.toMatch(/cmake-js|cannot build the native addon/);
     expect(existsSync(join(installed, 'build'))).toBe(false);
     const r = runInConsumer(`
