@@ -23,18 +23,17 @@
  *
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { BenchScratch } from './scratch.js';
 import { parseArgs } from 'node:util';
-import { Engine, type GeneratorReport } from '../src/index.js';
+import { Engine } from '../src/index.js';
 import { killChild, Lines, onPath, track } from './children.js';
+import { GenChild } from './gen-child.js';
 import { C_ECHO, nodeEcho } from './udp-programs.js';
 import { udpFrame } from '../examples/frames.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const SERVERS = ['linerate', 'c', 'dgram'];
 const { values: a } = parseArgs({
   options: {
@@ -93,32 +92,6 @@ function procCpuS(pid: number): number {
 function softirqS(cpu: number): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
   return Number(line.split(/\s+/)[7]) / HZ;
-}
-
-// ------------------------------------------------------------ the generator child
-class GenChild {
-  private lines!: Lines;
-  private c!: ChildProcess;
-  async start(): Promise<void> {
-    const script = join(here, 'udp-gen.js');
-    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, script, bed.nsA, bed.ifA, String(genCpu), a.flows!, a.size!, idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    this.lines = new Lines(this.c);
-    await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
-  }
-  async run(rate: number, secs: number): Promise<GeneratorReport> {
-    const p = this.lines.next((l) => l.startsWith('{"report"') || l.startsWith('{"error"'), (secs + 30) * 1000, `generator run at ${rate}`);
-    this.c.stdin!.write(JSON.stringify({ cmd: 'run', rate, seconds: secs }) + '\n');
-    const j = JSON.parse(await p) as { report?: GeneratorReport; error?: string };
-    if (!j.report) throw new Error(`generator: ${j.error}`);
-    return j.report;
-  }
-  async quit(): Promise<{ free: number; size: number } | undefined> {
-    const p = this.lines.next((l) => l.startsWith('{"pool"'), 15_000, 'generator quit').catch(() => '');
-    this.c.stdin!.write('{"cmd":"quit"}\n');
-    const l = await p;
-    killChild(this.c, 'SIGTERM');
-    return l ? (JSON.parse(l) as { pool: { free: number; size: number } }).pool : undefined;
-  }
 }
 
 // ------------------------------------------------------------ servers
@@ -333,7 +306,7 @@ async function main(): Promise<void> {
     execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
     execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
     console.log(`bench/udp veth: ${a.size}-byte requests over ${a.flows} flows, generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> servers on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} runs, ${seconds} s steps; load ${load()}`);
-    const gen = new GenChild();
+    const gen = new GenChild({ ns: bed.nsA, ifc: bed.ifA, cpu: genCpu, flows: Number(a.flows), size: Number(a.size), idle });
     await gen.start();
     const results: Record<string, { best: Step | null; generatorLimited: boolean; steps: Step[] }[]> = {};
     for (let r = 0; r < runs; r++) {

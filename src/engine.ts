@@ -132,6 +132,7 @@ export class Engine extends EventEmitter {
       {
         stats: () => this.stats(),
         channelFills: () => this.handlers.channelFills(),
+        inlineHeartbeats: () => this.handlers.inlineHeartbeats(),
         portOptions: (name) => this.ports.get(name)?.options,
         busyIdle: () => this.options.idle !== 'adaptive',
         emit: (event, w) => this.emit(event, w),

@@ -10,6 +10,8 @@
  * - `LCORE_DESCHEDULED`: an lcore got less than `minCpuShare` of the CPU time it asked for (schedstat).
  * - `HANDLER_RING_FULL`: a handler's to-JS ring is more than `handlerRingFill` full (the handler is behind).
  * - `WORKER_DIED`: a handler worker ended before stop() (raised at once, from the worker's exit).
+ * - `WORKER_STALLED`: an inline handler worker has not returned from its handler for `workerStallSeconds` (its poll
+ *   loop's turn count, a heartbeat it bumps every turn, stood still).
  * - `CPU_SHARED`: inline workers share a CPU with an lcore or each other (raised at start()).
  *
  * See docs/operations.md.
@@ -30,7 +32,8 @@ export type EngineWarningCode =
   | 'MEMPOOL_LOW'
   | 'LCORE_DESCHEDULED'
   | 'HANDLER_RING_FULL'
-  | 'WORKER_DIED';
+  | 'WORKER_DIED'
+  | 'WORKER_STALLED';
 
 /**
  * A condition worth a look that does not stop the engine, emitted as `'warning'` when it starts and as
@@ -45,6 +48,8 @@ export type EngineWarningCode =
  * - `LCORE_DESCHEDULED`: `lcore` (on `cpus[0]`) ran `value` (a fraction) of the time it asked for.
  * - `HANDLER_RING_FULL`: the ring to `port` queue `queue`'s handler is `value` (a fraction) full.
  * - `WORKER_DIED`: the handler worker of `port` queue `queue` exited with code `value`.
+ * - `WORKER_STALLED`: the inline handler worker of `port` queue `queue` has been inside one call of its handler for
+ *   `value` seconds (it polls its own queue, so nothing is received there meanwhile).
  */
 export interface EngineWarning {
   code: EngineWarningCode;
@@ -75,6 +80,8 @@ export interface WarningOptions {
   minCpuShare?: number;
   /** HANDLER_RING_FULL above this fill of a handler ring (0..1); cleared below two thirds of it. Default 0.75. */
   handlerRingFill?: number;
+  /** WORKER_STALLED when an inline worker's handler has not returned for this long, in seconds (> 0). Default 5. */
+  workerStallSeconds?: number;
 }
 
 /** @internal */
@@ -82,7 +89,7 @@ export type ResolvedWarningOptions = Required<WarningOptions>;
 
 /** Checks {@link WarningOptions}; throws INVALID_OPTION or UNKNOWN_OPTION. @internal */
 export function resolveWarningOptions(o: WarningOptions | undefined): ResolvedWarningOptions {
-  const r: ResolvedWarningOptions = { enabled: true, intervalMs: 1000, idleRxSeconds: 10, mempoolLowWater: 0.05, minCpuShare: 0.5, handlerRingFill: 0.75 };
+  const r: ResolvedWarningOptions = { enabled: true, intervalMs: 1000, idleRxSeconds: 10, mempoolLowWater: 0.05, minCpuShare: 0.5, handlerRingFill: 0.75, workerStallSeconds: 5 };
   if (o === undefined) return r;
   if (o === null || typeof o !== 'object') throw new LinerateError('INVALID_OPTION', `Engine.create: option 'warnings' must be an object`);
   const ranges: Record<keyof WarningOptions, [number, number] | 'bool'> = {
@@ -92,6 +99,7 @@ export function resolveWarningOptions(o: WarningOptions | undefined): ResolvedWa
     mempoolLowWater: [0, 1],
     minCpuShare: [0, 1],
     handlerRingFill: [0, 1],
+    workerStallSeconds: [0.001, 86_400],
   };
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined) continue;
@@ -111,6 +119,8 @@ export function resolveWarningOptions(o: WarningOptions | undefined): ResolvedWa
 export interface WatchdogSource {
   stats(): EngineStats;
   channelFills(): ChannelFill[];
+  /** Running inline workers and their poll loop turns so far. */
+  inlineHeartbeats(): { port: string; queue: number; polls: number }[];
   portOptions(name: string): PortOptions | undefined;
   busyIdle(): boolean;
   emit(event: 'warning' | 'warningCleared', w: EngineWarning): void;
@@ -152,6 +162,7 @@ export class Watchdog {
   private timer: NodeJS.Timeout | undefined;
   private last: Sample | undefined;
   private lastRx = new Map<string, { packets: number; atMs: number }>();
+  private lastBeat = new Map<string, { polls: number; atMs: number }>();
   private startedMs = 0;
 
   constructor(
@@ -173,6 +184,7 @@ export class Watchdog {
     this.stopTimer();
     this.last = undefined;
     this.lastRx.clear();
+    this.lastBeat.clear();
     this.startedMs = performance.now();
     if (!this.options.enabled) return;
     this.timer = setInterval(() => this.tick(), this.options.intervalMs);
@@ -254,6 +266,7 @@ export class Watchdog {
     this.checkPorts(stats, now);
     this.checkMempool(stats);
     this.checkHandlerRings();
+    this.checkInlineWorkers(now);
     if (this.last) {
       this.checkDrops(this.last.stats, stats);
       this.checkLcores(this.last, cur);
@@ -362,6 +375,47 @@ export class Watchdog {
           `or process runs on its CPU and takes turns with it (latency in milliseconds, drops). Find it with: ps -eLo pid,tid,psr,pcpu,comm | awk '$3==${l.cpu}'; ` +
           `isolate the CPU (isolcpus=, cpuset) or give the lcore another one (docs/tuning.md).`,
       });
+    }
+  }
+
+  /**
+   * An inline worker runs its handler on the thread that polls its queue: a handler that never returns (an endless
+   * loop, a blocking call) stops the queue, and neither a ring nor an exit shows it. Its poll loop's turn count is
+   * the heartbeat: unchanged for workerStallSeconds (after the loop began) is a stall.
+   */
+  private checkInlineWorkers(now: number): void {
+    let beats: { port: string; queue: number; polls: number }[];
+    try {
+      beats = this.src.inlineHeartbeats();
+    } catch {
+      return;
+    }
+    const stallMs = this.options.workerStallSeconds * 1000;
+    const seen = new Set<string>();
+    for (const b of beats) {
+      const key = `WORKER_STALLED:${b.port}:${b.queue}`;
+      seen.add(key);
+      const last = this.lastBeat.get(key);
+      if (!last || last.polls !== b.polls || b.polls === 0) this.lastBeat.set(key, { polls: b.polls, atMs: now });
+      const since = this.lastBeat.get(key)!.atMs;
+      const stalled = b.polls > 0 && now - since >= stallMs;
+      this.set(stalled, {
+        code: 'WORKER_STALLED',
+        key,
+        port: b.port,
+        queue: b.queue,
+        value: Math.round((now - since) / 1000),
+        message:
+          `the inline handler worker of port '${b.port}' queue ${b.queue} has not returned from its handler for ${Math.round((now - since) / 1000)} s; ` +
+          `it polls that queue itself, so nothing is received there (the device or kernel drops what arrives: ip -s link show, ethtool -S). ` +
+          `Look for an endless loop or a blocking call (Atomics.wait, a sync read) in the handler; engine.stop() terminates the worker after 2 s.`,
+      });
+    }
+    for (const key of [...this.lastBeat.keys()]) {
+      if (!seen.has(key)) {
+        this.lastBeat.delete(key);
+        this.clear(key);
+      }
     }
   }
 

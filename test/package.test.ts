@@ -59,7 +59,14 @@ describe('the published package', () => {
       expect(files, f).toContain(f);
     }
     expect(files.some((f) => f.startsWith('native/core/'))).toBe(true);
-    const leftovers = files.filter((f) => /^(test|build|build-[^/]*|test-results|bench|dist\/test|dist\/bench|node_modules)\//.test(f) || f.endsWith('.tsbuildinfo'));
+    const leftovers = files.filter(
+      (f) =>
+        /^(test|build|build-[^/]*|test-results|bench|dist\/test|dist\/bench|node_modules|\.ci)\//.test(f) ||
+        f.endsWith('.tsbuildinfo') ||
+        // Editor, merge, packing and crash leftovers anywhere; scripts other than the install script.
+        /\.(tgz|log|orig|rej|swp)$|(^|\/)(core(\.\d+)?|\.DS_Store)$/.test(f) ||
+        (f.startsWith('scripts/') && f !== 'scripts/build-native.mjs'),
+    );
     expect(leftovers).toEqual([]);
   });
 });

@@ -160,6 +160,13 @@ export class HandlerSet {
     return this.workers.filter((w) => w.init.mode === 'inline').map((w) => ({ port: w.portName, queue: w.init.queue, cpu: w.init.cpu }));
   }
 
+  /** Each running inline worker's heartbeat: its poll loop turns so far (0 until its loop starts). */
+  inlineHeartbeats(): { port: string; queue: number; polls: number }[] {
+    return this.workers
+      .filter((w) => w.init.mode === 'inline' && w.alive && !w.exited && !w.stopping)
+      .map((w) => ({ port: w.portName, queue: w.init.queue, polls: new Float64Array(w.init.counters)[WORKER_COUNTERS.POLLS]! }));
+  }
+
   /** Live views of the result counters of a port's workers, in queue order (WorkerContext.counters). */
   userCounters(port: string): Float64Array[] {
     return this.workers.filter((w) => w.portName === port).map((w) => new Float64Array(w.init.userCounters));

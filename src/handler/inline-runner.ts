@@ -10,6 +10,7 @@ import { PacketBatch, batchControl, type BatchControl, type MbufSource } from '.
 import { checkPoolFits } from './options.js';
 import type { Handler } from './channel-consumer.js';
 import { runHandler } from './run-handler.js';
+import { WORKER_COUNTERS } from './worker-api.js';
 
 /** @internal */
 export interface NativeInlineQueue {
@@ -80,8 +81,12 @@ export class InlineRunner implements MbufSource {
    */
   loop(burst: number, stop: Int32Array, adaptive: boolean): void {
     let empty = 0;
+    const c = this.counters;
     try {
       while (Atomics.load(stop, 0) === 0) {
+        // The heartbeat: a handler that never returns stops it, and the watchdog raises WORKER_STALLED. One plain
+        // store a turn (this thread is its only writer; the parent reads it once an interval).
+        c[WORKER_COUNTERS.POLLS]++;
         if (this.step(burst) > 0) {
           empty = 0;
         } else if (adaptive && ++empty > 1024) {

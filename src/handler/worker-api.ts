@@ -59,8 +59,9 @@ export interface WorkerModule {
 }
 
 /** Slots of the engine's own per-worker counters (float64, shared): batches, packets, errors, error drops (inline
- * workers), and error reports the worker's rate limit held back (every mode). @internal */
-export const WORKER_COUNTERS = { SIZE: 5, ERRORS_UNREPORTED: 4 } as const;
+ * workers), error reports the worker's rate limit held back (every mode), and an inline worker's poll loop turns
+ * (its heartbeat: the watchdog's WORKER_STALLED). @internal */
+export const WORKER_COUNTERS = { SIZE: 6, ERRORS_UNREPORTED: 4, POLLS: 5 } as const;
 
 /** At most this many result counters per worker (`HandleInWorkersOptions.counters`). @internal */
 export const MAX_USER_COUNTERS = 65536;

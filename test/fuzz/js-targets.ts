@@ -14,6 +14,7 @@ import { formatIp, parseCidr, parseIp, parseMacBytes } from '../../src/host/addr
 import { checkUdpPort, resolveHostOptions } from '../../src/host/options.js';
 import { check, checkCpuList, type Rule } from '../../src/option-check.js';
 import { encodeDropRules, encodeUdpSteer, resolveEngineOptions, validatePortOptions } from '../../src/options.js';
+import { dnsTargets } from './dns-targets.js';
 
 export interface JsTarget {
   name: string;
@@ -167,6 +168,8 @@ export const jsTargets: JsTarget[] = [
         },
       ),
   },
+  // examples/dns: the query parser and the zone file parser (dns-targets.ts).
+  ...dnsTargets,
 ];
 
 /**
