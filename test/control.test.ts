@@ -313,6 +313,22 @@ describe('control socket', () => {
     expect(found.map((x) => [x.pid, x.name])).toEqual([[process.pid, 'live']]);
     expect(existsSync(ghost), 'stale socket removed').toBe(false);
   });
+
+  it("an engine starting removes a dead process's socket (kill -9), so a restarted service leaves no trace of the one before", async () => {
+    const child = spawn(process.execPath, ['-e', `const p=require('path').join(process.argv[1], process.pid+'-before.sock'); require('net').createServer().listen(p, () => console.log('up'))`, tmp.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout.once('data', r));
+    const ghost = join(tmp.dir, `${child.pid}-before.sock`);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(existsSync(ghost), 'kill -9 leaves the socket behind').toBe(true);
+    const notSocket = join(tmp.dir, `${child.pid}-file.sock`);
+    writeFileSync(notSocket, '');
+    const e = await forwarding('after');
+    await e.start();
+    expect(existsSync(ghost), 'stale socket removed at start').toBe(false);
+    expect(existsSync(notSocket), 'a regular file is left alone').toBe(true);
+    expect(existsSync(sockPath('after'))).toBe(true);
+  });
 });
 
 describe('linerate ls / stats / doctor --engine', () => {

@@ -3,10 +3,10 @@
  * each socket, removing those of dead processes) and pick one by pid or name.
  * @module
  */
-import { lstatSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { LinerateError } from '../errors.js';
-import { controlDir, listSockets, pidAlive, type SocketEntry } from './dir.js';
+import { controlDir, isSocket, listSockets, pidAlive, type SocketEntry } from './dir.js';
 import { LineSplitter, type ControlEvent, type ControlReply } from './protocol.js';
 import type { ControlInfo, ControlStats } from './server.js';
 
@@ -133,14 +133,6 @@ export class ControlClient {
 }
 
 /** Only sockets are ever removed: a file that merely has a socket's name is not ours to delete. */
-function isSocket(path: string): boolean {
-  try {
-    return lstatSync(path).isSocket();
-  } catch {
-    return false;
-  }
-}
-
 /** A running engine found in the control directory. */
 export interface RunningEngine extends SocketEntry {
   info: ControlInfo;

@@ -4,7 +4,7 @@
  * tell a live engine from one that died (kill -9 leaves its socket behind) without connecting first.
  * @module
  */
-import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinerateError } from '../errors.js';
@@ -91,6 +91,35 @@ export function listSockets(dir: string): SocketEntry[] {
     if (m && NAME_RE.test(m[2]!)) out.push({ path: join(dir, f), pid: Number(m[1]), name: m[2]! });
   }
   return out.sort((a, b) => a.pid - b.pid || a.name.localeCompare(b.name));
+}
+
+/** Whether `path` is a Unix socket (not a file or link someone put there under a socket's name). */
+export function isSocket(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes the sockets of processes that are gone (kill -9 or a crash leaves
+ * them: exit handlers do not run), so a restarted service leaves no trace of
+ * the one before. A live pid's socket is left alone, and so is anything that
+ * is not a socket. Returns the paths removed.
+ */
+export function removeStaleSockets(dir: string): string[] {
+  const removed: string[] = [];
+  for (const entry of listSockets(dir)) {
+    if (pidAlive(entry.pid) || !isSocket(entry.path)) continue;
+    try {
+      unlinkSync(entry.path);
+      removed.push(entry.path);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return removed;
 }
 
 /** Whether process `pid` exists (signal 0 checks without sending; EPERM means it exists but is another user's). */

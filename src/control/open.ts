@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from 'node:path';
-import { controlDir, ensureControlDir, socketName, type ControlOptions } from './dir.js';
+import { controlDir, ensureControlDir, removeStaleSockets, socketName, type ControlOptions } from './dir.js';
 import { ControlServer, listening, type ControlSource } from './server.js';
 
 /** Engines of this process whose name was taken by another running one: the suffix of the next. */
@@ -16,7 +16,10 @@ export async function openControl<E>(engine: E, src: ControlSource, options: fal
   if (options === false) return undefined;
   try {
     const dir = options?.dir ?? controlDir();
-    if (options?.path === undefined) ensureControlDir(dir);
+    if (options?.path === undefined) {
+      ensureControlDir(dir);
+      removeStaleSockets(dir);
+    }
     let path = options?.path ?? join(dir, socketName(process.pid, src.name));
     // Two running engines of one process with the same name: the later one gets a suffix.
     while (listening(path)) path = join(dir, socketName(process.pid, `${src.name}-${++clashes}`));
