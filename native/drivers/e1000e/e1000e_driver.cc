@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "drivers/e1000e/e1000e_regs.h"
+#include "drivers/e1000e/rx_writeback.h"
 #include "drivers/vfio/nic.h"
 
 namespace lr::vfio {
@@ -290,20 +291,12 @@ class E1000e final : public Driver {
       const uint32_t mrq = d.wb.mrq, hash = d.wb.rss_hash;
       Mbuf* m = q.sw[idx];
       arm(q, idx, fresh[i]);
-      // A frame larger than one buffer spans descriptors (EOP on the last):
-      // linerate mbufs are single-segment, so such frames are dropped whole.
-      if (q.discarding || !(st & RXD_STAT_EOP) || (st & RXD_ERR_FRAME)) {
-        q.discarding = !(st & RXD_STAT_EOP);
+      // Frames spanning descriptors, bad frames and impossible lengths are
+      // dropped whole and counted (rx_writeback.h).
+      if (!rx_writeback(m, st, len, mrq, hash, buf_size_, port_id_, queue, &q.discarding)) {
         q.errors.add(1);
         pool_.free_one(q.cache, m);
         continue;
-      }
-      m->data_len = len;
-      m->port = port_id_;
-      m->queue = queue;
-      if (mrq & RXD_MRQ_RSS_TYPE_MASK) {
-        m->rss_hash = hash;
-        m->flags |= kMbufRssValid;
       }
       mbufs[k++] = m;
     }

@@ -39,6 +39,7 @@
 
 #include "drivers/vfio/nic.h"
 #include "drivers/virtio_net/rx_csum.h"
+#include "drivers/virtio_net/rx_used.h"
 #include "drivers/virtio_net/transport.h"
 #include "drivers/virtio_net/virtio_regs.h"
 
@@ -343,26 +344,15 @@ class VirtioNet final : public Driver {
       const uint16_t id = uint16_t(e.id & mask);
       Mbuf* m = q.sw[id];
       post_rx(q, id, fresh[i]);
-      if (e.len <= hdr_ || e.len - hdr_ > pool_.data_room()) {
+      // Length, header, partial checksum and hash, none of it trusted (rx_used.h).
+      RxCsum csum;
+      if (!rx_used(m, e.len, hdr_, pool_.data_room(), port_id_, queue, &csum)) {
         q.errors.add(1);
         pool_.free_one(q.cache, m);
         continue;
       }
-      const NetHdr* h = reinterpret_cast<const NetHdr*>(m->data() - hdr_);
-      m->data_len = uint16_t(e.len - hdr_);
-      m->port = port_id_;
-      m->queue = queue;
-      if (h->flags & HDR_F_NEEDS_CSUM) {
-        // A partial checksum (§5.1.6.4.1): finished here, never left as 0 (rx_csum.h).
-        finish_needs_csum(m->data(), m->data_len, h->csum_start, h->csum_offset);
-        q.csum_fixed.add(1);
-      } else if (h->flags & HDR_F_DATA_VALID) {
-        q.csum_valid.add(1);
-      }
-      if (hdr_ == kNetHdrHashSize && h->hash_report) {
-        m->rss_hash = h->hash_value;
-        m->flags |= kMbufRssValid;
-      }
+      if (csum == RxCsum::Finished) q.csum_fixed.add(1);
+      else if (csum == RxCsum::Valid) q.csum_valid.add(1);
       mbufs[k++] = m;
     }
     q.publish();
