@@ -15,6 +15,7 @@ import { checkUdpPort, resolveHostOptions } from '../../src/host/options.js';
 import { check, checkCpuList, type Rule } from '../../src/option-check.js';
 import { encodeDropRules, encodeUdpSteer, resolveEngineOptions, validatePortOptions } from '../../src/options.js';
 import { dnsTargets } from './dns-targets.js';
+import { LineSplitter, requestProblem } from '../../src/control/protocol.js';
 
 export interface JsTarget {
   name: string;
@@ -165,6 +166,68 @@ export const jsTargets: JsTarget[] = [
           typed([...codes, 'CPU_UNAVAILABLE'], () => checkCpuList('x', 'lcores', (engine as { lcores?: unknown })?.lcores, [0, 1]));
           typed(codes, () => encodeDropRules('x', (port as { dropRules?: never })?.dropRules as never));
           typed(codes, () => encodeUdpSteer('x', (port as { udpSteer?: never })?.udpSteer as never));
+        },
+      ),
+  },
+  {
+    // The control socket's request parser (src/control/protocol.ts): the line
+    // splitter over arbitrary chunking, then JSON.parse and requestProblem.
+    // Contract: the splitter returns exactly the non-blank complete lines sent
+    // so far, or undefined once a line is longer than its limit; requestProblem
+    // never throws, and accepts a request only with a non-empty cmd string, an
+    // id that is a number or a string, and args an object.
+    name: 'control_request',
+    property: (count) =>
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.string({ unit: 'binary', maxLength: 80 }),
+            fc.constantFrom('\n', '\n\n', '{"cmd":"info"}\n', '{"id":1,"cmd":"stats","args":{}}\n', '{"cmd":""}\n', '[1]\n', 'null\n'),
+            fc.record({ id: fc.oneof(fc.integer(), fc.string(), anything), cmd: fc.oneof(fc.string(), anything), args: anything }, { requiredKeys: [] }).map((o) => {
+              try {
+                return `${JSON.stringify(o)}\n`;
+              } catch {
+                return '\n';
+              }
+            }),
+          ),
+          { maxLength: 12 },
+        ),
+        fc.integer({ min: 8, max: 200 }),
+        (chunks, max) => {
+          count();
+          const split = new LineSplitter(max);
+          let sent = '';
+          const got: string[] = [];
+          for (const chunk of chunks) {
+            sent += chunk;
+            const lines = split.push(chunk);
+            const parts = sent.split('\n');
+            const rest = parts.pop()!;
+            if (lines === undefined) {
+              if (rest.length <= max && parts.every((l) => l.length <= max)) throw new Error(`splitter refused lines within ${max} characters`);
+              return;
+            }
+            got.push(...lines);
+            const want = parts.filter((l) => l.trim().length > 0);
+            if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error('splitter lines differ from the complete lines sent');
+          }
+          for (const line of got) {
+            let req: unknown;
+            try {
+              req = JSON.parse(line);
+            } catch {
+              continue; // answered BAD_REQUEST by the server
+            }
+            const problem = requestProblem(req);
+            if (problem !== undefined && typeof problem !== 'string') throw new Error('requestProblem returned a non-string');
+            if (problem === undefined) {
+              const o = req as { cmd?: unknown; id?: unknown; args?: unknown };
+              if (typeof o.cmd !== 'string' || !o.cmd) throw new Error('accepted a request without a cmd string');
+              if (o.id !== undefined && typeof o.id !== 'number' && typeof o.id !== 'string') throw new Error('accepted a bad id');
+              if (o.args !== undefined && (typeof o.args !== 'object' || o.args === null || Array.isArray(o.args))) throw new Error('accepted bad args');
+            }
+          }
         },
       ),
   },
