@@ -28,13 +28,13 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Engine } from '../src/index.js';
 import { Answers, COUNTERS } from '../examples/dns/answers.js';
 import { parseZone } from '../examples/dns/zone.js';
 import { T } from '../examples/dns/wire.js';
 import { onPath, track } from './children.js';
 import { SERVER_IP, SERVER_KINDS, startServer, type Running, type ServerKind } from './dns-servers.js';
 import { BenchScratch } from './scratch.js';
+import { benchCpus, loadavg, minMedMax, procCpuS, softirqS } from './measure.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -70,13 +70,10 @@ const bisect = Number(a.bisect ?? (quick ? 1 : 2));
 const fullRate = Number(a['full-rate']);
 const servers = a.servers!.split(',').filter(Boolean) as ServerKind[];
 for (const s of servers) if (!SERVER_KINDS.includes(s)) throw new Error(`unknown server ${s}; one of ${SERVER_KINDS.join(',')}`);
-const cpus = Engine.hostInfo().allowedCpus;
-const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
-const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const { genCpu, rxCpu } = benchCpus(a);
 const idle = a.idle as 'busy' | 'adaptive';
 if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
 const ANSWERED_PCT = 99;
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const ZONE = new URL('../../test/fixtures/dns/example.test.zone', import.meta.url).pathname;
 
 /**
@@ -92,19 +89,6 @@ const QUERIES = [
 ];
 
 // ------------------------------------------------------------ CPU accounting
-const HZ = 100; // USER_HZ
-function procCpuS(pid: number): number {
-  try {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / HZ;
-  } catch {
-    return 0;
-  }
-}
-function softirqS(cpu: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
-  return Number(line.split(/\s+/)[7]) / HZ;
-}
 const serverCpuS = (srv: Running) => srv.pids().reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
 
 // ------------------------------------------------------------ the response-size mix
@@ -222,13 +206,6 @@ async function ladder(srv: Running): Promise<{ steps: Step[]; best: Step | null;
 }
 
 // ------------------------------------------------------------ main
-const stat = (xs: number[]) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((x, y) => x - y);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  const r = (v: number) => Number(v.toPrecision(4));
-  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
-};
 
 interface RunResult {
   best: Step | null;
@@ -248,7 +225,7 @@ async function main(): Promise<void> {
   process.on('exit', () => scratch.cleanup());
   // Every thread of this process (the linerate server's) on the server CPU; the generators run on --gen-cpu.
   for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
-  const load0 = load();
+  const load0 = loadavg();
   copyFileSync(ZONE, join(scratch.tmp, 'example.test.zone'));
   queryFile = join(scratch.tmp, 'queries.txt');
   writeFileSync(queryFile, QUERIES.join('\n') + '\n');
@@ -262,13 +239,13 @@ async function main(): Promise<void> {
   execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
   execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
   console.log(`bench/dns: ${QUERIES.length} queries in the mix (responses ${Math.min(...Object.values(mix.bytes))}..${Math.max(...Object.values(mix.bytes))} B, mean ${mix.meanBytes} B, ${mix.truncated} truncated)`);
-  console.log(`  kxdpgun/dnsperf on ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> servers on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps from ${startRate} q/s; load ${load()}`);
+  console.log(`  kxdpgun/dnsperf on ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> servers on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps from ${startRate} q/s; load ${loadavg()}`);
   const ctx = { bed, cpu: rxCpu, zone: join(scratch.tmp, 'example.test.zone'), dir: scratch.tmp, idle };
   const results: Partial<Record<ServerKind, RunResult[]>> = {};
   const failures: string[] = [];
   for (let r = 0; r < runs; r++) {
     for (const k of servers) {
-      console.log(`  run ${r + 1} ${k} (load ${load()})`);
+      console.log(`  run ${r + 1} ${k} (load ${loadavg()})`);
       let srv: Running;
       try {
         srv = await startServer(k, ctx);
@@ -299,16 +276,16 @@ async function main(): Promise<void> {
     const bests = rs.map((x) => x.best).filter((x): x is Step => x !== null);
     const dps = rs.map((x) => x.dnsperf).filter((x): x is { qps: number; completedPct: number } => !!x && 'qps' in x);
     summary[k] = {
-      answered99Qps: stat(bests.map((b) => b.answeredQps)),
-      cpuSecPerMillionAt99: stat(bests.map((b) => b.cpuSecPerMillion).filter((x): x is number => x !== null)),
+      answered99Qps: minMedMax(bests.map((b) => b.answeredQps)),
+      cpuSecPerMillionAt99: minMedMax(bests.map((b) => b.cpuSecPerMillion).filter((x): x is number => x !== null)),
       fullRate: {
-        sentQps: stat(rs.map((x) => x.full.sentQps)),
-        answeredQps: stat(rs.map((x) => x.full.answeredQps)),
-        answeredPct: stat(rs.map((x) => x.full.answeredPct)),
-        cpuSecPerMillion: stat(rs.map((x) => x.full.cpuSecPerMillion).filter((x): x is number => x !== null)),
+        sentQps: minMedMax(rs.map((x) => x.full.sentQps)),
+        answeredQps: minMedMax(rs.map((x) => x.full.answeredQps)),
+        answeredPct: minMedMax(rs.map((x) => x.full.answeredPct)),
+        cpuSecPerMillion: minMedMax(rs.map((x) => x.full.cpuSecPerMillion).filter((x): x is number => x !== null)),
       },
-      avgReplyBytes: stat(rs.map((x) => x.full.avgReplyBytes).filter((x): x is number => x !== null)),
-      dnsperfQps: stat(dps.map((d) => d.qps)),
+      avgReplyBytes: minMedMax(rs.map((x) => x.full.avgReplyBytes).filter((x): x is number => x !== null)),
+      dnsperfQps: minMedMax(dps.map((d) => d.qps)),
       generatorLimitedRuns: rs.filter((x) => x.generatorLimited).length,
       steps: rs.map((x) => x.steps),
     };
@@ -341,7 +318,7 @@ async function main(): Promise<void> {
     servers: summary,
     ratios,
     failures,
-    loadavg: { start: load0, end: load() },
+    loadavg: { start: load0, end: loadavg() },
   };
   scratch.cleanup();
   console.log(JSON.stringify(out));

@@ -32,6 +32,7 @@ import { Engine } from '../src/index.js';
 import { killChild, Lines, markGroupLeader, onPath, track } from './children.js';
 import { udpFrame } from './frames.js';
 import { C_RECEIVER, GEN_SCRIPT, nodeReceiver } from './kernel-programs.js';
+import { benchCpus, minMedMax, procCpuS, softirqS } from './measure.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const indexJs = join(root, 'dist', 'src', 'index.js');
@@ -72,9 +73,7 @@ if (!Number.isInteger(ring) || ring < 64 || ring > 16384 || ring & (ring - 1)) t
 const poolMbufs = Math.max(16384, 4 * ring);
 const pktBlocks = Number(a['pkt-blocks']);
 if (!Number.isInteger(pktBlocks) || pktBlocks < 1 || pktBlocks > 65536) throw new Error(`--pkt-blocks must be an integer in 1..65536, got ${a['pkt-blocks']}`);
-const cpus = Engine.hostInfo().allowedCpus;
-const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
-const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const { genCpu, rxCpu } = benchCpus(a);
 const receivers = a.receivers!.split(',').filter(Boolean);
 for (const r of receivers) if (!ALL_RECEIVERS.includes(r)) throw new Error(`unknown receiver ${r}; one of ${ALL_RECEIVERS.join(',')}`);
 const PORT = 9;
@@ -116,20 +115,6 @@ function sentPackets(): { sent: number; dropped: number; t: number } {
 function sentAt(before: { sent: number; dropped: number; t: number }, after: { sent: number; dropped: number; t: number }, t: number) {
   const f = after.t > before.t ? Math.min(1, Math.max(0, (t - before.t) / (after.t - before.t))) : 0;
   return { sent: before.sent + f * (after.sent - before.sent), dropped: before.dropped + f * (after.dropped - before.dropped) };
-}
-const HZ = 100; // USER_HZ
-function procCpuS(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / HZ;
-  } catch {
-    return NaN;
-  }
-}
-function softirqS(cpu: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
-  return Number(line.split(/\s+/)[7]) / HZ;
 }
 
 interface Receiver {
@@ -345,12 +330,6 @@ interface One {
   /** Busy TSC cycles of the polling loop per packet (see Receiver.stop); null for receivers that do not poll. */
   busyCyclesPerPkt: number | null;
 }
-const stat = (xs: number[]) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  const r = (v: number) => Number(v.toPrecision(4));
-  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
-};
 
 async function measure(recv: Receiver): Promise<One> {
   await sleep(warmup * 1000);
@@ -466,12 +445,12 @@ async function main(): Promise<void> {
       }
     }
   }
-  const summary: Record<string, Record<string, Record<string, ReturnType<typeof stat> | null>>> = {};
+  const summary: Record<string, Record<string, Record<string, ReturnType<typeof minMedMax>>>> = {};
   for (const [g, byR] of Object.entries(results)) {
     for (const [k, rs] of Object.entries(byR)) {
       const col = (f: (x: One) => number | null) => {
         const v = rs.map(f).filter((x): x is number => x !== null);
-        return v.length ? stat(v) : null;
+        return v.length ? minMedMax(v) : null;
       };
       (summary[g] ??= {})[k] = {
         sentPps: col((x) => x.sentPps),

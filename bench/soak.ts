@@ -39,6 +39,7 @@ import { GenChild } from './gen-child.js';
 import { BenchScratch } from './scratch.js';
 import { judge, LIMITS, type Series, type Verdict } from './soak-analysis.js';
 import { soakSvg } from './soak-chart.js';
+import { benchCpus } from './measure.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -67,9 +68,7 @@ if (!(minutes > 0)) throw new Error(`--minutes must be > 0, got ${a.minutes}`);
 if (!(rate > 0)) throw new Error(`--rate must be > 0, got ${a.rate}`);
 if (mode !== 'inline' && mode !== 'pipeline') throw new Error(`--mode must be inline or pipeline, got ${a.mode}`);
 if (a.capture !== 'off' && a.capture !== 'on') throw new Error(`--capture must be off or on, got ${a.capture}`);
-const cpus = Engine.hostInfo().allowedCpus;
-const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
-const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const { genCpu, rxCpu } = benchCpus(a);
 const PORT = 7;
 const MIN_ANSWERED = Number(a['min-answered']);
 if (!(MIN_ANSWERED >= 0 && MIN_ANSWERED <= 1)) throw new Error(`--min-answered must be a fraction in 0..1, got ${a['min-answered']}`);

@@ -24,7 +24,7 @@
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchScratch } from './scratch.js';
 import { parseArgs } from 'node:util';
@@ -33,6 +33,7 @@ import { killChild, Lines, onPath, track } from './children.js';
 import { GenChild } from './gen-child.js';
 import { C_ECHO, nodeEcho } from './udp-programs.js';
 import { udpFrame } from '../examples/frames.js';
+import { benchCpus, loadavg, minMedMax, procCpuS, softirqS } from './measure.js';
 
 const SERVERS = ['linerate', 'c', 'dgram'];
 const { values: a } = parseArgs({
@@ -63,15 +64,12 @@ const runs = Number(a.runs);
 const seconds = Number(a.seconds);
 const servers = a.servers!.split(',').filter(Boolean);
 for (const s of servers) if (!SERVERS.includes(s)) throw new Error(`unknown server ${s}; one of ${SERVERS.join(',')}`);
-const cpus = Engine.hostInfo().allowedCpus;
-const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
-const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const { genCpu, rxCpu } = benchCpus(a);
 const idle = a.idle as 'busy' | 'adaptive';
 if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
 const PORT = 7;
 const LOSS_PCT = 0.1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 // ------------------------------------------------------------ state and cleanup
 const scratch = new BenchScratch('ubench');
@@ -80,19 +78,6 @@ const cleanup = (): void => scratch.cleanup();
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
 
 // ------------------------------------------------------------ CPU accounting
-const HZ = 100; // USER_HZ
-function procCpuS(pid: number): number {
-  try {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / HZ;
-  } catch {
-    return NaN;
-  }
-}
-function softirqS(cpu: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
-  return Number(line.split(/\s+/)[7]) / HZ;
-}
 
 // ------------------------------------------------------------ servers
 interface Server {
@@ -252,25 +237,18 @@ async function nullCost(kind: 'host' | 'raw', secs: number): Promise<{ cyclesPer
 }
 
 // ------------------------------------------------------------ main
-const stat = (xs: number[]) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((x, y) => x - y);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  const r = (v: number) => Number(v.toPrecision(4));
-  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
-};
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP)');
   if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
   // Every thread of this process (the linerate server's) on the server CPU; the generator child is on --gen-cpu.
   for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
-  const load0 = load();
+  const load0 = loadavg();
   const out: Record<string, unknown> = { bench: 'udp', date: new Date().toISOString(), genCpu, rxCpu, seconds, runs, flows: Number(a.flows), payloadBytes: Number(a.size), lossLimitPct: LOSS_PCT };
 
   if (!a['no-null']) {
     const secs = Number(a['null-seconds']);
-    console.log(`bench/udp null driver: host layer (udpInWorkers + reply) against a raw handler (handleInWorkers + reply), inline worker on cpu ${rxCpu}, ${runs} runs x ${secs} s; load ${load()}`);
+    console.log(`bench/udp null driver: host layer (udpInWorkers + reply) against a raw handler (handleInWorkers + reply), inline worker on cpu ${rxCpu}, ${runs} runs x ${secs} s; load ${loadavg()}`);
     const res: Record<'host' | 'raw', { cyclesPerPkt: number; mpps: number }[]> = { host: [], raw: [] };
     for (let r = 0; r < runs; r++) {
       for (const k of ['raw', 'host'] as const) {
@@ -281,12 +259,12 @@ async function main(): Promise<void> {
     }
     const diffs = res.host.map((h, i) => h.cyclesPerPkt - res.raw[i]!.cyclesPerPkt);
     out.null = {
-      raw: { cyclesPerPkt: stat(res.raw.map((x) => x.cyclesPerPkt)), mpps: stat(res.raw.map((x) => x.mpps)) },
-      host: { cyclesPerPkt: stat(res.host.map((x) => x.cyclesPerPkt)), mpps: stat(res.host.map((x) => x.mpps)) },
-      hostCostCyclesPerPkt: stat(diffs),
+      raw: { cyclesPerPkt: minMedMax(res.raw.map((x) => x.cyclesPerPkt)), mpps: minMedMax(res.raw.map((x) => x.mpps)) },
+      host: { cyclesPerPkt: minMedMax(res.host.map((x) => x.cyclesPerPkt)), mpps: minMedMax(res.host.map((x) => x.mpps)) },
+      hostCostCyclesPerPkt: minMedMax(diffs),
       target: 40,
     };
-    console.log(`  host layer cost over the raw handler: ${JSON.stringify(stat(diffs))} cycles/packet (target ≤ 40)`);
+    console.log(`  host layer cost over the raw handler: ${JSON.stringify(minMedMax(diffs))} cycles/packet (target ≤ 40)`);
   }
 
   if (!a['no-veth']) {
@@ -305,7 +283,7 @@ async function main(): Promise<void> {
     // RPS as in bench/kernel: B's kernel rx work on the server CPU, A's on the generator CPU.
     execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
     execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
-    console.log(`bench/udp veth: ${a.size}-byte requests over ${a.flows} flows, generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> servers on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} runs, ${seconds} s steps; load ${load()}`);
+    console.log(`bench/udp veth: ${a.size}-byte requests over ${a.flows} flows, generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> servers on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} runs, ${seconds} s steps; load ${loadavg()}`);
     const gen = new GenChild({ ns: bed.nsA, ifc: bed.ifA, cpu: genCpu, flows: Number(a.flows), size: Number(a.size), idle });
     await gen.start();
     const results: Record<string, { best: Step | null; generatorLimited: boolean; steps: Step[] }[]> = {};
@@ -326,11 +304,11 @@ async function main(): Promise<void> {
     for (const [k, rs] of Object.entries(results)) {
       const bests = rs.map((x) => x.best).filter((x): x is Step => x !== null);
       summary[k] = {
-        answeredPps: stat(bests.map((b) => b.answeredPps)),
-        cpuUsPerReq: stat(bests.map((b) => b.cpuUsPerReq).filter((x): x is number => x !== null)),
-        p50Us: stat(bests.map((b) => b.p50Us)),
-        p99Us: stat(bests.map((b) => b.p99Us)),
-        p999Us: stat(bests.map((b) => b.p999Us)),
+        answeredPps: minMedMax(bests.map((b) => b.answeredPps)),
+        cpuUsPerReq: minMedMax(bests.map((b) => b.cpuUsPerReq).filter((x): x is number => x !== null)),
+        p50Us: minMedMax(bests.map((b) => b.p50Us)),
+        p99Us: minMedMax(bests.map((b) => b.p99Us)),
+        p999Us: minMedMax(bests.map((b) => b.p999Us)),
         generatorLimitedRuns: rs.filter((x) => x.generatorLimited).length,
         steps: rs.map((x) => x.steps),
       };
@@ -346,7 +324,7 @@ async function main(): Promise<void> {
     out.generatorPool = pool;
     console.log(`  answered at ≤ ${LOSS_PCT}% loss (median): linerate ${lr}  c ${c}  dgram ${dg}  -> ${JSON.stringify(out.ratios)}`);
   }
-  out.loadavg = { start: load0, end: load() };
+  out.loadavg = { start: load0, end: loadavg() };
   console.log(JSON.stringify(out));
 }
 
