@@ -8,10 +8,28 @@
  *
  * performance.now() reads uv_hrtime without allocating, but from an origin of
  * its own per thread; the offset to the absolute clock is read once per thread
- * from process.hrtime.bigint() (the same clock, absolute), so monoUs() agrees
- * across threads and processes to well under a microsecond.
+ * from process.hrtime.bigint() (the same clock, absolute), between two
+ * performance.now() reads, so monoUs() agrees across threads and processes to
+ * about a microsecond. (The first performance.now() of a thread loads
+ * perf_hooks, which takes milliseconds: it must not fall between the reads.)
  */
-const originUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+function calibrate(): number {
+  performance.now(); // the first use loads perf_hooks (milliseconds): not inside a paired read
+  let origin = 0;
+  let window = Infinity;
+  // The pair of reads that took least time pins the offset best (a preemption between them would skew it).
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const abs = Number(process.hrtime.bigint()) / 1000;
+    const after = performance.now();
+    if (after - before < window) {
+      window = after - before;
+      origin = abs - (before + after) * 500;
+    }
+  }
+  return origin;
+}
+const originUs = calibrate();
 
 /** Now, in µs of CLOCK_MONOTONIC (a float; whole µs are what the wire carries). No allocation. */
 export function monoUs(): number {

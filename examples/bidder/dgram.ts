@@ -7,7 +7,7 @@
  * (`reusePort`, SO_REUSEPORT: Node 22.12 / 23.1 and later, on Linux); before
  * that, one socket in one worker thread whatever --workers says.
  *
- *   node dist/examples/bidder/dgram.js --campaigns FILE [--listen 127.0.0.1] [--port 9000] [--workers 1] [--seconds 0]
+ *   node dist/examples/bidder/dgram.js --campaigns FILE [--listen 127.0.0.1] [--port 9000] [--workers 1] [--seconds 0] [--interval-ms 1000]
  */
 import { isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -87,10 +87,11 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '9000' },
       workers: { type: 'string', default: '1' },
       seconds: { type: 'string', default: '0' },
+      'interval-ms': { type: 'string', default: '1000' },
     },
   });
   if (!values.campaigns) {
-    console.error('usage: dgram --campaigns FILE [--listen 127.0.0.1] [--port 9000] [--workers 1] [--seconds 0]');
+    console.error('usage: dgram --campaigns FILE [--listen 127.0.0.1] [--port 9000] [--workers 1] [--seconds 0] [--interval-ms 1000]');
     process.exit(2);
   }
   let server: BidderServer;
@@ -112,12 +113,13 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   let last = { c: sumCounters(d.counters), at: t0 };
   const seconds = Number(values.seconds);
+  const every = Math.max(10, Number(values['interval-ms']));
   while (!stopping && (seconds === 0 || Date.now() - t0 < seconds * 1000)) {
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, Math.min(200, every)));
     const now = Date.now();
-    if (now - last.at < 1000) continue;
+    if (now - last.at < every) continue;
     const c = sumCounters(d.counters);
-    console.log(statsLine(Math.round((now - t0) / 1000), c, last.c, (now - last.at) / 1000));
+    console.log(statsLine(Math.round((now - t0) / 1000), c, last.c, (now - last.at) / 1000)); // --interval-ms below 1000 repeats a second's label
     last = { c, at: now };
   }
   await d.close();
