@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Bidder, C, COUNTERS } from '../examples/bidder/bid.js';
 import { Budgets, BudgetSlots } from '../examples/bidder/budgets.js';
-import { CampaignError, CampaignIndex, parseCampaigns } from '../examples/bidder/campaigns.js';
+import { CampaignError, parseCampaigns } from '../examples/bidder/campaigns.js';
+import { CampaignIndex, compileIndex, scanCampaigns } from '../examples/bidder/campaign-index.js';
 import { makeCampaigns, SAMPLE_COUNTRIES, SAMPLE_DEVICES, SAMPLE_SLOTS, xorshift } from '../examples/bidder/make-campaigns.js';
 import { BidderServer, LoadFollower } from '../examples/bidder/server.js';
 import { countryCode, decodeRequest, decodeResponse, DEVICES, encodeRequest, REQUEST_BYTES, RESPONSE_BYTES, type BidRequest } from '../examples/bidder/wire.js';
@@ -52,26 +53,27 @@ describe('bidder clock', () => {
 describe('campaign index', () => {
   it('finds what a scan of every campaign finds, for random requests over 3000 campaigns', () => {
     const specs = makeCampaigns(3000, 7);
-    const ix = new CampaignIndex(specs, specs.map((_, i) => i));
+    const slots = specs.map((_, i) => i);
+    const ix = new CampaignIndex(compileIndex(specs, slots).slice()); // as a worker gets it: a copy of the bytes
     expect(ix.bucketCount).toBeGreaterThan(20);
     const r = xorshift(99);
     const all = () => true;
     const spent = new Set(Array.from({ length: 300 }, () => r() % 3000)); // some budgets spent out
     const some = (slot: number) => !spent.has(slot);
     let bids = 0;
-    for (let n = 0; n < 5000; n++) {
+    for (let n = 0; n < 2000; n++) {
       const country = n % 50 === 0 ? countryCode('ZZ') : n % 51 === 0 ? 0 : countryCode(SAMPLE_COUNTRIES[r() % SAMPLE_COUNTRIES.length]!);
       const device = n % 40 === 0 ? 0 : DEVICES.indexOf(SAMPLE_DEVICES[r() % SAMPLE_DEVICES.length] as (typeof DEVICES)[number]);
       const [w, h] = n % 30 === 0 ? [1, 1] : SAMPLE_SLOTS[r() % SAMPLE_SLOTS.length]!.split('x').map(Number);
       const segLo = r() & r() & r(), segHi = r() & r() & r(); // sparse users: segment targeting matters
       const floor = r() % 6000;
       for (const ok of [all, some]) {
-        const want = ix.scan(country, device, w!, h!, segLo, segHi, floor, ok);
+        const want = scanCampaigns(specs, slots, country, device, w!, h!, segLo, segHi, floor, ok);
         expect(ix.match(country, device, w!, h!, segLo, segHi, floor, ok), `request ${n}`).toBe(want);
         if (want >= 0) bids++;
       }
     }
-    expect(bids).toBeGreaterThan(1000); // the test covers bids, not only no-bids
+    expect(bids).toBeGreaterThan(400); // the test covers bids, not only no-bids
   });
 
   it('rejects a bad campaign with the file and the reason', () => {

@@ -4,7 +4,7 @@
  * (dgram.ts) run this same code, so comparing them measures the transport.
  */
 import type { Budgets } from './budgets.js';
-import type { CampaignIndex } from './campaigns.js';
+import type { CampaignIndex } from './campaign-index.js';
 import { DEVICES, readU16, readU32, readU64, REQ, REQUEST_BYTES, VERSION, writeResponse } from './wire.js';
 
 /** Counter slots (Float64Array; a worker's own, from WorkerContext.counters or a SharedArrayBuffer). */

@@ -3,7 +3,7 @@
  * message and no lock: a sequence lock over one SharedArrayBuffer.
  *
  * The main thread (the only writer) makes the sequence number odd, writes the
- * payload (JSON) and its length, and makes it even again. A reader that sees
+ * payload (a compiled index, campaign-index.ts) and its length, and makes it even again. A reader that sees
  * an even number other than the one it serves copies the payload, then reads
  * the number again: unchanged means the copy is whole, else it tries again at
  * its next look (its next burst). The writer never waits for readers, so
@@ -32,13 +32,12 @@ export class LoadChannel {
   }
 
   /** Publishes `payload` (main thread only); returns its generation (1, 2, ...). Throws when it does not fit. */
-  publish(payload: unknown): number {
-    const json = Buffer.from(JSON.stringify(payload));
-    if (json.length > this.bytes.length) throw new Error(`the campaigns (${json.length} bytes as JSON) outgrow the ${this.bytes.length}-byte reload buffer; restart the bidder`);
+  publish(payload: Uint8Array): number {
+    if (payload.length > this.bytes.length) throw new Error(`the compiled campaigns (${payload.length} bytes) outgrow the ${this.bytes.length}-byte reload buffer; restart the bidder`);
     const s = Atomics.load(this.seq, 0);
     Atomics.store(this.seq, 0, s + 1); // odd: being written
-    this.bytes.set(json);
-    Atomics.store(this.seq, 1, json.length);
+    this.bytes.set(payload);
+    Atomics.store(this.seq, 1, payload.length);
     Atomics.store(this.seq, 0, s + 2);
     return (s + 2) / 2;
   }
@@ -50,14 +49,17 @@ export class LoadChannel {
 
   /**
    * A reader's look: when a generation newer than `have` is whole in the
-   * buffer, returns it with its payload; otherwise undefined (nothing new, or
-   * being written: look again later). One Atomics load when nothing changed.
+   * buffer, returns it with a copy of its payload (in an ArrayBuffer of its
+   * own, at offset 0); otherwise undefined (nothing new, or being written:
+   * look again later). One Atomics load when nothing changed.
    */
-  read<T>(have: number): { generation: number; payload: T } | undefined {
+  read(have: number): { generation: number; payload: Uint8Array } | undefined {
     const s = Atomics.load(this.seq, 0);
     if (s === have * 2 || s & 1) return undefined;
-    const copy = this.bytes.slice(0, Atomics.load(this.seq, 1));
+    const len = Atomics.load(this.seq, 1);
+    if (len > this.bytes.length) return undefined; // torn: the next look sees it whole
+    const copy = this.bytes.slice(0, len);
     if (Atomics.load(this.seq, 0) !== s) return undefined;
-    return { generation: s / 2, payload: JSON.parse(Buffer.from(copy.buffer, copy.byteOffset, copy.length).toString('utf8')) as T };
+    return { generation: s / 2, payload: copy };
   }
 }

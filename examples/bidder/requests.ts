@@ -7,7 +7,14 @@
  * generator calls it per packet), stamps its send time on the bidder's clock
  * and gives it a deadline of DEADLINE_US. The generator then writes its stamp
  * over the request id.
+ *
+ * Run as a program it writes one request with no deadline (tmax 0) to stdout,
+ * for `linerate gen --payload FILE --stamp-offset 4` (a fixed payload cannot
+ * carry a fresh send time, so it must not carry a deadline either):
+ *
+ *   node dist/examples/bidder/requests.js > bid.bin
  */
+import { pathToFileURL } from 'node:url';
 import { monoUs } from './clock.js';
 import { SAMPLE_COUNTRIES, SAMPLE_DEVICES, SAMPLE_SLOTS } from './make-campaigns.js';
 import { countryCode, DEVICES, REQ, REQUEST_BYTES, VERSION, writeU16, writeU32, writeU64 } from './wire.js';
@@ -50,3 +57,10 @@ export function writeRequest(bytes: Uint8Array, offset: number, room: number, se
 }
 
 export default writeRequest;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const b = new Uint8Array(REQUEST_BYTES);
+  writeRequest(b, 0, b.length, 0, 0);
+  writeU32(b, REQ.TMAX_US, 0);
+  process.stdout.write(b);
+}

@@ -6,26 +6,20 @@
  * threads (this module's `init`, given {@link BidderServer.workerData} as `data`).
  *
  * Loads: the main thread reads and checks the campaign file, assigns budget
- * slots by campaign id (budgets.ts) and publishes the file's text with the
- * slots on a LoadChannel. Each thread looks at the channel at the start of a
- * burst and, when a newer load is there, builds its index from it and swaps
- * it in between two bursts: no request is lost or answered from half an index.
- * A file that fails its checks never reaches the channel.
+ * slots by campaign id (budgets.ts), compiles the index (campaign-index.ts) and
+ * publishes it on a LoadChannel. Each thread looks at the channel at the start
+ * of a burst and, when a newer load is there, copies it and lays its views over
+ * the copy (well under a millisecond), swapping it in between two bursts: no
+ * request waits for a parse or is answered from half an index. A file that
+ * fails its checks never reaches the channel.
  */
 import type { DatagramBatch, DatagramHandler, WorkerContext } from '../../src/index.js';
 import { Bidder, C, COUNTERS } from './bid.js';
 import { Budgets, BudgetSlots } from './budgets.js';
-import { CampaignIndex, parseCampaigns, readCampaignFile } from './campaigns.js';
+import { readCampaignFile } from './campaigns.js';
+import { CampaignIndex, compileIndex } from './campaign-index.js';
 import { monoUs } from './clock.js';
 import { LoadChannel } from './load-channel.js';
-
-/** A load as it travels on the channel. */
-export interface LoadPayload {
-  file: string;
-  text: string;
-  /** Budget slot of each campaign, in file order. */
-  slots: number[];
-}
 
 /** What a worker gets as `data` (structured-cloned; both buffers are shared). */
 export interface BidderWorkerData {
@@ -43,11 +37,6 @@ export function serveBurst(b: DatagramBatch, bidder: Bidder, counters: Float64Ar
   }
 }
 
-/** Builds the index of a published load. */
-export function indexOf(p: LoadPayload): CampaignIndex {
-  return new CampaignIndex(parseCampaigns(p.text, p.file), p.slots);
-}
-
 /**
  * A thread's view of the loads: its Bidder, kept on the newest load.
  * `refresh()` is the per-burst look (one Atomics load when nothing changed).
@@ -59,18 +48,18 @@ export class LoadFollower {
 
   constructor(data: BidderWorkerData, private readonly counters: Float64Array, private readonly onError: (e: Error) => void = () => {}) {
     this.channel = new LoadChannel(data.channel);
-    const first = this.channel.read<LoadPayload>(0);
+    const first = this.channel.read(0);
     if (!first) throw new Error('bidder: no campaigns published yet');
     this.have = first.generation;
-    this.bidder = new Bidder(indexOf(first.payload), new Budgets(data.budgets));
+    this.bidder = new Bidder(new CampaignIndex(first.payload), new Budgets(data.budgets));
     counters[C.GENERATION] = this.have;
   }
 
   refresh(): void {
-    const next = this.channel.read<LoadPayload>(this.have);
+    const next = this.channel.read(this.have);
     if (!next) return;
     try {
-      this.bidder.index = indexOf(next.payload);
+      this.bidder.index = new CampaignIndex(next.payload);
     } catch (e) {
       this.onError(e as Error); // cannot happen for a load the main thread checked; keep serving the old one
     }
@@ -93,7 +82,7 @@ export function init(data: BidderWorkerData, ctx: WorkerContext): DatagramHandle
 export interface BidderServerOptions {
   /** Budget slots: campaign ids one run can see, over all reloads. Default 65536. */
   maxCampaigns?: number;
-  /** Most bytes of campaign JSON a load can hand to workers. Default 64 MiB. */
+  /** Most bytes of compiled index a load can hand to workers. Default 64 MiB. */
   maxBytes?: number;
 }
 
@@ -158,11 +147,11 @@ export class BidderServer {
 
   private load(): { ok: true; campaigns: number; generation: number } | { ok: false; error: Error } {
     try {
-      const { text, specs } = readCampaignFile(this.file);
-      const size = Buffer.byteLength(text) + specs.length * 12 + 256;
-      if (size > this.channel.room) throw new Error(`${this.file}: too big for the ${this.channel.room}-byte reload buffer; restart the bidder`);
-      const slots = this.slots.assign(specs, this.file);
-      const generation = this.channel.publish({ file: this.file, text, slots: Array.from(slots) } satisfies LoadPayload);
+      const { specs } = readCampaignFile(this.file);
+      const bytes = compileIndex(specs, new Int32Array(specs.length)); // slots below: only a load that fits assigns any
+      if (bytes.length > this.channel.room) throw new Error(`${this.file}: its index (${bytes.length} bytes) outgrows the ${this.channel.room}-byte reload buffer; restart the bidder`);
+      new CampaignIndex(bytes).slot.set(this.slots.assign(specs, this.file));
+      const generation = this.channel.publish(bytes);
       return { ok: true, campaigns: specs.length, generation };
     } catch (e) {
       return { ok: false, error: e as Error };
