@@ -8,15 +8,15 @@
  *   {"cmd":"quit"}                      -> stops, prints {"pool": {free, size}}, exits
  * Prints {"ready":true} once the engine runs.
  *
- *   node dist/bench/bidder-gen.js NS IF CPU FLOWS PORT
+ *   node dist/bench/bidder-gen.js NS IF CPU FLOWS PORT [busy|adaptive]
  */
 import { createInterface } from 'node:readline';
 import { Engine, createGenerator } from '../src/index.js';
 import { STAMP_OFFSET } from '../examples/bidder/wire.js';
 
-const [ns, ifc, cpuText, flowsText, portText] = process.argv.slice(2);
+const [ns, ifc, cpuText, flowsText, portText, idle] = process.argv.slice(2);
 const cpu = Number(cpuText);
-const engine = await Engine.create({ lcores: [cpu], mempool: { mbufs: 32768 } });
+const engine = await Engine.create({ lcores: [cpu], mempool: { mbufs: 32768 }, idle: idle === 'adaptive' ? 'adaptive' : 'busy' });
 const port = engine.addPort('a', { driver: 'af_xdp', interface: ifc!, netns: ns!, ringSize: 8192 });
 const host = engine.host(port, { ipv4: '198.18.0.1/24' });
 const gen = createGenerator(host, {

@@ -15,7 +15,7 @@
  * campaigns from make-campaigns.ts with budgets that do not run out.
  *
  *   node dist/bench/bidder.js [--quick] [--runs 3] [--seconds 2] [--start 10000] [--servers linerate,dgram]
- *                             [--campaigns 5000] [--flows 16] [--gen-cpu 0] [--rx-cpu 1] [--out bench/results]
+ *                             [--campaigns 5000] [--flows 16] [--gen-cpu 0] [--rx-cpu 1] [--out bench/results] [--idle busy|adaptive]
  *
  * Prints a line per step and a final JSON line; writes it to OUT/bidder.json and
  * the latency chart to OUT/bidder.svg. Root. Everything it creates (namespaces,
@@ -50,13 +50,15 @@ const { values: a } = parseArgs({
     'gen-cpu': { type: 'string' },
     'rx-cpu': { type: 'string' },
     out: { type: 'string' },
+    idle: { type: 'string', default: 'busy' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (a.help) {
   console.log(`usage: node dist/bench/bidder.js [--quick] [--runs 3] [--seconds 2] [--start 10000] [--servers ${SERVERS.join(',')}]
-    [--campaigns 5000] [--flows 16] [--gen-cpu N] [--rx-cpu N] [--out DIR]
-  --quick: 1 run of 1 s steps (a smoke test of the bed, not figures)`);
+    [--campaigns 5000] [--flows 16] [--gen-cpu N] [--rx-cpu N] [--out DIR] [--idle busy|adaptive]
+  --quick: 1 run of 1 s steps (a smoke test of the bed, not figures)
+  --idle: the linerate server's and the generator's inline workers spin (busy) or, after ~1000 empty polls, wait up to 50 µs (adaptive)`);
   process.exit(0);
 }
 const runs = Number(a.runs ?? (a.quick ? 1 : 3));
@@ -67,6 +69,8 @@ const cpus = Engine.hostInfo().allowedCpus;
 const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
 const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
 const outDir = resolve(a.out ?? join(here, '..', '..', 'bench', 'results'));
+const idle = a.idle as 'busy' | 'adaptive';
+if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
 const PORT = 9000;
 const SLA_P99_US = 1000;
 const SLA_ANSWERED_PCT = 99.9;
@@ -97,7 +101,7 @@ class GenChild {
   private lines!: Lines;
   private c!: ChildProcess;
   async start(): Promise<void> {
-    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, join(here, 'bidder-gen.js'), bed.nsA, bed.ifA, String(genCpu), a.flows!, String(PORT)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, join(here, 'bidder-gen.js'), bed.nsA, bed.ifA, String(genCpu), a.flows!, String(PORT), idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
     this.lines = new Lines(this.c);
     await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
   }
@@ -126,7 +130,7 @@ interface Server {
 }
 async function linerateServer(): Promise<Server> {
   const bidder = new BidderServer(campaignFile);
-  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 } });
+  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 }, idle });
   let p: ReturnType<Engine['addPort']>;
   try {
     p = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 8192 });
@@ -317,6 +321,7 @@ async function main(): Promise<void> {
     rxCpu,
     seconds,
     runs,
+    idle,
     flows: Number(a.flows),
     campaigns: Number(a.campaigns),
     requestBytes: 52,
