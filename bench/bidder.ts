@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { Engine, type GeneratorReport } from '../src/index.js';
 import { makeCampaigns } from '../examples/bidder/make-campaigns.js';
 import { BidderServer } from '../examples/bidder/server.js';
-import { C } from '../examples/bidder/bid.js';
+import { C, COUNTERS } from '../examples/bidder/bid.js';
 import { latencySvg, type LatencyPoint } from './bidder-chart.js';
 import { killChild, Lines, track } from './children.js';
 import { BenchScratch } from './scratch.js';
@@ -135,7 +135,7 @@ async function linerateServer(): Promise<Server> {
   try {
     p = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 8192 });
     const h = e.host(p, { ipv4: '198.18.0.2/24' });
-    h.udpInWorkers({ port: PORT, module: new URL('../examples/bidder/server.js', import.meta.url), mode: 'inline', cpus: [rxCpu], data: bidder.workerData(), counters: 8 });
+    h.udpInWorkers({ port: PORT, module: new URL('../examples/bidder/server.js', import.meta.url), mode: 'inline', cpus: [rxCpu], data: bidder.workerData(), counters: COUNTERS });
     await e.start();
   } catch (err) {
     if (e.state !== 'closed') await e.close();

@@ -14,7 +14,7 @@ import { Engine } from '../../src/index.js';
 import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
 import { udpFrame } from '../frames.js';
 import { hostService, hostServiceFlags } from '../host-service.js';
-import { C, COUNTER_NAMES } from './bid.js';
+import { C, COUNTER_NAMES, COUNTERS } from './bid.js';
 import { CampaignError } from './campaigns.js';
 import { BidderServer } from './server.js';
 import { statsLine, sumCounters } from './stats.js';
@@ -67,7 +67,7 @@ try {
   const host = engine.host(port, svc.hostOptions());
   const sock =
     workers > 0
-      ? host.udpInWorkers({ port: udpPort, module: new URL('./server.js', import.meta.url), mode, data: server.workerData(), counters: 8 })
+      ? host.udpInWorkers({ port: udpPort, module: new URL('./server.js', import.meta.url), mode, data: server.workerData(), counters: COUNTERS })
       : host.udp({ port: udpPort }, server.handler);
   engine.on('workerMessage', (m: unknown, w: { queue: number }) => console.log(`worker ${w.queue}: ${JSON.stringify(m)}`));
   engine.on('error', (e: Error) => console.error(`error: ${e.message}`));
