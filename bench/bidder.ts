@@ -16,6 +16,12 @@
  *
  *   node dist/bench/bidder.js [--quick] [--runs 3] [--seconds 2] [--start 10000] [--servers linerate,dgram]
  *                             [--campaigns 5000] [--flows 16] [--gen-cpu 0] [--rx-cpu 1] [--out bench/results] [--idle busy|adaptive]
+ *                             [--null-seconds 2] [--no-null] [--no-veth]
+ *
+ * Before the ladders, the bidding module's CPU cost on the null driver: cycles per request of an
+ * inline worker answering a fixed request (no deadline; budgets that do not run out) through the
+ * host layer, against the UDP echo handler on the same path (process CPU time × TSC rate over the
+ * requests answered, so time off the CPU does not count: a figure a busy machine cannot skew much).
  *
  * Prints a line per step and a final JSON line; writes it to OUT/bidder.json and
  * the latency chart to OUT/bidder.svg. Root. Everything it creates (namespaces,
@@ -29,6 +35,8 @@ import { parseArgs } from 'node:util';
 import { Engine, type GeneratorReport } from '../src/index.js';
 import { makeCampaigns } from '../examples/bidder/make-campaigns.js';
 import { BidderServer } from '../examples/bidder/server.js';
+import { encodeRequest } from '../examples/bidder/wire.js';
+import { udpFrame } from '../examples/frames.js';
 import { C, COUNTERS } from '../examples/bidder/bid.js';
 import { latencySvg, type LatencyPoint } from './bidder-chart.js';
 import { killChild, Lines, track } from './children.js';
@@ -51,12 +59,17 @@ const { values: a } = parseArgs({
     'rx-cpu': { type: 'string' },
     out: { type: 'string' },
     idle: { type: 'string', default: 'busy' },
+    'null-seconds': { type: 'string', default: '2' },
+    'no-null': { type: 'boolean', default: false },
+    'no-veth': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (a.help) {
   console.log(`usage: node dist/bench/bidder.js [--quick] [--runs 3] [--seconds 2] [--start 10000] [--servers ${SERVERS.join(',')}]
     [--campaigns 5000] [--flows 16] [--gen-cpu N] [--rx-cpu N] [--out DIR] [--idle busy|adaptive]
+    [--null-seconds 2] [--no-null] [--no-veth]
+  --no-null / --no-veth: skip the null-driver cost part / the veth ladders
   --quick: 1 run of 1 s steps (a smoke test of the bed, not figures)
   --idle: the linerate server's and the generator's inline workers spin (busy) or, after ~1000 empty polls, wait up to 50 µs (adaptive)`);
   process.exit(0);
@@ -261,6 +274,36 @@ async function ladder(gen: GenChild, srv: Server, withHalf: boolean): Promise<La
   return out;
 }
 
+// ------------------------------------------------------------ null driver: the bidding module's CPU cost
+async function nullCost(kind: 'bidder' | 'echo', secs: number): Promise<{ cyclesPerReq: number; mrps: number; bids: number }> {
+  const req = encodeRequest({ device: 'mobile', country: 'US', id: new Uint8Array(16), sentUs: 0, tmaxUs: 0, publisher: 1, floor: 0, width: 300, height: 250, segLo: 0x0f0f0f0f, segHi: 0x0f0f0f0f });
+  // A bid request to the host (198.18.0.1:40000 -> 198.18.0.2:PORT), to port 0's MAC (native/drivers/registry.cc).
+  const frame = udpFrame('02:4c:52:00:00:00', '198.18.0.1', '198.18.0.2', 40000, PORT, req);
+  const bidder = kind === 'bidder' ? new BidderServer(campaignFile) : undefined;
+  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 8192 } });
+  try {
+    const p = e.addPort('p', { driver: 'null', content: frame, packetSize: frame.length });
+    const module = new URL(kind === 'bidder' ? '../examples/bidder/server.js' : '../examples/udp-echo-handler.js', import.meta.url);
+    e.host(p, { ipv4: '198.18.0.2/24' }).udpInWorkers({ port: PORT, module, mode: 'inline', cpus: [rxCpu], ...(bidder ? { data: bidder.workerData(), counters: COUNTERS } : {}) });
+    await e.start();
+    await sleep(500);
+    const snap = () => ({ t: performance.now(), cpu: procCpuS(process.pid), tx: e.stats().ports.p!.txPackets });
+    const s0 = snap();
+    await sleep(secs * 1000);
+    const s1 = snap();
+    const tsc = e.info().tscHz;
+    await e.stop();
+    const st = e.stats();
+    if (st.mempool.free.total !== st.mempool.size) throw new Error(`null ${kind}: ${st.mempool.size - st.mempool.free.total} mbufs missing after stop`);
+    const n = s1.tx - s0.tx;
+    if (n <= 0) throw new Error(`null ${kind}: no requests answered; port stats ${JSON.stringify(st.ports.p)}`);
+    const bids = bidder ? e.workerCounters(p)[0]![C.BIDS]! : 0;
+    return { cyclesPerReq: Math.round(((s1.cpu - s0.cpu) * tsc) / n), mrps: Number((n / ((s1.t - s0.t) / 1000) / 1e6).toFixed(3)), bids };
+  } finally {
+    if (e.state !== 'closed') await e.close();
+  }
+}
+
 // ------------------------------------------------------------ main
 const stat = (xs: number[]) => {
   if (!xs.length) return null;
@@ -277,6 +320,30 @@ async function main(): Promise<void> {
   for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
   writeFileSync(campaignFile, JSON.stringify({ campaigns: makeCampaigns(Number(a.campaigns), 1, Number.MAX_SAFE_INTEGER) }));
   const load0 = load();
+  const out0: Record<string, unknown> = {};
+  if (!a['no-null']) {
+    const secs = Number(a['null-seconds']);
+    console.log(`bench/bidder null driver: the bidding module against the UDP echo handler, inline worker on cpu ${rxCpu}, ${runs} run(s) x ${secs} s; load ${load()}`);
+    const res: Record<'bidder' | 'echo', { cyclesPerReq: number; mrps: number; bids: number }[]> = { bidder: [], echo: [] };
+    for (let r = 0; r < runs; r++) {
+      for (const k of ['echo', 'bidder'] as const) {
+        const x = await nullCost(k, secs);
+        res[k].push(x);
+        console.log(`  run ${r + 1} ${k.padEnd(6)} ${x.mrps} M requests/s  ${x.cyclesPerReq} cycles/request${k === 'bidder' ? `  (${x.bids} bids)` : ''}`);
+      }
+    }
+    const diffs = res.bidder.map((b, i) => b.cyclesPerReq - res.echo[i]!.cyclesPerReq);
+    out0.null = {
+      echo: { cyclesPerReq: stat(res.echo.map((x) => x.cyclesPerReq)), mrps: stat(res.echo.map((x) => x.mrps)) },
+      bidder: { cyclesPerReq: stat(res.bidder.map((x) => x.cyclesPerReq)), mrps: stat(res.bidder.map((x) => x.mrps)) },
+      biddingCyclesPerReq: stat(diffs),
+    };
+    console.log(`  bidding over echo: ${JSON.stringify(stat(diffs))} cycles/request`);
+  }
+  if (a['no-veth']) {
+    console.log(JSON.stringify({ bench: 'bidder', date: new Date().toISOString(), rxCpu, runs, ...out0, loadavg: { start: load0, end: load() } }));
+    return;
+  }
   bed = scratch.bed();
   for (const [ns, ifc] of [[bed.nsA, bed.ifA], [bed.nsB, bed.ifB]] as const) {
     // A local socket's UDP over a veth carries a partial checksum; the generator's host (af_xdp) would count it bad.
@@ -326,6 +393,7 @@ async function main(): Promise<void> {
     campaigns: Number(a.campaigns),
     requestBytes: 52,
     sla: { p99Us: SLA_P99_US, answeredPct: SLA_ANSWERED_PCT },
+    ...out0,
     ...summary,
     linerateOverDgram: stat(ratios),
     targets: { linerateOverDgram: 10, p999UsAtHalf: 100 },
