@@ -8,7 +8,9 @@
  * SIGHUP reloads the campaign file (a bad file keeps the old campaigns and says
  * why); SIGINT/SIGTERM stop, and the exit code says whether every mbuf came back.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/index.js';
 import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
@@ -16,6 +18,7 @@ import { udpFrame } from '../frames.js';
 import { hostService, hostServiceFlags } from '../host-service.js';
 import { C, COUNTER_NAMES, COUNTERS } from './bid.js';
 import { CampaignError } from './campaigns.js';
+import { makeCampaigns } from './make-campaigns.js';
 import { BidderServer } from './server.js';
 import { statsLine, sumCounters } from './stats.js';
 import { encodeRequest } from './wire.js';
@@ -35,13 +38,19 @@ const { common, values } = parseFlags(usage, { campaigns: { type: 'string' }, 'm
 const svc = hostService(values, usage);
 const { udpPort, workers, mode } = svc;
 
-/** The sample campaigns, from the sources (dist/ holds no JSON). */
+/**
+ * The sample campaigns: the file in the sources (dist/ holds no JSON), or, in an
+ * installed package that has no sources, the same 20 campaigns written to a temp file.
+ */
 function sampleFile(): string {
   for (const rel of ['./campaigns.sample.json', '../../../examples/bidder/campaigns.sample.json']) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(p)) return p;
   }
-  return 'examples/bidder/campaigns.sample.json';
+  const p = join(tmpdir(), `linerate-bidder-sample-${process.pid}.json`);
+  writeFileSync(p, JSON.stringify({ campaigns: makeCampaigns(20, 1, 5_000_000) }));
+  process.on('exit', () => rmSync(p, { force: true }));
+  return p;
 }
 
 /** The null self-test's request: mobile, US, 300x250, every segment, no floor, no deadline (tmax 0). */
