@@ -1,7 +1,7 @@
 // examples/bidder serving: on the host layer over a ring wire (main thread and
 // pipeline workers from dist/; responses as bytes on the wire, counters, every
 // mbuf back in the pool), and behind Node dgram on 127.0.0.1.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -116,6 +116,32 @@ describe('examples/bidder serving', () => {
     const c = JSON.parse(/^counters: (.*)$/m.exec(out)![1]!) as Record<string, number>;
     expect(c.BIDS).toBeGreaterThan(0);
     expect(c.REQUESTS).toBe(c.BIDS! + c.NO_BIDS!);
+    expect(out).toMatch(/mempool: (\d+)\/\1 mbufs back in the pool/);
+  });
+
+  it('main.js reloads on SIGHUP while serving: a bad file keeps the old campaigns and says why, a good one is served', async () => {
+    const file = tmp.path('c.json');
+    writeFileSync(file, JSON.stringify(CAMPAIGNS));
+    const main = new URL('../dist/examples/bidder/main.js', import.meta.url).pathname;
+    const c = spawn(process.execPath, [main, '--campaigns', file, '--seconds', '30', '--lcores', String(lastCpu()), '--hugepages', 'off', '--mbufs', '4096'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += String(d)));
+    c.stderr.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+    try {
+      expect(await waitFor(() => /^\[1s\] requests/m.test(out), 20_000), out).toBe(true);
+      writeFileSync(file, '{"campaigns": [{"id": 1}]}');
+      c.kill('SIGHUP');
+      expect(await waitFor(() => out.includes('reload failed'), 10_000), out).toBe(true);
+      expect(out).toContain(`reload failed, still serving the old campaigns: ${file}: campaign 0 (id 1): price must be whole micro-units`);
+      writeFileSync(file, JSON.stringify({ campaigns: [...CAMPAIGNS.campaigns, { id: 9, price: 5, budget: 5, creative: 1 }] }));
+      c.kill('SIGHUP');
+      expect(await waitFor(() => out.includes('reloaded: 3 campaigns (load 2)'), 10_000), out).toBe(true);
+      expect(await waitFor(() => / load 2 \| ringFull/.test(out), 10_000), out).toBe(true); // the stats line: the thread serves load 2
+    } finally {
+      c.kill('SIGTERM');
+    }
+    expect(await exited, out).toBe(0);
     expect(out).toMatch(/mempool: (\d+)\/\1 mbufs back in the pool/);
   });
 });
