@@ -1,0 +1,430 @@
+/**
+ * bench/bidder: the bidder of examples/bidder on linerate (af_xdp, an inline
+ * worker) against the same bidding module behind Node dgram, on the veth bed
+ * (scripts/netns.sh --isolate-b), both on one server CPU, driven by the load
+ * generator (src/gen/, af_xdp, a child process on the other CPU) from
+ * namespace A. docs/bench.md, "Bidder (bench/bidder)".
+ *
+ * Per run and server: a ladder of offered rates from --start (10k requests/s)
+ * up the steps RATES, until two steps in a row miss the SLA (or the generator
+ * cannot offer the rate). The SLA: p99 ≤ 1 ms and ≥ 99.9% of the requests
+ * answered (a request the bidder read after its 1 ms deadline is dropped, so
+ * it counts as unanswered). SLA throughput: the highest offered rate that met
+ * it. Then, for linerate, one step at half its SLA throughput for p99.9.
+ * Requests: 52 bytes, 16 flows, drawn by examples/bidder/requests.ts; 5000
+ * campaigns from make-campaigns.ts with budgets that do not run out.
+ *
+ *   node dist/bench/bidder.js [--quick] [--runs 3] [--seconds 2] [--start 10000] [--servers linerate,dgram]
+ *                             [--campaigns 5000] [--flows 16] [--gen-cpu 0] [--rx-cpu 1] [--out bench/results] [--idle busy|adaptive]
+ *                             [--null-seconds 2] [--no-null] [--no-veth]
+ *
+ * Before the ladders, the bidding module's CPU cost on the null driver: cycles per request of an
+ * inline worker answering a fixed request (no deadline; budgets that do not run out) through the
+ * host layer, against the UDP echo handler on the same path (process CPU time × TSC rate over the
+ * requests answered, so time off the CPU does not count: a figure a busy machine cannot skew much).
+ *
+ * Prints a line per step and a final JSON line; writes it to OUT/bidder.json and
+ * the latency chart to OUT/bidder.svg. Root. Everything it creates (namespaces,
+ * temp dir, children) is removed on exit.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Engine, type GeneratorReport } from '../src/index.js';
+import { makeCampaigns } from '../examples/bidder/make-campaigns.js';
+import { BidderServer } from '../examples/bidder/server.js';
+import { encodeRequest } from '../examples/bidder/wire.js';
+import { udpFrame } from '../examples/frames.js';
+import { C, COUNTERS } from '../examples/bidder/bid.js';
+import { latencySvg, type LatencyPoint } from './bidder-chart.js';
+import { killChild, Lines, track } from './children.js';
+import { BenchScratch } from './scratch.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SERVERS = ['linerate', 'dgram'];
+/** Offered rates, requests/s: a 1-2-3-5-7 ladder. */
+const RATES = [10e3, 20e3, 30e3, 50e3, 70e3, 100e3, 150e3, 200e3, 300e3, 500e3, 700e3, 1e6, 1.5e6, 2e6, 3e6];
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    seconds: { type: 'string' },
+    start: { type: 'string', default: '10000' },
+    servers: { type: 'string', default: SERVERS.join(',') },
+    campaigns: { type: 'string', default: '5000' },
+    flows: { type: 'string', default: '16' },
+    'gen-cpu': { type: 'string' },
+    'rx-cpu': { type: 'string' },
+    out: { type: 'string' },
+    idle: { type: 'string', default: 'busy' },
+    'null-seconds': { type: 'string', default: '2' },
+    'no-null': { type: 'boolean', default: false },
+    'no-veth': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (a.help) {
+  console.log(`usage: node dist/bench/bidder.js [--quick] [--runs 3] [--seconds 2] [--start 10000] [--servers ${SERVERS.join(',')}]
+    [--campaigns 5000] [--flows 16] [--gen-cpu N] [--rx-cpu N] [--out DIR] [--idle busy|adaptive]
+    [--null-seconds 2] [--no-null] [--no-veth]
+  --no-null / --no-veth: skip the null-driver cost part / the veth ladders
+  --quick: 1 run of 1 s steps (a smoke test of the bed, not figures)
+  --idle: the linerate server's and the generator's inline workers spin (busy) or, after ~1000 empty polls, wait up to 50 µs (adaptive)`);
+  process.exit(0);
+}
+const runs = Number(a.runs ?? (a.quick ? 1 : 3));
+const seconds = Number(a.seconds ?? (a.quick ? 1 : 2));
+const servers = a.servers!.split(',').filter(Boolean);
+for (const s of servers) if (!SERVERS.includes(s)) throw new Error(`unknown server ${s}; one of ${SERVERS.join(',')}`);
+const cpus = Engine.hostInfo().allowedCpus;
+const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
+const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const outDir = resolve(a.out ?? join(here, '..', '..', 'bench', 'results'));
+const idle = a.idle as 'busy' | 'adaptive';
+if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
+const PORT = 9000;
+const SLA_P99_US = 1000;
+const SLA_ANSWERED_PCT = 99.9;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+const scratch = new BenchScratch('bidb');
+let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
+const campaignFile = join(scratch.tmp, 'campaigns.json');
+
+// ------------------------------------------------------------ CPU accounting (as bench/udp)
+const HZ = 100; // USER_HZ
+function procCpuS(pid: number): number {
+  try {
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / HZ;
+  } catch {
+    return NaN;
+  }
+}
+function softirqS(cpu: number): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+  return Number(line.split(/\s+/)[7]) / HZ;
+}
+
+// ------------------------------------------------------------ the generator child
+class GenChild {
+  private lines!: Lines;
+  private c!: ChildProcess;
+  async start(): Promise<void> {
+    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, join(here, 'bidder-gen.js'), bed.nsA, bed.ifA, String(genCpu), a.flows!, String(PORT), idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    this.lines = new Lines(this.c);
+    await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
+  }
+  async run(rate: number, secs: number): Promise<GeneratorReport> {
+    const p = this.lines.next((l) => l.startsWith('{"report"') || l.startsWith('{"error"'), (secs + 30) * 1000, `generator run at ${rate}`);
+    this.c.stdin!.write(JSON.stringify({ cmd: 'run', rate, seconds: secs }) + '\n');
+    const j = JSON.parse(await p) as { report?: GeneratorReport; error?: string };
+    if (!j.report) throw new Error(`generator: ${j.error}`);
+    return j.report;
+  }
+  async quit(): Promise<{ free: number; size: number } | undefined> {
+    const p = this.lines.next((l) => l.startsWith('{"pool"'), 15_000, 'generator quit').catch(() => '');
+    this.c.stdin!.write('{"cmd":"quit"}\n');
+    const l = await p;
+    killChild(this.c, 'SIGTERM');
+    return l ? (JSON.parse(l) as { pool: { free: number; size: number } }).pool : undefined;
+  }
+}
+
+// ------------------------------------------------------------ servers
+interface Server {
+  pids: number[];
+  /** Requests the bidder dropped as late so far (its LATE counter). */
+  late(): number;
+  stop(): Promise<void>;
+}
+async function linerateServer(): Promise<Server> {
+  const bidder = new BidderServer(campaignFile);
+  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 }, idle });
+  let p: ReturnType<Engine['addPort']>;
+  try {
+    p = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 8192 });
+    const h = e.host(p, { ipv4: '198.18.0.2/24' });
+    h.udpInWorkers({ port: PORT, module: new URL('../examples/bidder/server.js', import.meta.url), mode: 'inline', cpus: [rxCpu], data: bidder.workerData(), counters: COUNTERS });
+    await e.start();
+  } catch (err) {
+    if (e.state !== 'closed') await e.close();
+    throw err;
+  }
+  return {
+    pids: [process.pid],
+    late: () => e.workerCounters(p).reduce((x, c) => x + c[C.LATE]!, 0),
+    stop: async () => {
+      await e.stop();
+      const s = e.stats();
+      if (s.mempool.free.total !== s.mempool.size) console.log(`  linerate server: ${s.mempool.size - s.mempool.free.total} mbufs missing after stop`);
+      await e.close();
+    },
+  };
+}
+async function dgramServer(): Promise<Server> {
+  // B's kernel gets its address and answers ARP only while the dgram server runs (--isolate-b keeps it off otherwise).
+  execFileSync('ip', ['-n', bed.nsB, 'addr', 'replace', '198.18.0.2/24', 'dev', bed.ifB]);
+  execFileSync('ip', ['netns', 'exec', bed.nsB, 'sysctl', '-qw', `net.ipv4.conf.${bed.ifB}.arp_ignore=0`]);
+  const off = () => {
+    execFileSync('ip', ['-n', bed.nsB, 'addr', 'flush', 'dev', bed.ifB]);
+    execFileSync('ip', ['netns', 'exec', bed.nsB, 'sysctl', '-qw', `net.ipv4.conf.${bed.ifB}.arp_ignore=8`]);
+  };
+  const script = join(here, '..', 'examples', 'bidder', 'dgram.js');
+  const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'taskset', '-c', String(rxCpu), process.execPath, script, '--campaigns', campaignFile, '--listen', '0.0.0.0', '--port', String(PORT), '--workers', '1', '--interval-ms', '100'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let late = 0;
+  const lines = new Lines(c, (l) => {
+    const m = / late (\d+) /.exec(l);
+    if (m) late = Number(m[1]);
+  });
+  try {
+    await lines.next((l) => l.startsWith('bidder (dgram) on'), 15_000, 'dgram bidder');
+  } catch (e) {
+    killChild(c);
+    off();
+    throw e;
+  }
+  return {
+    pids: [c.pid!], // `ip netns exec` execs: the child's pid is node's (its worker thread included)
+    late: () => late, // from its stats line every 100 ms
+    stop: async () => {
+      killChild(c, 'SIGTERM');
+      await Promise.race([new Promise((r) => c.once('exit', r)), sleep(3000)]);
+      killChild(c);
+      off();
+    },
+  };
+}
+
+// ------------------------------------------------------------ the ladder
+interface Step {
+  offered: number;
+  sentPps: number;
+  answeredPps: number;
+  answeredPct: number;
+  /** Unanswered: dropped late by the bidder, lost on the way, or not answered by the end of the drain. */
+  unanswered: number;
+  /** Of those, dropped by the bidder as read after their deadline. */
+  late: number;
+  sla: boolean;
+  generatorLimited: boolean;
+  cpuUsPerReq: number | null;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+}
+async function step(gen: GenChild, srv: Server, rate: number): Promise<Step> {
+  const cpu0 = srv.pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
+  const late0 = srv.late();
+  const r = await gen.run(rate, seconds);
+  const cpu1 = srv.pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
+  await sleep(150); // the dgram bidder's next stats line
+  const late = srv.late() - late0;
+  const answeredPct = r.sent > 0 ? (100 * r.received) / r.sent : 0;
+  const s: Step = {
+    offered: rate,
+    sentPps: r.sentPps,
+    answeredPps: r.receivedPps,
+    answeredPct: Number(answeredPct.toFixed(3)),
+    unanswered: r.sent - r.received,
+    late,
+    sla: r.latency.p99Us <= SLA_P99_US && answeredPct >= SLA_ANSWERED_PCT,
+    generatorLimited: r.sentPps < 0.99 * rate,
+    cpuUsPerReq: r.received > 0 ? Number((((cpu1 - cpu0) * 1e6) / r.received).toFixed(3)) : null,
+    p50Us: r.latency.p50Us,
+    p99Us: r.latency.p99Us,
+    p999Us: r.latency.p999Us,
+    maxUs: r.latency.maxUs,
+  };
+  console.log(
+    `    ${String(rate).padStart(8)}/s offered  sent ${String(s.sentPps).padStart(8)}  answered ${String(s.answeredPps).padStart(8)} (${s.answeredPct.toFixed(2)}%) late ${late}` +
+      `  cpu ${s.cpuUsPerReq ?? '-'} µs/req  p50 ${s.p50Us} p99 ${s.p99Us} p99.9 ${s.p999Us} max ${s.maxUs} µs${s.generatorLimited ? '  (generator-limited)' : ''}${s.sla ? '' : '  MISS'}`,
+  );
+  return s;
+}
+interface Ladder {
+  steps: Step[];
+  slaThroughputRps: number;
+  generatorLimited: boolean;
+  half?: Step;
+}
+async function ladder(gen: GenChild, srv: Server, withHalf: boolean): Promise<Ladder> {
+  const steps: Step[] = [];
+  let misses = 0;
+  let best = 0;
+  let limited = false;
+  for (const rate of RATES.filter((r) => r >= Number(a.start))) {
+    const s = await step(gen, srv, rate);
+    steps.push(s);
+    if (s.sla) best = Math.max(best, rate);
+    misses = s.sla ? 0 : misses + 1;
+    // The generator could not offer the rate: the result is a lower bound.
+    if (s.generatorLimited) limited = s.sla;
+    if (misses >= 2 || s.generatorLimited) break;
+  }
+  const out: Ladder = { steps, slaThroughputRps: best, generatorLimited: limited };
+  if (withHalf && best > 0) {
+    console.log(`    half of the SLA throughput:`);
+    out.half = await step(gen, srv, Math.round(best / 2));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ null driver: the bidding module's CPU cost
+async function nullCost(kind: 'bidder' | 'echo', secs: number): Promise<{ cyclesPerReq: number; mrps: number; bids: number }> {
+  const req = encodeRequest({ device: 'mobile', country: 'US', id: new Uint8Array(16), sentUs: 0, tmaxUs: 0, publisher: 1, floor: 0, width: 300, height: 250, segLo: 0x0f0f0f0f, segHi: 0x0f0f0f0f });
+  // A bid request to the host (198.18.0.1:40000 -> 198.18.0.2:PORT), to port 0's MAC (native/drivers/registry.cc).
+  const frame = udpFrame('02:4c:52:00:00:00', '198.18.0.1', '198.18.0.2', 40000, PORT, req);
+  const bidder = kind === 'bidder' ? new BidderServer(campaignFile) : undefined;
+  const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 8192 } });
+  try {
+    const p = e.addPort('p', { driver: 'null', content: frame, packetSize: frame.length });
+    const module = new URL(kind === 'bidder' ? '../examples/bidder/server.js' : '../examples/udp-echo-handler.js', import.meta.url);
+    e.host(p, { ipv4: '198.18.0.2/24' }).udpInWorkers({ port: PORT, module, mode: 'inline', cpus: [rxCpu], ...(bidder ? { data: bidder.workerData(), counters: COUNTERS } : {}) });
+    await e.start();
+    await sleep(500);
+    const snap = () => ({ t: performance.now(), cpu: procCpuS(process.pid), tx: e.stats().ports.p!.txPackets });
+    const s0 = snap();
+    await sleep(secs * 1000);
+    const s1 = snap();
+    const tsc = e.info().tscHz;
+    await e.stop();
+    const st = e.stats();
+    if (st.mempool.free.total !== st.mempool.size) throw new Error(`null ${kind}: ${st.mempool.size - st.mempool.free.total} mbufs missing after stop`);
+    const n = s1.tx - s0.tx;
+    if (n <= 0) throw new Error(`null ${kind}: no requests answered; port stats ${JSON.stringify(st.ports.p)}`);
+    const bids = bidder ? e.workerCounters(p)[0]![C.BIDS]! : 0;
+    return { cyclesPerReq: Math.round(((s1.cpu - s0.cpu) * tsc) / n), mrps: Number((n / ((s1.t - s0.t) / 1000) / 1e6).toFixed(3)), bids };
+  } finally {
+    if (e.state !== 'closed') await e.close();
+  }
+}
+
+// ------------------------------------------------------------ main
+const stat = (xs: number[]) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((x, y) => x - y);
+  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const r = (v: number) => Number(v.toPrecision(4));
+  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
+};
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP)');
+  if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
+  // Every thread of this process (the linerate server's) on the server CPU; the generator child is on --gen-cpu.
+  for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
+  writeFileSync(campaignFile, JSON.stringify({ campaigns: makeCampaigns(Number(a.campaigns), 1, Number.MAX_SAFE_INTEGER) }));
+  const load0 = load();
+  const out0: Record<string, unknown> = {};
+  if (!a['no-null']) {
+    const secs = Number(a['null-seconds']);
+    console.log(`bench/bidder null driver: the bidding module against the UDP echo handler, inline worker on cpu ${rxCpu}, ${runs} run(s) x ${secs} s; load ${load()}`);
+    const res: Record<'bidder' | 'echo', { cyclesPerReq: number; mrps: number; bids: number }[]> = { bidder: [], echo: [] };
+    for (let r = 0; r < runs; r++) {
+      for (const k of ['echo', 'bidder'] as const) {
+        const x = await nullCost(k, secs);
+        res[k].push(x);
+        console.log(`  run ${r + 1} ${k.padEnd(6)} ${x.mrps} M requests/s  ${x.cyclesPerReq} cycles/request${k === 'bidder' ? `  (${x.bids} bids)` : ''}`);
+      }
+    }
+    const diffs = res.bidder.map((b, i) => b.cyclesPerReq - res.echo[i]!.cyclesPerReq);
+    out0.null = {
+      echo: { cyclesPerReq: stat(res.echo.map((x) => x.cyclesPerReq)), mrps: stat(res.echo.map((x) => x.mrps)) },
+      bidder: { cyclesPerReq: stat(res.bidder.map((x) => x.cyclesPerReq)), mrps: stat(res.bidder.map((x) => x.mrps)) },
+      biddingCyclesPerReq: stat(diffs),
+    };
+    console.log(`  bidding over echo: ${JSON.stringify(stat(diffs))} cycles/request`);
+  }
+  if (a['no-veth']) {
+    console.log(JSON.stringify({ bench: 'bidder', date: new Date().toISOString(), rxCpu, runs, ...out0, loadavg: { start: load0, end: load() } }));
+    return;
+  }
+  bed = scratch.bed();
+  for (const [ns, ifc] of [[bed.nsA, bed.ifA], [bed.nsB, bed.ifB]] as const) {
+    // A local socket's UDP over a veth carries a partial checksum; the generator's host (af_xdp) would count it bad.
+    execFileSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', ifc, 'tx', 'off'], { stdio: 'ignore' });
+  }
+  execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
+  execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
+  console.log(`bench/bidder: 52-byte bid requests over ${a.flows} flows, ${a.campaigns} campaigns; generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> bidders on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps; SLA p99 ≤ ${SLA_P99_US} µs and ≥ ${SLA_ANSWERED_PCT}% answered; load ${load()}`);
+  const gen = new GenChild();
+  await gen.start();
+  const results: Record<string, Ladder[]> = {};
+  for (let r = 0; r < runs; r++) {
+    for (const k of servers) {
+      console.log(`  run ${r + 1} ${k}`);
+      const srv = k === 'linerate' ? await linerateServer() : await dgramServer();
+      try {
+        await gen.run(5000, 0.5); // warm-up: ARP both ways, JIT
+        (results[k] ??= []).push(await ladder(gen, srv, k === 'linerate'));
+      } finally {
+        await srv.stop();
+      }
+    }
+  }
+  const pool = await gen.quit();
+  const summary: Record<string, unknown> = {};
+  for (const [k, rs] of Object.entries(results)) {
+    const sla = stat(rs.map((x) => x.slaThroughputRps));
+    summary[k] = {
+      slaThroughputRps: sla?.median ?? 0,
+      slaThroughputRpsRuns: sla,
+      ...(k === 'linerate' ? { p999UsAtHalf: stat(rs.filter((x) => x.half).map((x) => x.half!.p999Us))?.median ?? null, p999UsAtHalfRuns: stat(rs.filter((x) => x.half).map((x) => x.half!.p999Us)) } : {}),
+      generatorLimitedRuns: rs.filter((x) => x.generatorLimited).length,
+      runs: rs,
+    };
+  }
+  const ratios = servers.includes('linerate') && servers.includes('dgram') ? results.linerate!.map((l, i) => l.slaThroughputRps / Math.max(1, results.dgram![i]!.slaThroughputRps)) : [];
+  const out = {
+    bench: 'bidder',
+    date: new Date().toISOString(),
+    quick: a.quick,
+    genCpu,
+    rxCpu,
+    seconds,
+    runs,
+    idle,
+    flows: Number(a.flows),
+    campaigns: Number(a.campaigns),
+    requestBytes: 52,
+    sla: { p99Us: SLA_P99_US, answeredPct: SLA_ANSWERED_PCT },
+    ...out0,
+    ...summary,
+    linerateOverDgram: stat(ratios),
+    targets: { linerateOverDgram: 10, p999UsAtHalf: 100 },
+    generatorPool: pool,
+    loadavg: { start: load0, end: load() },
+  };
+  // The chart: the run whose linerate SLA throughput is the median (every run's steps are in the JSON).
+  const pick = (rs: Ladder[]) => [...rs].sort((x, y) => x.slaThroughputRps - y.slaThroughputRps)[(rs.length - 1) >> 1]!;
+  const points: LatencyPoint[] = [];
+  for (const [k, rs] of Object.entries(results)) {
+    for (const s of pick(rs).steps) {
+      if (s.answeredPps === 0) continue;
+      points.push({ server: k, offered: s.offered, percentile: 'p50', us: s.p50Us }, { server: k, offered: s.offered, percentile: 'p99', us: s.p99Us }, { server: k, offered: s.offered, percentile: 'p99.9', us: s.p999Us });
+    }
+  }
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'bidder.json'), JSON.stringify(out, null, 1) + '\n');
+  writeFileSync(join(outDir, 'bidder.svg'), await latencySvg(points, `bidder: latency against offered load (veth bed, 1 server CPU, ${seconds} s steps)`));
+  const lr = (summary.linerate as { slaThroughputRps: number } | undefined)?.slaThroughputRps;
+  const dg = (summary.dgram as { slaThroughputRps: number } | undefined)?.slaThroughputRps;
+  console.log(`  SLA throughput (median of ${runs}): linerate ${lr ?? '-'}  dgram ${dg ?? '-'}  ratio per run ${JSON.stringify(out.linerateOverDgram)}; wrote ${join(outDir, 'bidder.json')} and bidder.svg`);
+  console.log(JSON.stringify({ ...out, ...Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, { ...(v as object), runs: undefined, steps: (v as { runs: Ladder[] }).runs.map((l) => l.steps) }])) }));
+}
+
+main()
+  .then(() => {
+    scratch.cleanup();
+    process.exit(0);
+  })
+  .catch((e) => {
+    console.error(e instanceof Error ? e.stack : e);
+    scratch.cleanup();
+    process.exit(2);
+  });
