@@ -6,6 +6,7 @@ import type { Handler, SyncHandler } from './handler/run-handler.js';
 import { HandlerSet, type ErrorSource } from './handler/handlers.js';
 import { MAX_USER_COUNTERS } from './handler/worker-api.js';
 import { checkCpuList, describe } from './option-check.js';
+import { Capture, type CaptureOptions } from './capture/capture.js';
 import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
@@ -102,6 +103,7 @@ export class Engine extends EventEmitter {
   private readonly handlers: HandlerSet;
   private readonly hosts = new Map<string, Host>();
   private readonly watchdog: Watchdog;
+  private readonly captures = new Set<Capture>();
 
   private constructor(
     private readonly nat: NativeEngineHandle,
@@ -256,6 +258,28 @@ export class Engine extends EventEmitter {
   }
 
   /**
+   * Captures a port's traffic to pcapng (docs/operations.md, "Capture"): the
+   * filter (a pcap-filter expression through the host's libpcap, or raw cBPF)
+   * runs on the lcore, and only what it accepts is copied, through a bounded
+   * ring, to the output. Needs a running engine; one capture per port at a time.
+   * Costs nothing on the data path while no capture runs.
+   * @throws LinerateError ENGINE_STOPPED, CAPTURE_BUSY, CAPTURE_FILTER_INVALID, CAPTURE_BPF_INVALID, LIBPCAP_MISSING, INVALID_OPTION
+   */
+  capture(port: Port, options: CaptureOptions = {}): Capture {
+    this.own(port);
+    this.assertOpen('capture');
+    if (this._state !== 'running') {
+      throw new LinerateError('ENGINE_STOPPED', `port '${port.name}': a capture needs a running engine; call engine.start() first`);
+    }
+    const c: Capture = new Capture(
+      { nat: this.nat, portId: port.id, portName: port.name, driver: port.options.driver, onEnd: () => this.captures.delete(c) },
+      options,
+    );
+    this.captures.add(c);
+    return c;
+  }
+
+  /**
    * Stops the lcores, waits for them, and returns every mbuf to the pool
    * (tx buffers, rings and driver queues are emptied). Stopping a stopped engine does nothing.
    */
@@ -263,6 +287,8 @@ export class Engine extends EventEmitter {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
     this.watchdog.stop();
+    // Captures end with the engine; their files get what was captured and the statistics block.
+    await Promise.allSettled([...this.captures].map((c) => c.stop()));
     // Handlers first: they give back what they hold, then the lcores stop and
     // the engine takes back every mbuf (including any a dead worker left).
     await this.handlers.beforeStop();

@@ -73,6 +73,10 @@ export type LinerateErrorCode =
   | 'DEVICE_TIMEOUT'
   | 'RSS_KEY_UNSUPPORTED'
   | 'NEIGHBOR_UNRESOLVED'
+  | 'CAPTURE_BUSY'
+  | 'CAPTURE_FILTER_INVALID'
+  | 'CAPTURE_BPF_INVALID'
+  | 'LIBPCAP_MISSING'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

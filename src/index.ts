@@ -40,3 +40,4 @@ export { ipv4ToNumber, numberToIpv4 } from './host/address.js';
 export { Generator, createGenerator, type GeneratorOptions, type RunOptions, type GeneratorInterval, type GeneratorReport } from './gen/generator.js';
 export type { PayloadWriter } from './gen/shared.js';
 export { LatencyHistogram, type LatencySummary } from './gen/histogram.js';
+export { Capture, compileCaptureProgram, type CaptureOptions, type CaptureStats } from './capture/capture.js';

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { runChecks } from './doctor.js';
 import { bindCommand } from './bind.js';
 import { genCommand } from './gen.js';
+import { captureMain } from './capture.js';
 
 const require = createRequire(import.meta.url);
 const [cmd = 'help', ...rest] = process.argv.slice(2);
@@ -43,6 +44,9 @@ switch (cmd) {
   case 'gen':
     process.exit(await genCommand(rest));
     break;
+  case 'capture':
+    process.exit(await captureMain(rest));
+    break;
   case 'version':
   case '--version':
     console.log(version());
@@ -51,5 +55,6 @@ switch (cmd) {
     console.log('usage: linerate doctor [--json]   preflight checks of this host, with fixes\n       linerate version');
     console.log('       linerate devices [--json]  network PCI devices: driver, IOMMU group, interface, addresses\n       linerate bind <pci>... [--force]   hand NICs to vfio-pci (for the vfio driver)\n       linerate unbind <pci>...   give them back to their kernel driver');
     console.log('       linerate gen --driver af_xdp --interface IF --ipv4 A/LEN --to ADDR:PORT [--rate 1M] [--seconds 10] ...   UDP load generator (linerate gen --help)');
+    console.log('       linerate capture -i IF -w FILE|- [-c N] [-s SNAPLEN] [FILTER...]   capture to pcapng, tcpdump-style (linerate capture --help)');
     process.exit(cmd === 'help' || cmd === '--help' ? 0 : 2);
 }

@@ -19,7 +19,7 @@ Capture::Capture(CaptureOptions opts, uint16_t rx_slots, uint16_t tx_slots, uint
   if (n < 2 || (n & (n - 1))) fail("INVALID_OPTION", "capture ringSize must be a power of two >= 2");
   if (opts_.snaplen == 0) fail("INVALID_OPTION", "capture snaplen must be at least 1");
   snaplen_ = opts_.snaplen;
-  const uint32_t copy = std::min(snaplen_, max_frame);
+  const uint32_t copy = copy_max_ = std::min(snaplen_, max_frame);
   record_size_ = uint32_t(sizeof(CaptureRecord)) + ((copy + 7) & ~7u);
   mask_ = n - 1;
   for (uint16_t i = 0; i < slots_.size(); i++) {
@@ -41,7 +41,7 @@ void Capture::tap(Mbuf* const* m, uint16_t n, CaptureDir dir, uint16_t q) {
   if (!s) return;
   std::unique_lock<std::mutex> lock;
   if (dir == CaptureDir::Tx && q == control_slot_) lock = std::unique_lock<std::mutex>(control_mu_);
-  const uint32_t size = mask_ + 1, room = record_size_ - uint32_t(sizeof(CaptureRecord));
+  const uint32_t size = mask_ + 1, room = copy_max_;
   uint32_t head = s->head.load(std::memory_order_relaxed);
   uint32_t tail = s->tail.load(std::memory_order_acquire);  // pairs with drain()'s release: its reads are done
   uint64_t now = 0, accepted = 0, dropped = 0;

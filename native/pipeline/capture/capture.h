@@ -74,7 +74,7 @@ class Capture {
   Slot* slot(CaptureDir dir, uint16_t q);
 
   CaptureOptions opts_;
-  uint32_t snaplen_, record_size_, mask_;
+  uint32_t snaplen_, copy_max_, record_size_, mask_;
   uint16_t rx_slots_, control_slot_;
   std::vector<Slot> slots_;  // rx slots, then tx slots
   std::mutex control_mu_;    // the control tx queue has several producer threads, serialised here
