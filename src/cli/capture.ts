@@ -112,6 +112,8 @@ export async function captureMain(argv: string[]): Promise<number> {
     engine.forward(port, sink);
     await engine.start();
     const cap = engine.capture(port, options);
+    // As tcpdump's "listening on": tells a person, and a script, that frames are being captured now.
+    console.error(`linerate capture: capturing on ${v.interface as string} (${driver}${v.netns ? `, netns ${v.netns as string}` : ''}), filter ${filter ?? (options.bpf ? 'cBPF' : 'none')}; Ctrl-C ends it`);
     const onSignal = () => void cap.stop();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
