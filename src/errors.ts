@@ -77,6 +77,7 @@ export type LinerateErrorCode =
   | 'CAPTURE_FILTER_INVALID'
   | 'CAPTURE_BPF_INVALID'
   | 'LIBPCAP_MISSING'
+  | 'CAPTURE_OUTPUT'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

@@ -117,10 +117,11 @@ describe('capture to pcapng', () => {
     await stopAndCheckPool(e);
   });
 
-  it('at full rate (null source): a 2-record ring drops copies, forwarding loses nothing, every mbuf comes back', async () => {
-    const N = 200_000;
+  it('at 1 Mpps (null source): a 2-record ring drops copies, forwarding loses nothing, every mbuf comes back', async () => {
+    // Paced so that the source outlasts attaching the capture (which needs a running engine).
+    const N = 500_000;
     const e = await engines.create();
-    const src = e.addPort('src', { driver: 'null', count: N });
+    const src = e.addPort('src', { driver: 'null', count: N, rate: 1_000_000 });
     const sink = e.addPort('sink', { driver: 'null' });
     e.forward(src, sink);
     await e.start();
@@ -160,5 +161,20 @@ describe('capture to pcapng', () => {
     await e.capture(w, {}).stop(); // free again after stop
     await e.stop();
     await expectError(() => e.capture(w, {}), 'ENGINE_STOPPED');
+  });
+});
+
+describe('capture output errors', () => {
+  it('an unwritable file stops the capture and rejects done with CAPTURE_OUTPUT', async () => {
+    const e = await engines.create();
+    const inj = e.addPort('inj', { driver: 'ring', wire: 'x' });
+    const w = e.addPort('w', { driver: 'ring', wire: 'x' });
+    e.forward(w, e.addPort('sink', { driver: 'null' }));
+    await e.start();
+    const cap = e.capture(w, { file: tmp.path('no/such/dir/x.pcapng') });
+    e.send(inj, [DNS]);
+    await expect(cap.done).rejects.toMatchObject({ code: 'CAPTURE_OUTPUT' });
+    expect(() => e.capture(w, {}).stop()).not.toThrow(); // the port is free again
+    await stopAndCheckPool(e);
   });
 });

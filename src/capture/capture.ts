@@ -99,7 +99,7 @@ function check(o: CaptureOptions): void {
  * included).
  */
 export class Capture {
-  /** Resolves when the capture has ended and its output is complete. */
+  /** Resolves when the capture has ended and its output is complete; rejects with CAPTURE_OUTPUT when the output failed. */
   readonly done: Promise<CaptureStats>;
   private written = 0;
   private ended = false;
@@ -140,14 +140,14 @@ export class Capture {
     this.out = typeof file === 'string' ? createWriteStream(file) : file;
     this.out?.on('error', (e: Error) => {
       this.streamError ??= e;
-      void this.stop();
+      this.end();
     });
     this.out?.on('drain', () => (this.blocked = false));
     this.write(sectionHeader());
     const filterText = options.filter ?? (options.bpf !== undefined ? `(cBPF) ${options.bpf}` : undefined);
     this.write(interfaceDescription({ name: t.portName, description: `linerate port ${t.portName} (${t.driver})`, snaplen, filter: filterText }));
     this.timer = setInterval(() => this.drain(), options.drainMs ?? 10);
-    this.deadline = options.seconds !== undefined ? setTimeout(() => void this.stop(), options.seconds * 1000) : undefined;
+    this.deadline = options.seconds !== undefined ? setTimeout(() => this.end(), options.seconds * 1000) : undefined;
   }
 
   /** The counters so far (native ones read without locks, plus what was written). */
@@ -161,6 +161,11 @@ export class Capture {
     // finish() runs from a microtask, so `stopping` is set before it drains (a drain that reaches `count` calls stop()).
     this.stopping ??= Promise.resolve().then(() => this.finish());
     return this.stopping;
+  }
+
+  /** stop() from inside (stream error, count, seconds): its outcome reaches callers through `done`. */
+  private end(): void {
+    this.stop().catch(() => {});
   }
 
   private async finish(): Promise<CaptureStats> {
@@ -184,7 +189,7 @@ export class Capture {
     this.t.onEnd();
     if (this.out && this.ownStream) await new Promise<void>((res) => this.out!.end(res));
     if (this.streamError) {
-      const e = new LinerateError('INVALID_OPTION', `capture output: ${this.streamError.message}`, { cause: this.streamError });
+      const e = new LinerateError('CAPTURE_OUTPUT', `capture output: ${this.streamError.message}; check that the file's directory exists and is writable`, { cause: this.streamError });
       this.rejectDone(e);
       throw e;
     }
@@ -202,7 +207,7 @@ export class Capture {
       for (let i = 0; i < 64 && !this.blocked && !this.ended && this.drainOnce() > 0; i++);
     } catch (e) {
       this.streamError ??= e as Error;
-      void this.stop();
+      this.end();
     }
   }
 
@@ -227,7 +232,7 @@ export class Capture {
       this.written++;
       n++;
     }
-    if (this.options.count !== undefined && this.written >= this.options.count && !this.stopping) void this.stop();
+    if (this.options.count !== undefined && this.written >= this.options.count && !this.stopping) this.end();
     return n;
   }
 }

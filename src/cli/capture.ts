@@ -42,7 +42,7 @@ export function captureCommand(engine: Engine, request: CaptureRequest, out: Wri
   if (!port) throw new LinerateError('INVALID_PORT', `capture: no port '${request.port}' in this engine (linerate stats lists them)`);
   const { port: _name, ...options } = request;
   const c = engine.capture(port, { ...options, file: out });
-  const stop = () => void c.stop();
+  const stop = () => void c.stop().catch(() => {}); // the outcome reaches callers through c.done
   out.once('close', stop);
   void c.done.finally(() => out.off('close', stop)).catch(() => {});
   return c;
@@ -114,7 +114,7 @@ export async function captureMain(argv: string[]): Promise<number> {
     const cap = engine.capture(port, options);
     // As tcpdump's "listening on": tells a person, and a script, that frames are being captured now.
     console.error(`linerate capture: capturing on ${v.interface as string} (${driver}${v.netns ? `, netns ${v.netns as string}` : ''}), filter ${filter ?? (options.bpf ? 'cBPF' : 'none')}; Ctrl-C ends it`);
-    const onSignal = () => void cap.stop();
+    const onSignal = () => void cap.stop().catch(() => {}); // awaited below through cap.done
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const s: CaptureStats = await cap.done;
