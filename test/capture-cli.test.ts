@@ -59,6 +59,21 @@ describe.skipIf(!gate.run)('linerate capture (af_packet, netns)', () => {
       expect(await c2.exited, c2.stderr()).toBe(0);
       const got = execFileSync('tshark', ['-r', f2, '-T', 'fields', '-e', 'udp.dstport'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       expect(got.trim().split('\n')).toEqual(['7777', '7778']);
+      // -w -: pcapng on stdout, read by tshark from a pipe.
+      const sh = `'${process.execPath}' '${cli}' capture -i ${bed.ifB} --netns ${bed.nsB} -w - -c 1 udp port 7779 | tshark -r - -T fields -e udp.dstport`;
+      const piped = spawn('bash', ['-c', sh], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      piped.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number>((res) => piped.on('exit', (c) => res(c ?? -1)));
+      await new Promise<void>((res) => piped.stderr.on('data', (d: Buffer) => ((err += d.toString()), err.includes('capturing on') && res())));
+      let done = false;
+      void exited.then(() => (done = true));
+      for (let i = 0; i < 100 && !done; i++) {
+        await send(7779);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await exited, err).toBe(0);
+      expect(out.trim()).toBe('7779');
     } finally {
       await bed.destroy();
     }
