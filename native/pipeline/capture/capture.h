@@ -24,7 +24,7 @@ class Port;
 
 enum class CaptureDir : uint8_t { Rx = 1, Tx = 2 };
 
-// A record as JS reads it (docs/operations.md, "Capture"): a 24-byte header,
+// A record as JS reads it (src/capture/capture.ts, drainOnce): a 24-byte header,
 // then cap_len bytes of the frame, padded so every record has the same size.
 struct CaptureRecord {
   uint64_t ts_ns;     // 0: CLOCK_REALTIME, nanoseconds (the mbuf's rx timestamp when it has one)
