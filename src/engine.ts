@@ -3,6 +3,7 @@ import { LinerateError, native } from './errors.js';
 import type { Handler, SyncHandler } from './handler/run-handler.js';
 import { HandlerSet, type ErrorSource } from './handler/handlers.js';
 import { addWorkerSet, checkWorkerOptions, moduleUrl, sharedCpuWarning } from './handler/worker-setup.js';
+import { Capture, type CaptureOptions } from './capture/capture.js';
 import { loadAddon, type AttachedEngineHandle, type HostInfo, type NativeEngineHandle, type RawInfo } from './native.js';
 import {
   parseMac,
@@ -108,6 +109,7 @@ export class Engine extends EventEmitter {
   private control: ControlServer<Engine> | undefined;
   /** The name tools show and the control socket carries: options.name, else the script's name (`l2fwd`, then `l2fwd-1`, ...). */
   readonly name: string;
+  private readonly captures = new Set<Capture>();
 
   private constructor(
     private readonly nat: NativeEngineHandle,
@@ -268,6 +270,28 @@ export class Engine extends EventEmitter {
   }
 
   /**
+   * Captures a port's traffic to pcapng (docs/operations.md, "Capture"): the
+   * filter (a pcap-filter expression through the host's libpcap, or raw cBPF)
+   * runs on the lcore, and only what it accepts is copied, through a bounded
+   * ring, to the output. Needs a running engine; one capture per port at a time.
+   * Costs nothing on the data path while no capture runs.
+   * @throws LinerateError ENGINE_STOPPED, CAPTURE_BUSY, CAPTURE_FILTER_INVALID, CAPTURE_BPF_INVALID, LIBPCAP_MISSING, INVALID_OPTION
+   */
+  capture(port: Port, options: CaptureOptions = {}): Capture {
+    this.own(port);
+    this.assertOpen('capture');
+    if (this._state !== 'running') {
+      throw new LinerateError('ENGINE_STOPPED', `port '${port.name}': a capture needs a running engine; call engine.start() first`);
+    }
+    const c: Capture = new Capture(
+      { nat: this.nat, portId: port.id, portName: port.name, driver: port.options.driver, onEnd: () => this.captures.delete(c) },
+      options,
+    );
+    this.captures.add(c);
+    return c;
+  }
+
+  /**
    * Stops the lcores, waits for them, and returns every mbuf to the pool
    * (tx buffers, rings and driver queues are emptied). Stopping a stopped engine does nothing.
    */
@@ -275,6 +299,8 @@ export class Engine extends EventEmitter {
     if (this._state === 'closed') throw new LinerateError('ENGINE_CLOSED', 'cannot stop: the engine is closed');
     if (this._state !== 'running') return;
     this.watchdog.stop(); // clears the active warnings, which subscribers still see
+    // Captures end with the engine; their files get what was captured and the statistics block.
+    await Promise.allSettled([...this.captures].map((c) => c.stop()));
     this.control?.close();
     this.control = undefined;
     // Handlers first: they give back what they hold, then the lcores stop and

@@ -81,6 +81,11 @@ export type LinerateErrorCode =
   | 'UNKNOWN_COMMAND'
   | 'ENGINE_NOT_FOUND'
   | 'ENGINE_AMBIGUOUS'
+  | 'CAPTURE_BUSY'
+  | 'CAPTURE_FILTER_INVALID'
+  | 'CAPTURE_BPF_INVALID'
+  | 'LIBPCAP_MISSING'
+  | 'CAPTURE_OUTPUT'
   | 'NATIVE_ERROR';
 
 /** The one error type linerate throws. `code` is stable across releases; match on it, not on the message. */

@@ -44,3 +44,4 @@ export type { ControlEvent, ControlReply, ControlRequest } from './control/proto
 export { Generator, createGenerator, type GeneratorOptions, type RunOptions, type GeneratorInterval, type GeneratorReport } from './gen/generator.js';
 export type { PayloadWriter } from './gen/shared.js';
 export { LatencyHistogram, type LatencySummary } from './gen/histogram.js';
+export { Capture, compileCaptureProgram, type CaptureOptions, type CaptureStats } from './capture/capture.js';

@@ -38,6 +38,10 @@ export interface NativeAddon {
   ringDequeue(buf: ArrayBuffer, offset: number, objs: Uint32Array, n: number, bulk: boolean): number;
   /** lr::Ring::attach(buf + offset).count(). */
   ringCount(buf: ArrayBuffer, offset: number): number;
+  /** A pcap-filter expression compiled by the host's libpcap: [code | jt << 16 | jf << 24, k] per instruction. */
+  captureCompile?(expr: string, snaplen: number): Uint32Array;
+  /** tcpdump -ddd text, parsed and checked: the same layout. */
+  captureParseBpf?(text: string): Uint32Array;
 }
 
 /** @internal */
@@ -69,6 +73,12 @@ export interface NativeEngineHandle {
   hostStats(port: number): { counters: HostCounters; sockets: HostSocketStats[]; neighbors: HostNeighborStats };
   hostNeighbors(port: number): NeighborEntry[];
   hostSend(port: number, socket: number, payload: Uint8Array, address: Uint8Array, dstPort: number): boolean;
+  /** Packet capture (src/capture/): attaches a capture; returns the size of its records. */
+  captureStart(port: number, prog: Uint32Array | null, opts: { snaplen: number; rx: boolean; tx: boolean; ringSize: number }): number;
+  captureStop(port: number): void;
+  /** Copies whole records (native/pipeline/capture/capture.h) into out; returns the bytes written. */
+  captureDrain(port: number, out: Uint8Array): number;
+  captureStats(port: number): { seen: number; accepted: number; filtered: number; dropped: number } | undefined;
 }
 
 /** An engine as seen from one JS environment (main thread or worker). @internal */

@@ -3,6 +3,7 @@ import type { Engine } from './engine.js';
 import type { PortOptions } from './options.js';
 import { encodeDropRules, type DropRule } from './options.js';
 import type { PortStats } from './stats.js';
+import type { Capture, CaptureOptions } from './capture/capture.js';
 
 /** What a port is: from `port.info()` and `engine.info().ports`. */
 export interface PortInfo {
@@ -54,6 +55,11 @@ export class Port {
       throw new LinerateError('INVALID_OPTION', `port '${this.name}' (${this.options.driver}): drop rules need an af_xdp port`);
     }
     this.engine.setPortOptions(this, { dropRules: encodeDropRules(`port '${this.name}' (af_xdp)`, rules) });
+  }
+
+  /** Captures this port's traffic: {@link Engine.capture}. */
+  capture(options: CaptureOptions = {}): Capture {
+    return this.engine.capture(this, options);
   }
 
   /** @internal */

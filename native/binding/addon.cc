@@ -2,6 +2,7 @@
 // thread, every worker_thread) gets its own instance of these exports.
 #include <napi.h>
 
+#include "binding/capture_wrap.h"
 #include "binding/engine_wrap.h"
 #include "binding/handler_wrap.h"
 #include "binding/loop_pump.h"
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   lr::binding::init_handler_exports(env, exports);
   lr::binding::init_pump_exports(env, exports);
+  lr::binding::init_capture_exports(env, exports);
   exports.Set("ringCreate", Napi::Function::New<lr::binding::RingCreate>(env, "ringCreate"));
   exports.Set("ringEnqueue", Napi::Function::New<lr::binding::RingEnqueue>(env, "ringEnqueue"));
   exports.Set("ringDequeue", Napi::Function::New<lr::binding::RingDequeue>(env, "ringDequeue"));

@@ -30,6 +30,10 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::HostStats>("hostStats"),
                          InstanceMethod<&EngineWrap::HostNeighbors>("hostNeighbors"),
                          InstanceMethod<&EngineWrap::HostSend>("hostSend"),
+                         InstanceMethod<&EngineWrap::CaptureStart>("captureStart"),
+                         InstanceMethod<&EngineWrap::CaptureStop>("captureStop"),
+                         InstanceMethod<&EngineWrap::CaptureDrain>("captureDrain"),
+                         InstanceMethod<&EngineWrap::CaptureStats>("captureStats"),
                      });
 }
 

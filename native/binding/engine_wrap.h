@@ -39,6 +39,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value HostStats(const Napi::CallbackInfo& info);
   Napi::Value HostNeighbors(const Napi::CallbackInfo& info);
   Napi::Value HostSend(const Napi::CallbackInfo& info);
+  // Packet capture (binding/capture_wrap.cc).
+  Napi::Value CaptureStart(const Napi::CallbackInfo& info);
+  Napi::Value CaptureStop(const Napi::CallbackInfo& info);
+  Napi::Value CaptureDrain(const Napi::CallbackInfo& info);
+  Napi::Value CaptureStats(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Engine> engine_;
   uint32_t id_ = 0;

@@ -263,6 +263,7 @@ uint32_t Engine::send(uint16_t id, const std::vector<std::pair<const uint8_t*, s
       m[i]->port = p.id();
     }
     TxQueueStats& st = p.txq()[control_txq()];
+    if (p.capture.load(std::memory_order_relaxed)) capture_tap(p, m, n, CaptureDir::Tx, control_txq());
     const uint16_t ok = p.driver().tx_burst(control_txq(), m, n);
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < ok; i++) bytes += m[i]->data_len;
@@ -389,6 +390,7 @@ void Engine::stop() {
   host_kernel_stop();
   host_drain();
   for (auto& p : ports_) p->driver().stop();
+  capture_detach_all();
   for (auto& l : lcores_) l->clear_tasks();
   rss_rings_.clear();
   pool_->flush_caches();

@@ -90,6 +90,12 @@ class Engine {
   // Copies frames into new mbufs and transmits them on the port's control tx
   // queue (any thread; serialised). Returns how many were sent.
   uint32_t send(uint16_t port, const std::vector<std::pair<const uint8_t*, size_t>>& frames);
+  // Packet capture (pipeline/capture/engine_capture.cc): one capture per port at
+  // a time, attached while the engine runs; stop() (or the engine's) detaches it,
+  // and the last one stays readable (stats, undrained records) until the next.
+  void capture_start(uint16_t port, struct CaptureOptions opts);
+  void capture_stop(uint16_t port);
+  std::shared_ptr<class Capture> capture_of(uint16_t port);
   void start();
   void stop();
   void close();
@@ -125,6 +131,7 @@ class Engine {
   // One channel (pipeline) or inline queue per rx queue of the port.
   void add_handler_queues(Port& p, struct PortHandler& h, bool inline_mode, uint32_t ring_size);
   struct PortHandler* inline_handler(Port& p);
+  void capture_detach_all();
   void host_announce();
   void host_kernel_start();
   void host_kernel_stop();

@@ -85,6 +85,7 @@ uint32_t InlineQueue::rx(uint32_t* out, uint32_t n) {
     if (fallback_) fallback_->flush();
     return 0;
   }
+  if (port_->capture.load(std::memory_order_relaxed)) capture_tap(*port_, m, got, CaptureDir::Rx, queue_);
   RxQueueStats& st = port_->rxq()[queue_];
   uint64_t bytes = 0;
   if (host_mode_ && fallback_) {

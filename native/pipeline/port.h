@@ -3,12 +3,14 @@
 // its poller, or the software-RSS dispatcher); tx counters are indexed by lcore,
 // because each lcore transmits on its own tx queue.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/counter.h"
 #include "drivers/driver.h"
+#include "pipeline/capture/capture.h"
 
 namespace lr {
 
@@ -75,6 +77,13 @@ class Port {
   // The host layer, set by Engine::host: the port owns addresses and serves UDP sockets.
   std::shared_ptr<host::Host> host;
   bool closed = false;
+  // A packet capture (pipeline/capture/): the data path loads `capture` once per
+  // burst and calls capture_tap() only when it is set; `capture_users` lets a
+  // detach wait for taps in progress. `capture_owner` keeps the last capture
+  // (attached or stopped) for its stats and its undrained records.
+  std::atomic<Capture*> capture{nullptr};
+  std::atomic<uint32_t> capture_users{0};
+  std::shared_ptr<Capture> capture_owner;
 
  private:
   uint16_t id_;

@@ -29,6 +29,7 @@ class PortPollTask final : public Task {
       stats_->packets.add(n);
       stats_->bytes.add(bytes);
     }
+    if (port_->capture.load(std::memory_order_relaxed)) capture_tap(*port_, m, n, CaptureDir::Rx, queue_);
     next_->process(m, n);
     return n;
   }

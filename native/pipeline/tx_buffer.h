@@ -33,6 +33,8 @@ class TxBuffer {
     if (!count_) return;
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < count_; i++) bytes += buf_[i]->data_len;
+    // Captured before tx_burst: once the driver has them, the mbufs are no longer ours to read.
+    if (port_->capture.load(std::memory_order_relaxed)) capture_tap(*port_, buf_, count_, CaptureDir::Tx, queue_);
     const uint16_t sent = port_->driver().tx_burst(queue_, buf_, count_);
     if (sent < count_) {
       for (uint16_t i = sent; i < count_; i++) bytes -= buf_[i]->data_len;

@@ -58,6 +58,9 @@ switch (cmd) {
   case 'gen':
     process.exit(await (await import('./gen.js')).genCommand(rest));
     break;
+  case 'capture':
+    process.exit(await (await import('./capture.js')).captureMain(rest));
+    break;
   case 'version':
   case '--version':
     console.log(version());
@@ -67,5 +70,6 @@ switch (cmd) {
     console.log('       linerate ls [--json]       the running engines of this host\n       linerate stats [ENGINE] [--json] [--watch S]   counters and rates of a running engine\n       linerate top [ENGINE] [--once]   live view of a running engine (q quits)');
     console.log('       linerate devices [--json]  network PCI devices: driver, IOMMU group, interface, addresses\n       linerate bind <pci>... [--force]   hand NICs to vfio-pci (for the vfio driver)\n       linerate unbind <pci>...   give them back to their kernel driver');
     console.log('       linerate gen --driver af_xdp --interface IF --ipv4 A/LEN --to ADDR:PORT [--rate 1M] [--seconds 10] ...   UDP load generator (linerate gen --help)');
+    console.log('       linerate capture -i IF -w FILE|- [-c N] [-s SNAPLEN] [FILTER...]   capture to pcapng, tcpdump-style (linerate capture --help)');
     process.exit(cmd === 'help' || cmd === '--help' ? 0 : 2);
 }

@@ -53,6 +53,16 @@ function pcap({ swapped = false, nano = false, records }) {
   return B(head, ...records.map((r, i) => B(w32(1700000000 + i), w32(i * 1000), w32(r.length), w32(r.length), r)));
 }
 
+// One cBPF instruction as the kernel's struct sock_filter, little-endian.
+function insn(code, jt, jf, k) {
+  const b = Buffer.alloc(8);
+  b.writeUInt16LE(code, 0);
+  b[2] = jt;
+  b[3] = jf;
+  b.writeUInt32LE(k >>> 0, 4);
+  return b;
+}
+
 const seeds = {
   pcap_reader: {
     two: pcap({ records: [frames.udp4, frames.arpRequest] }),
@@ -86,6 +96,16 @@ const seeds = {
     reply6: B([0x03, 0, 6, 14, 0, 0], u16(frames.udp6.length), [0], frames.udp6),
     send6: B([0x03, 1, 6, 14, 0, 0], u16(frames.udp6.length), [0], frames.udp6),
     vlan: B([0x09, 0, 4, 18, 1, 0], u16(frames.udp4Vlan.length), [0], frames.udp4Vlan),
+  },
+  // cBPF programs (cbpf_fuzz.cc): (count - 1), 8-byte instructions, the packet; or 0x80 and --bpf text.
+  cbpf: {
+    ipv4: B([3], insn(0x28, 0, 0, 12), insn(0x15, 0, 1, 0x800), insn(0x06, 0, 0, 262144), insn(0x06, 0, 0, 0), frames.udp4),
+    udpPort: B(
+      [7],
+      insn(0x28, 0, 0, 12), insn(0x15, 0, 5, 0x800), insn(0x30, 0, 0, 23), insn(0x15, 0, 3, 17),
+      insn(0xb1, 0, 0, 14), insn(0x48, 0, 0, 16), insn(0x15, 0, 1, 53), insn(0x06, 0, 0, 65535), frames.udp4,
+    ),
+    text: B([0x80], Buffer.from('4\n40 0 0 12\n21 0 1 2048\n6 0 0 262144\n6 0 0 0\n')),
   },
   // The wanted option type, then ND options (RFC 4861 section 4.6).
   nd_lladdr: {
