@@ -26,7 +26,8 @@ import { resolveHostOptions, type HostOptions, type HostUdpWorkerOptions } from 
 import type { DatagramContext } from './host/datagram-batch.js';
 import { shapeStats, type EngineStats } from './stats.js';
 import { Watchdog, resolveWarningOptions, type EngineWarning } from './watchdog.js';
-import type { ControlServer, ControlSource } from './control/server.js';
+import { registerCommand, type ControlServer, type ControlSource } from './control/server.js';
+import { captureControlCommand } from './capture/control-command.js';
 import { openControl } from './control/open.js';
 import { defaultEngineName } from './control/dir.js';
 
@@ -604,3 +605,6 @@ export class Engine extends EventEmitter {
     if (this._state === 'running') throw new LinerateError('ENGINE_RUNNING', `cannot ${what} while the engine runs; call engine.stop() first`);
   }
 }
+
+// `linerate capture --engine`: a capture on a running engine, from another shell (src/capture/control-command.ts).
+registerCommand<Engine>('capture', captureControlCommand);

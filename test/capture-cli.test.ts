@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { netnsGate, repoRoot, TestBed } from './helpers/netns.js';
 import { tempDir } from './helpers/pcap.js';
+import { Engine } from '../src/index.js';
 
 const gate = netnsGate();
 const tmp = tempDir('linerate-capture-cli-');
@@ -14,8 +15,8 @@ afterAll(() => tmp.cleanup());
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 /** Starts `linerate capture`; resolves once it prints that it captures. */
-function startCapture(args: string[]) {
-  const child = spawn(process.execPath, [cli, 'capture', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+function startCapture(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [cli, 'capture', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
   const started = new Promise<void>((res, rej) => {
     child.stderr.on('data', (d: Buffer) => {
@@ -76,6 +77,49 @@ describe.skipIf(!gate.run)('linerate capture (af_packet, netns)', () => {
       expect(out.trim()).toBe('7779');
     } finally {
       await bed.destroy();
+    }
+  }, 60_000);
+});
+
+// No namespace needed: the engine is this process's, on null ports; the CLI
+// reaches it through its control socket (src/capture/control-command.ts).
+describe('linerate capture --engine (a running engine, through its control socket)', () => {
+  it('captures -c packets of a port of a running engine; SIGINT ends an open one with a complete file; a wrong port is INVALID_PORT', async () => {
+    const dir = tmp.path('ctl');
+    const env = { ...process.env, LINERATE_CONTROL_DIR: dir };
+    const e = await Engine.create({ name: 'capsrc', control: { dir }, mempool: { mbufs: 4096, hugepages: 'off' } });
+    try {
+      // The null port's frames: UDP 198.18.0.1:9 -> 198.18.0.2:9 (native/core/net.cc udp4_frame), 100 a second.
+      const a = e.addPort('a', { driver: 'null', rate: 100 });
+      e.forward(a, e.addPort('sink', { driver: 'null' }));
+      await e.start();
+      const f1 = tmp.path('remote.pcapng');
+      const c1 = startCapture(['--engine', 'capsrc', '-i', 'a', '-w', f1, '-c', '4', 'udp', 'port', '9'], env);
+      await c1.started;
+      expect(await c1.exited, c1.stderr()).toBe(0);
+      const ports = execFileSync('tshark', ['-r', f1, '-T', 'fields', '-e', 'udp.dstport'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(ports.trim().split('\n')).toEqual(['9', '9', '9', '9']);
+      // No count: SIGINT half-closes, the engine finishes the file (its statistics block too).
+      const f2 = tmp.path('remote-int.pcapng');
+      const c2 = startCapture(['--engine', 'capsrc', '-i', 'a', '-w', f2], env);
+      await c2.started;
+      await new Promise((r) => setTimeout(r, 300));
+      c2.child.kill('SIGINT');
+      expect(await c2.exited, c2.stderr()).toBe(0);
+      const n = execFileSync('tshark', ['-r', f2, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(n.trim().split('\n').length).toBeGreaterThanOrEqual(1);
+      const info = execFileSync('capinfos', ['-c', f2], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(info).toMatch(/Number of packets/);
+      // The engine has no capture left on the port: another one may start.
+      const c3 = startCapture(['--engine', 'capsrc', '-i', 'nope', '-w', tmp.path('x.pcapng')], env);
+      c3.started.catch(() => {}); // it never starts: the engine refused
+      expect(await c3.exited).toBe(1);
+      expect(c3.stderr()).toMatch(/INVALID_PORT: capture: no port 'nope'/);
+      const c4 = startCapture(['--engine', 'capsrc', '-i', 'a', '-w', tmp.path('y.pcapng'), '-c', '1'], env);
+      await c4.started;
+      expect(await c4.exited, c4.stderr()).toBe(0);
+    } finally {
+      await e.close();
     }
   }, 60_000);
 });

@@ -15,6 +15,10 @@ import type { PortOptions } from '../options.js';
 export const CAPTURE_USAGE = `usage: linerate capture -i IF [--driver af_packet|af_xdp] [--netns NS] [--queues N] -w FILE|-
                         [-c COUNT] [-s SNAPLEN] [--seconds S] [--direction rx|tx|both] [--bpf "N,code jt jf k,..."]
                         [--ring-size N] [--cpu N] [FILTER EXPRESSION...]
+       linerate capture --engine ENGINE -i PORT -w FILE|- [-c COUNT] [-s SNAPLEN] [--seconds S] [--direction D]
+                        [--bpf ...] [--ring-size N] [FILTER EXPRESSION...]
+  With --engine: captures on port PORT of a running engine (its pid or name, as
+  \`linerate ls\` shows), through the engine's control socket.
   Captures frames of interface IF into a pcapng file (-w -: standard output, so
   \`linerate capture -i IF -w - | tshark -r -\` works). FILTER is a pcap-filter(7)
   expression, compiled by the host's libpcap (apt-get install libpcap0.8); --bpf
@@ -67,6 +71,7 @@ export async function captureMain(argv: string[]): Promise<number> {
         queues: { type: 'string', default: '1' }, write: { type: 'string', short: 'w' }, count: { type: 'string', short: 'c' },
         snaplen: { type: 'string', short: 's' }, seconds: { type: 'string' }, direction: { type: 'string', default: 'both' },
         bpf: { type: 'string' }, 'ring-size': { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+        engine: { type: 'string' },
       },
     });
     v = parsed.values as Record<string, string | boolean | undefined>;
@@ -82,6 +87,27 @@ export async function captureMain(argv: string[]): Promise<number> {
   if (!v.interface || !v.write) {
     console.error(`linerate capture: -i IF and -w FILE|- are required\n\n${CAPTURE_USAGE}`);
     return 2;
+  }
+  if (v.engine !== undefined) {
+    try {
+      const filter = filterWords.length ? filterWords.join(' ') : undefined;
+      const args = {
+        port: v.interface,
+        ...(filter !== undefined ? { filter } : {}),
+        ...(v.bpf !== undefined ? { bpf: v.bpf } : {}),
+        direction: v.direction,
+        snaplen: int('-s', v.snaplen as string | undefined, 1, 262144),
+        count: int('-c', v.count as string | undefined, 1, Number.MAX_SAFE_INTEGER),
+        seconds: v.seconds !== undefined ? Number(v.seconds) : undefined,
+        ringSize: int('--ring-size', v['ring-size'] as string | undefined, 2, 1 << 20),
+      };
+      const { captureRemote } = await import('./capture-remote.js');
+      return await captureRemote(v.engine as string, args, v.write as string);
+    } catch (e) {
+      const err = e as LinerateError;
+      console.error(`linerate capture: ${err.code ? `${err.code}: ` : ''}${err.message}`);
+      return 1;
+    }
   }
   const driver = v.driver as string;
   if (driver !== 'af_packet' && driver !== 'af_xdp') {
