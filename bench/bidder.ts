@@ -28,7 +28,7 @@
  * temp dir, children) is removed on exit.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,6 +41,7 @@ import { C, COUNTERS } from '../examples/bidder/bid.js';
 import { latencySvg, type LatencyPoint } from './bidder-chart.js';
 import { killChild, Lines, track } from './children.js';
 import { BenchScratch } from './scratch.js';
+import { benchCpus, loadavg, minMedMax, procCpuS, softirqS } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVERS = ['linerate', 'dgram'];
@@ -78,9 +79,7 @@ const runs = Number(a.runs ?? (a.quick ? 1 : 3));
 const seconds = Number(a.seconds ?? (a.quick ? 1 : 2));
 const servers = a.servers!.split(',').filter(Boolean);
 for (const s of servers) if (!SERVERS.includes(s)) throw new Error(`unknown server ${s}; one of ${SERVERS.join(',')}`);
-const cpus = Engine.hostInfo().allowedCpus;
-const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
-const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const { genCpu, rxCpu } = benchCpus(a);
 const outDir = resolve(a.out ?? join(here, '..', '..', 'bench', 'results'));
 const idle = a.idle as 'busy' | 'adaptive';
 if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
@@ -88,26 +87,10 @@ const PORT = 9000;
 const SLA_P99_US = 1000;
 const SLA_ANSWERED_PCT = 99.9;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const scratch = new BenchScratch('bidb');
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
 const campaignFile = join(scratch.tmp, 'campaigns.json');
-
-// ------------------------------------------------------------ CPU accounting (as bench/udp)
-const HZ = 100; // USER_HZ
-function procCpuS(pid: number): number {
-  try {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / HZ;
-  } catch {
-    return NaN;
-  }
-}
-function softirqS(cpu: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
-  return Number(line.split(/\s+/)[7]) / HZ;
-}
 
 // ------------------------------------------------------------ the generator child
 class GenChild {
@@ -305,25 +288,17 @@ async function nullCost(kind: 'bidder' | 'echo', secs: number): Promise<{ cycles
 }
 
 // ------------------------------------------------------------ main
-const stat = (xs: number[]) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((x, y) => x - y);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  const r = (v: number) => Number(v.toPrecision(4));
-  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
-};
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP)');
   if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
   // Every thread of this process (the linerate server's) on the server CPU; the generator child is on --gen-cpu.
   for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
   writeFileSync(campaignFile, JSON.stringify({ campaigns: makeCampaigns(Number(a.campaigns), 1, Number.MAX_SAFE_INTEGER) }));
-  const load0 = load();
+  const load0 = loadavg();
   const out0: Record<string, unknown> = {};
   if (!a['no-null']) {
     const secs = Number(a['null-seconds']);
-    console.log(`bench/bidder null driver: the bidding module against the UDP echo handler, inline worker on cpu ${rxCpu}, ${runs} run(s) x ${secs} s; load ${load()}`);
+    console.log(`bench/bidder null driver: the bidding module against the UDP echo handler, inline worker on cpu ${rxCpu}, ${runs} run(s) x ${secs} s; load ${loadavg()}`);
     const res: Record<'bidder' | 'echo', { cyclesPerReq: number; mrps: number; bids: number }[]> = { bidder: [], echo: [] };
     for (let r = 0; r < runs; r++) {
       for (const k of ['echo', 'bidder'] as const) {
@@ -334,14 +309,14 @@ async function main(): Promise<void> {
     }
     const diffs = res.bidder.map((b, i) => b.cyclesPerReq - res.echo[i]!.cyclesPerReq);
     out0.null = {
-      echo: { cyclesPerReq: stat(res.echo.map((x) => x.cyclesPerReq)), mrps: stat(res.echo.map((x) => x.mrps)) },
-      bidder: { cyclesPerReq: stat(res.bidder.map((x) => x.cyclesPerReq)), mrps: stat(res.bidder.map((x) => x.mrps)) },
-      biddingCyclesPerReq: stat(diffs),
+      echo: { cyclesPerReq: minMedMax(res.echo.map((x) => x.cyclesPerReq)), mrps: minMedMax(res.echo.map((x) => x.mrps)) },
+      bidder: { cyclesPerReq: minMedMax(res.bidder.map((x) => x.cyclesPerReq)), mrps: minMedMax(res.bidder.map((x) => x.mrps)) },
+      biddingCyclesPerReq: minMedMax(diffs),
     };
-    console.log(`  bidding over echo: ${JSON.stringify(stat(diffs))} cycles/request`);
+    console.log(`  bidding over echo: ${JSON.stringify(minMedMax(diffs))} cycles/request`);
   }
   if (a['no-veth']) {
-    console.log(JSON.stringify({ bench: 'bidder', date: new Date().toISOString(), rxCpu, runs, ...out0, loadavg: { start: load0, end: load() } }));
+    console.log(JSON.stringify({ bench: 'bidder', date: new Date().toISOString(), rxCpu, runs, ...out0, loadavg: { start: load0, end: loadavg() } }));
     return;
   }
   bed = scratch.bed();
@@ -351,7 +326,7 @@ async function main(): Promise<void> {
   }
   execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
   execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
-  console.log(`bench/bidder: 52-byte bid requests over ${a.flows} flows, ${a.campaigns} campaigns; generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> bidders on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps; SLA p99 ≤ ${SLA_P99_US} µs and ≥ ${SLA_ANSWERED_PCT}% answered; load ${load()}`);
+  console.log(`bench/bidder: 52-byte bid requests over ${a.flows} flows, ${a.campaigns} campaigns; generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> bidders on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps; SLA p99 ≤ ${SLA_P99_US} µs and ≥ ${SLA_ANSWERED_PCT}% answered; load ${loadavg()}`);
   const gen = new GenChild();
   await gen.start();
   const results: Record<string, Ladder[]> = {};
@@ -370,11 +345,11 @@ async function main(): Promise<void> {
   const pool = await gen.quit();
   const summary: Record<string, unknown> = {};
   for (const [k, rs] of Object.entries(results)) {
-    const sla = stat(rs.map((x) => x.slaThroughputRps));
+    const sla = minMedMax(rs.map((x) => x.slaThroughputRps));
     summary[k] = {
       slaThroughputRps: sla?.median ?? 0,
       slaThroughputRpsRuns: sla,
-      ...(k === 'linerate' ? { p999UsAtHalf: stat(rs.filter((x) => x.half).map((x) => x.half!.p999Us))?.median ?? null, p999UsAtHalfRuns: stat(rs.filter((x) => x.half).map((x) => x.half!.p999Us)) } : {}),
+      ...(k === 'linerate' ? { p999UsAtHalf: minMedMax(rs.filter((x) => x.half).map((x) => x.half!.p999Us))?.median ?? null, p999UsAtHalfRuns: minMedMax(rs.filter((x) => x.half).map((x) => x.half!.p999Us)) } : {}),
       generatorLimitedRuns: rs.filter((x) => x.generatorLimited).length,
       runs: rs,
     };
@@ -395,10 +370,10 @@ async function main(): Promise<void> {
     sla: { p99Us: SLA_P99_US, answeredPct: SLA_ANSWERED_PCT },
     ...out0,
     ...summary,
-    linerateOverDgram: stat(ratios),
+    linerateOverDgram: minMedMax(ratios),
     targets: { linerateOverDgram: 10, p999UsAtHalf: 100 },
     generatorPool: pool,
-    loadavg: { start: load0, end: load() },
+    loadavg: { start: load0, end: loadavg() },
   };
   // The chart: the run whose linerate SLA throughput is the median (every run's steps are in the JSON).
   const pick = (rs: Ladder[]) => [...rs].sort((x, y) => x.slaThroughputRps - y.slaThroughputRps)[(rs.length - 1) >> 1]!;
