@@ -27,12 +27,12 @@
  * the latency chart to OUT/bidder.svg. Root. Everything it creates (namespaces,
  * temp dir, children) is removed on exit.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Engine, type GeneratorReport } from '../src/index.js';
+import { Engine } from '../src/index.js';
 import { makeCampaigns } from '../examples/bidder/make-campaigns.js';
 import { BidderServer } from '../examples/bidder/server.js';
 import { encodeRequest } from '../examples/bidder/wire.js';
@@ -40,6 +40,7 @@ import { udpFrame } from '../examples/frames.js';
 import { C, COUNTERS } from '../examples/bidder/bid.js';
 import { latencySvg, type LatencyPoint } from './bidder-chart.js';
 import { killChild, Lines, track } from './children.js';
+import { GenChild } from './gen-child.js';
 import { BenchScratch } from './scratch.js';
 import { benchCpus, loadavg, minMedMax, procCpuS, softirqS } from './measure.js';
 
@@ -91,31 +92,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const scratch = new BenchScratch('bidb');
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
 const campaignFile = join(scratch.tmp, 'campaigns.json');
-
-// ------------------------------------------------------------ the generator child
-class GenChild {
-  private lines!: Lines;
-  private c!: ChildProcess;
-  async start(): Promise<void> {
-    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, join(here, 'bidder-gen.js'), bed.nsA, bed.ifA, String(genCpu), a.flows!, String(PORT), idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    this.lines = new Lines(this.c);
-    await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
-  }
-  async run(rate: number, secs: number): Promise<GeneratorReport> {
-    const p = this.lines.next((l) => l.startsWith('{"report"') || l.startsWith('{"error"'), (secs + 30) * 1000, `generator run at ${rate}`);
-    this.c.stdin!.write(JSON.stringify({ cmd: 'run', rate, seconds: secs }) + '\n');
-    const j = JSON.parse(await p) as { report?: GeneratorReport; error?: string };
-    if (!j.report) throw new Error(`generator: ${j.error}`);
-    return j.report;
-  }
-  async quit(): Promise<{ free: number; size: number } | undefined> {
-    const p = this.lines.next((l) => l.startsWith('{"pool"'), 15_000, 'generator quit').catch(() => '');
-    this.c.stdin!.write('{"cmd":"quit"}\n');
-    const l = await p;
-    killChild(this.c, 'SIGTERM');
-    return l ? (JSON.parse(l) as { pool: { free: number; size: number } }).pool : undefined;
-  }
-}
 
 // ------------------------------------------------------------ servers
 interface Server {
@@ -327,7 +303,7 @@ async function main(): Promise<void> {
   execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
   execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
   console.log(`bench/bidder: 52-byte bid requests over ${a.flows} flows, ${a.campaigns} campaigns; generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> bidders on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps; SLA p99 ≤ ${SLA_P99_US} µs and ≥ ${SLA_ANSWERED_PCT}% answered; load ${loadavg()}`);
-  const gen = new GenChild();
+  const gen = new GenChild({ ns: bed.nsA, ifc: bed.ifA, cpu: genCpu, flows: Number(a.flows), bidderPort: PORT, idle });
   await gen.start();
   const results: Record<string, Ladder[]> = {};
   for (let r = 0; r < runs; r++) {
