@@ -27,20 +27,24 @@
  * the latency chart to OUT/bidder.svg. Root. Everything it creates (namespaces,
  * temp dir, children) is removed on exit.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Engine, type GeneratorReport } from '../src/index.js';
+import { Engine } from '../src/index.js';
 import { makeCampaigns } from '../examples/bidder/make-campaigns.js';
 import { BidderServer } from '../examples/bidder/server.js';
 import { encodeRequest } from '../examples/bidder/wire.js';
 import { udpFrame } from '../examples/frames.js';
 import { C, COUNTERS } from '../examples/bidder/bid.js';
 import { latencySvg, type LatencyPoint } from './bidder-chart.js';
-import { killChild, Lines, track } from './children.js';
+import { Lines, track } from './children.js';
+import { GenChild } from './gen-child.js';
 import { BenchScratch } from './scratch.js';
+import { benchCpus, loadavg, minMedMax, pinToRxCpu, serverCpuS } from './measure.js';
+import { nullAnswerCost, startOrClose, stopAndClose } from './engine-run.js';
+import { startKernelServer, tuneBed } from './kernel-side.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVERS = ['linerate', 'dgram'];
@@ -78,9 +82,7 @@ const runs = Number(a.runs ?? (a.quick ? 1 : 3));
 const seconds = Number(a.seconds ?? (a.quick ? 1 : 2));
 const servers = a.servers!.split(',').filter(Boolean);
 for (const s of servers) if (!SERVERS.includes(s)) throw new Error(`unknown server ${s}; one of ${SERVERS.join(',')}`);
-const cpus = Engine.hostInfo().allowedCpus;
-const genCpu = a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!;
-const rxCpu = a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!;
+const { genCpu, rxCpu } = benchCpus(a);
 const outDir = resolve(a.out ?? join(here, '..', '..', 'bench', 'results'));
 const idle = a.idle as 'busy' | 'adaptive';
 if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
@@ -88,51 +90,10 @@ const PORT = 9000;
 const SLA_P99_US = 1000;
 const SLA_ANSWERED_PCT = 99.9;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const scratch = new BenchScratch('bidb');
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
 const campaignFile = join(scratch.tmp, 'campaigns.json');
-
-// ------------------------------------------------------------ CPU accounting (as bench/udp)
-const HZ = 100; // USER_HZ
-function procCpuS(pid: number): number {
-  try {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / HZ;
-  } catch {
-    return NaN;
-  }
-}
-function softirqS(cpu: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
-  return Number(line.split(/\s+/)[7]) / HZ;
-}
-
-// ------------------------------------------------------------ the generator child
-class GenChild {
-  private lines!: Lines;
-  private c!: ChildProcess;
-  async start(): Promise<void> {
-    this.c = track(spawn('taskset', ['-c', String(genCpu), process.execPath, join(here, 'bidder-gen.js'), bed.nsA, bed.ifA, String(genCpu), a.flows!, String(PORT), idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    this.lines = new Lines(this.c);
-    await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
-  }
-  async run(rate: number, secs: number): Promise<GeneratorReport> {
-    const p = this.lines.next((l) => l.startsWith('{"report"') || l.startsWith('{"error"'), (secs + 30) * 1000, `generator run at ${rate}`);
-    this.c.stdin!.write(JSON.stringify({ cmd: 'run', rate, seconds: secs }) + '\n');
-    const j = JSON.parse(await p) as { report?: GeneratorReport; error?: string };
-    if (!j.report) throw new Error(`generator: ${j.error}`);
-    return j.report;
-  }
-  async quit(): Promise<{ free: number; size: number } | undefined> {
-    const p = this.lines.next((l) => l.startsWith('{"pool"'), 15_000, 'generator quit').catch(() => '');
-    this.c.stdin!.write('{"cmd":"quit"}\n');
-    const l = await p;
-    killChild(this.c, 'SIGTERM');
-    return l ? (JSON.parse(l) as { pool: { free: number; size: number } }).pool : undefined;
-  }
-}
 
 // ------------------------------------------------------------ servers
 interface Server {
@@ -144,58 +105,33 @@ interface Server {
 async function linerateServer(): Promise<Server> {
   const bidder = new BidderServer(campaignFile);
   const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 }, idle });
-  let p: ReturnType<Engine['addPort']>;
-  try {
+  let p!: ReturnType<Engine['addPort']>;
+  await startOrClose(e, () => {
     p = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 8192 });
     const h = e.host(p, { ipv4: '198.18.0.2/24' });
     h.udpInWorkers({ port: PORT, module: new URL('../examples/bidder/server.js', import.meta.url), mode: 'inline', cpus: [rxCpu], data: bidder.workerData(), counters: COUNTERS });
-    await e.start();
-  } catch (err) {
-    if (e.state !== 'closed') await e.close();
-    throw err;
-  }
+  });
   return {
     pids: [process.pid],
     late: () => e.workerCounters(p).reduce((x, c) => x + c[C.LATE]!, 0),
-    stop: async () => {
-      await e.stop();
-      const s = e.stats();
-      if (s.mempool.free.total !== s.mempool.size) console.log(`  linerate server: ${s.mempool.size - s.mempool.free.total} mbufs missing after stop`);
-      await e.close();
-    },
+    stop: () => stopAndClose(e),
   };
 }
 async function dgramServer(): Promise<Server> {
-  // B's kernel gets its address and answers ARP only while the dgram server runs (--isolate-b keeps it off otherwise).
-  execFileSync('ip', ['-n', bed.nsB, 'addr', 'replace', '198.18.0.2/24', 'dev', bed.ifB]);
-  execFileSync('ip', ['netns', 'exec', bed.nsB, 'sysctl', '-qw', `net.ipv4.conf.${bed.ifB}.arp_ignore=0`]);
-  const off = () => {
-    execFileSync('ip', ['-n', bed.nsB, 'addr', 'flush', 'dev', bed.ifB]);
-    execFileSync('ip', ['netns', 'exec', bed.nsB, 'sysctl', '-qw', `net.ipv4.conf.${bed.ifB}.arp_ignore=8`]);
-  };
   const script = join(here, '..', 'examples', 'bidder', 'dgram.js');
-  const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'taskset', '-c', String(rxCpu), process.execPath, script, '--campaigns', campaignFile, '--listen', '0.0.0.0', '--port', String(PORT), '--workers', '1', '--interval-ms', '100'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let late = 0;
-  const lines = new Lines(c, (l) => {
-    const m = / late (\d+) /.exec(l);
-    if (m) late = Number(m[1]);
+  const k = await startKernelServer(bed, () => {
+    const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'taskset', '-c', String(rxCpu), process.execPath, script, '--campaigns', campaignFile, '--listen', '0.0.0.0', '--port', String(PORT), '--workers', '1', '--interval-ms', '100'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const lines = new Lines(c, (l) => {
+      const m = / late (\d+) /.exec(l);
+      if (m) late = Number(m[1]);
+    });
+    return { child: c, ready: lines.next((l) => l.startsWith('bidder (dgram) on'), 15_000, 'dgram bidder') };
   });
-  try {
-    await lines.next((l) => l.startsWith('bidder (dgram) on'), 15_000, 'dgram bidder');
-  } catch (e) {
-    killChild(c);
-    off();
-    throw e;
-  }
   return {
-    pids: [c.pid!], // `ip netns exec` execs: the child's pid is node's (its worker thread included)
+    pids: [k.child.pid!], // `ip netns exec` execs: the child's pid is node's (its worker thread included)
     late: () => late, // from its stats line every 100 ms
-    stop: async () => {
-      killChild(c, 'SIGTERM');
-      await Promise.race([new Promise((r) => c.once('exit', r)), sleep(3000)]);
-      killChild(c);
-      off();
-    },
+    stop: k.stop,
   };
 }
 
@@ -218,10 +154,10 @@ interface Step {
   maxUs: number;
 }
 async function step(gen: GenChild, srv: Server, rate: number): Promise<Step> {
-  const cpu0 = srv.pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
+  const cpu0 = serverCpuS(srv.pids, rxCpu);
   const late0 = srv.late();
   const r = await gen.run(rate, seconds);
-  const cpu1 = srv.pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
+  const cpu1 = serverCpuS(srv.pids, rxCpu);
   await sleep(150); // the dgram bidder's next stats line
   const late = srv.late() - late0;
   const answeredPct = r.sent > 0 ? (100 * r.received) / r.sent : 0;
@@ -286,44 +222,24 @@ async function nullCost(kind: 'bidder' | 'echo', secs: number): Promise<{ cycles
     const module = new URL(kind === 'bidder' ? '../examples/bidder/server.js' : '../examples/udp-echo-handler.js', import.meta.url);
     e.host(p, { ipv4: '198.18.0.2/24' }).udpInWorkers({ port: PORT, module, mode: 'inline', cpus: [rxCpu], ...(bidder ? { data: bidder.workerData(), counters: COUNTERS } : {}) });
     await e.start();
-    await sleep(500);
-    const snap = () => ({ t: performance.now(), cpu: procCpuS(process.pid), tx: e.stats().ports.p!.txPackets });
-    const s0 = snap();
-    await sleep(secs * 1000);
-    const s1 = snap();
-    const tsc = e.info().tscHz;
-    await e.stop();
-    const st = e.stats();
-    if (st.mempool.free.total !== st.mempool.size) throw new Error(`null ${kind}: ${st.mempool.size - st.mempool.free.total} mbufs missing after stop`);
-    const n = s1.tx - s0.tx;
-    if (n <= 0) throw new Error(`null ${kind}: no requests answered; port stats ${JSON.stringify(st.ports.p)}`);
+    const x = await nullAnswerCost(e, secs, kind, 'requests');
     const bids = bidder ? e.workerCounters(p)[0]![C.BIDS]! : 0;
-    return { cyclesPerReq: Math.round(((s1.cpu - s0.cpu) * tsc) / n), mrps: Number((n / ((s1.t - s0.t) / 1000) / 1e6).toFixed(3)), bids };
+    return { cyclesPerReq: x.cycles, mrps: x.mps, bids };
   } finally {
     if (e.state !== 'closed') await e.close();
   }
 }
 
 // ------------------------------------------------------------ main
-const stat = (xs: number[]) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((x, y) => x - y);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  const r = (v: number) => Number(v.toPrecision(4));
-  return { min: r(s[0]!), median: r(med), max: r(s[s.length - 1]!) };
-};
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP)');
-  if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
-  // Every thread of this process (the linerate server's) on the server CPU; the generator child is on --gen-cpu.
-  for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
+  pinToRxCpu(genCpu, rxCpu);
   writeFileSync(campaignFile, JSON.stringify({ campaigns: makeCampaigns(Number(a.campaigns), 1, Number.MAX_SAFE_INTEGER) }));
-  const load0 = load();
+  const load0 = loadavg();
   const out0: Record<string, unknown> = {};
   if (!a['no-null']) {
     const secs = Number(a['null-seconds']);
-    console.log(`bench/bidder null driver: the bidding module against the UDP echo handler, inline worker on cpu ${rxCpu}, ${runs} run(s) x ${secs} s; load ${load()}`);
+    console.log(`bench/bidder null driver: the bidding module against the UDP echo handler, inline worker on cpu ${rxCpu}, ${runs} run(s) x ${secs} s; load ${loadavg()}`);
     const res: Record<'bidder' | 'echo', { cyclesPerReq: number; mrps: number; bids: number }[]> = { bidder: [], echo: [] };
     for (let r = 0; r < runs; r++) {
       for (const k of ['echo', 'bidder'] as const) {
@@ -334,25 +250,20 @@ async function main(): Promise<void> {
     }
     const diffs = res.bidder.map((b, i) => b.cyclesPerReq - res.echo[i]!.cyclesPerReq);
     out0.null = {
-      echo: { cyclesPerReq: stat(res.echo.map((x) => x.cyclesPerReq)), mrps: stat(res.echo.map((x) => x.mrps)) },
-      bidder: { cyclesPerReq: stat(res.bidder.map((x) => x.cyclesPerReq)), mrps: stat(res.bidder.map((x) => x.mrps)) },
-      biddingCyclesPerReq: stat(diffs),
+      echo: { cyclesPerReq: minMedMax(res.echo.map((x) => x.cyclesPerReq)), mrps: minMedMax(res.echo.map((x) => x.mrps)) },
+      bidder: { cyclesPerReq: minMedMax(res.bidder.map((x) => x.cyclesPerReq)), mrps: minMedMax(res.bidder.map((x) => x.mrps)) },
+      biddingCyclesPerReq: minMedMax(diffs),
     };
-    console.log(`  bidding over echo: ${JSON.stringify(stat(diffs))} cycles/request`);
+    console.log(`  bidding over echo: ${JSON.stringify(minMedMax(diffs))} cycles/request`);
   }
   if (a['no-veth']) {
-    console.log(JSON.stringify({ bench: 'bidder', date: new Date().toISOString(), rxCpu, runs, ...out0, loadavg: { start: load0, end: load() } }));
+    console.log(JSON.stringify({ bench: 'bidder', date: new Date().toISOString(), rxCpu, runs, ...out0, loadavg: { start: load0, end: loadavg() } }));
     return;
   }
   bed = scratch.bed();
-  for (const [ns, ifc] of [[bed.nsA, bed.ifA], [bed.nsB, bed.ifB]] as const) {
-    // A local socket's UDP over a veth carries a partial checksum; the generator's host (af_xdp) would count it bad.
-    execFileSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', ifc, 'tx', 'off'], { stdio: 'ignore' });
-  }
-  execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
-  execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
-  console.log(`bench/bidder: 52-byte bid requests over ${a.flows} flows, ${a.campaigns} campaigns; generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> bidders on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps; SLA p99 ≤ ${SLA_P99_US} µs and ≥ ${SLA_ANSWERED_PCT}% answered; load ${load()}`);
-  const gen = new GenChild();
+  tuneBed(bed, genCpu, rxCpu);
+  console.log(`bench/bidder: 52-byte bid requests over ${a.flows} flows, ${a.campaigns} campaigns; generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> bidders on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} run(s), ${seconds} s steps; SLA p99 ≤ ${SLA_P99_US} µs and ≥ ${SLA_ANSWERED_PCT}% answered; load ${loadavg()}`);
+  const gen = new GenChild({ ns: bed.nsA, ifc: bed.ifA, cpu: genCpu, flows: Number(a.flows), bidderPort: PORT, idle });
   await gen.start();
   const results: Record<string, Ladder[]> = {};
   for (let r = 0; r < runs; r++) {
@@ -370,11 +281,11 @@ async function main(): Promise<void> {
   const pool = await gen.quit();
   const summary: Record<string, unknown> = {};
   for (const [k, rs] of Object.entries(results)) {
-    const sla = stat(rs.map((x) => x.slaThroughputRps));
+    const sla = minMedMax(rs.map((x) => x.slaThroughputRps));
     summary[k] = {
       slaThroughputRps: sla?.median ?? 0,
       slaThroughputRpsRuns: sla,
-      ...(k === 'linerate' ? { p999UsAtHalf: stat(rs.filter((x) => x.half).map((x) => x.half!.p999Us))?.median ?? null, p999UsAtHalfRuns: stat(rs.filter((x) => x.half).map((x) => x.half!.p999Us)) } : {}),
+      ...(k === 'linerate' ? { p999UsAtHalf: minMedMax(rs.filter((x) => x.half).map((x) => x.half!.p999Us))?.median ?? null, p999UsAtHalfRuns: minMedMax(rs.filter((x) => x.half).map((x) => x.half!.p999Us)) } : {}),
       generatorLimitedRuns: rs.filter((x) => x.generatorLimited).length,
       runs: rs,
     };
@@ -395,10 +306,10 @@ async function main(): Promise<void> {
     sla: { p99Us: SLA_P99_US, answeredPct: SLA_ANSWERED_PCT },
     ...out0,
     ...summary,
-    linerateOverDgram: stat(ratios),
+    linerateOverDgram: minMedMax(ratios),
     targets: { linerateOverDgram: 10, p999UsAtHalf: 100 },
     generatorPool: pool,
-    loadavg: { start: load0, end: load() },
+    loadavg: { start: load0, end: loadavg() },
   };
   // The chart: the run whose linerate SLA throughput is the median (every run's steps are in the JSON).
   const pick = (rs: Ladder[]) => [...rs].sort((x, y) => x.slaThroughputRps - y.slaThroughputRps)[(rs.length - 1) >> 1]!;

@@ -1,6 +1,7 @@
 /**
- * The UDP load generator as a child process (bench/udp-gen.ts) pinned to its own
- * CPU, driven by JSON lines on stdin: the client side of bench/udp and bench/soak.
+ * The load generator as a child process pinned to its own CPU, driven by JSON
+ * lines on stdin: bench/udp-gen.ts (UDP payloads) for bench/udp and bench/soak,
+ * bench/bidder-gen.ts (bid requests) for bench/bidder.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -10,14 +11,16 @@ import { killChild, Lines, track } from './children.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export interface GenChildOptions {
+export type GenChildOptions = {
   ns: string;
   ifc: string;
   cpu: number;
   flows: number;
-  size: number;
   idle: 'busy' | 'adaptive';
-}
+} & (
+  | /** bench/udp-gen.ts: UDP payloads of `size` bytes to port 7. */ { size: number }
+  | /** bench/bidder-gen.ts: bid requests to the bidder on `bidderPort`. */ { bidderPort: number }
+);
 
 export class GenChild {
   private lines!: Lines;
@@ -25,9 +28,10 @@ export class GenChild {
   constructor(private readonly o: GenChildOptions) {}
 
   async start(): Promise<void> {
-    const { ns, ifc, cpu, flows, size, idle } = this.o;
-    const script = join(here, 'udp-gen.js');
-    this.c = track(spawn('taskset', ['-c', String(cpu), process.execPath, script, ns, ifc, String(cpu), String(flows), String(size), idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const { ns, ifc, cpu, flows, idle } = this.o;
+    // Both scripts: NS IF CPU FLOWS X IDLE, X the payload size (udp-gen) or the bidder's port (bidder-gen).
+    const [script, x] = 'size' in this.o ? ['udp-gen.js', this.o.size] : ['bidder-gen.js', this.o.bidderPort];
+    this.c = track(spawn('taskset', ['-c', String(cpu), process.execPath, join(here, script), ns, ifc, String(cpu), String(flows), String(x), idle], { stdio: ['pipe', 'pipe', 'pipe'] }));
     this.lines = new Lines(this.c);
     await this.lines.next((l) => l.startsWith('{"ready"'), 30_000, 'generator');
   }

@@ -1,9 +1,10 @@
 /**
- * What the netns benchmarks (bench/udp, bench/kernel, bench/dns, bench/soak)
+ * What the netns benchmarks (bench/udp, bench/kernel, bench/dns, bench/soak, bench/bidder)
  * measure the same way: the two CPUs they use, CPU time from /proc, the load
  * average they report beside each figure, and min/median/max over runs.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Engine } from '../src/index.js';
 
 /** USER_HZ: the unit of /proc/<pid>/stat's times and /proc/stat's columns. */
@@ -16,6 +17,12 @@ export function benchCpus(a: { 'gen-cpu'?: string; 'rx-cpu'?: string }): { genCp
     genCpu: a['gen-cpu'] !== undefined ? Number(a['gen-cpu']) : cpus[0]!,
     rxCpu: a['rx-cpu'] !== undefined ? Number(a['rx-cpu']) : cpus[cpus.length - 1]!,
   };
+}
+
+/** Checks the two CPUs differ and puts every thread of this process (the linerate server's) on the server CPU; the generator child is on the other. */
+export function pinToRxCpu(genCpu: number, rxCpu: number): void {
+  if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
+  for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
 }
 
 /** CPU seconds (user + system) process `pid` has used, NaN once it is gone. */
@@ -33,6 +40,9 @@ export function softirqS(cpu: number): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
   return Number(line.split(/\s+/)[7]) / HZ;
 }
+
+/** A server's CPU seconds so far: its processes' (threads included) and the softirq time of its CPU. */
+export const serverCpuS = (pids: number[], cpu: number): number => pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(cpu);
 
 /** The 1-, 5- and 15-minute load averages, as /proc/loadavg writes them. */
 export const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');

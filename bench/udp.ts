@@ -23,17 +23,19 @@
  *
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchScratch } from './scratch.js';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/index.js';
-import { killChild, Lines, onPath, track } from './children.js';
+import { Lines, onPath, track } from './children.js';
 import { GenChild } from './gen-child.js';
 import { C_ECHO, nodeEcho } from './udp-programs.js';
 import { udpFrame } from '../examples/frames.js';
-import { benchCpus, loadavg, minMedMax, procCpuS, softirqS } from './measure.js';
+import { benchCpus, loadavg, minMedMax, pinToRxCpu, serverCpuS } from './measure.js';
+import { nullAnswerCost, startOrClose, stopAndClose } from './engine-run.js';
+import { startKernelServer, tuneBed } from './kernel-side.js';
 
 const SERVERS = ['linerate', 'c', 'dgram'];
 const { values: a } = parseArgs({
@@ -69,15 +71,12 @@ const idle = a.idle as 'busy' | 'adaptive';
 if (idle !== 'busy' && idle !== 'adaptive') throw new Error(`--idle must be busy or adaptive, got ${a.idle}`);
 const PORT = 7;
 const LOSS_PCT = 0.1;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------ state and cleanup
 const scratch = new BenchScratch('ubench');
 const tmp = scratch.tmp;
 const cleanup = (): void => scratch.cleanup();
 let bed = { nsA: '', nsB: '', ifA: '', ifB: '' };
-
-// ------------------------------------------------------------ CPU accounting
 
 // ------------------------------------------------------------ servers
 interface Server {
@@ -86,53 +85,22 @@ interface Server {
 }
 async function linerateServer(): Promise<Server> {
   const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 32768 }, idle });
-  try {
+  await startOrClose(e, () => {
     const p = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 8192 });
     const h = e.host(p, { ipv4: '198.18.0.2/24' });
     h.udpInWorkers({ port: PORT, module: new URL('../examples/udp-echo-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
-    await e.start();
-  } catch (err) {
-    if (e.state !== 'closed') await e.close();
-    throw err;
-  }
-  return {
-    pids: [process.pid],
-    stop: async () => {
-      await e.stop();
-      const s = e.stats();
-      if (s.mempool.free.total !== s.mempool.size) console.log(`  linerate server: ${s.mempool.size - s.mempool.free.total} mbufs missing after stop`);
-      await e.close();
-    },
-  };
+  });
+  return { pids: [process.pid], stop: () => stopAndClose(e) };
 }
 let cEchoBin = '';
 async function kernelServer(kind: 'c' | 'dgram'): Promise<Server> {
-  // B's kernel gets its address and answers ARP only while a kernel server runs (--isolate-b keeps it off otherwise).
-  execFileSync('ip', ['-n', bed.nsB, 'addr', 'replace', '198.18.0.2/24', 'dev', bed.ifB]);
-  execFileSync('ip', ['netns', 'exec', bed.nsB, 'sysctl', '-qw', `net.ipv4.conf.${bed.ifB}.arp_ignore=0`]);
-  const off = () => {
-    execFileSync('ip', ['-n', bed.nsB, 'addr', 'flush', 'dev', bed.ifB]);
-    execFileSync('ip', ['netns', 'exec', bed.nsB, 'sysctl', '-qw', `net.ipv4.conf.${bed.ifB}.arp_ignore=8`]);
-  };
   const cmd = kind === 'c' ? [cEchoBin, String(PORT)] : [process.execPath, '-e', nodeEcho(PORT)];
-  const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'taskset', '-c', String(rxCpu), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  try {
-    await new Lines(c).next((l) => l === 'ready', 10_000, kind);
-  } catch (e) {
-    killChild(c);
-    off();
-    throw e;
-  }
+  const k = await startKernelServer(bed, () => {
+    const c = track(spawn('ip', ['netns', 'exec', bed.nsB, 'taskset', '-c', String(rxCpu), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    return { child: c, ready: new Lines(c).next((l) => l === 'ready', 10_000, kind) };
+  });
   // `ip netns exec` execs the program: the child's pid is the server's.
-  return {
-    pids: [c.pid!],
-    stop: async () => {
-      killChild(c, 'SIGTERM');
-      await Promise.race([new Promise((r) => c.once('exit', r)), sleep(3000)]);
-      killChild(c);
-      off();
-    },
-  };
+  return { pids: [k.child.pid!], stop: k.stop };
 }
 
 // ------------------------------------------------------------ the ladder
@@ -153,9 +121,9 @@ interface Step {
   reordered: number;
 }
 async function step(gen: GenChild, srv: Server, rate: number): Promise<Step> {
-  const cpu0 = srv.pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
+  const cpu0 = serverCpuS(srv.pids, rxCpu);
   const r = await gen.run(rate, seconds);
-  const cpu1 = srv.pids.reduce((x, p) => x + procCpuS(p), 0) + softirqS(rxCpu);
+  const cpu1 = serverCpuS(srv.pids, rxCpu);
   // The generator could not offer the rate: its pacer fell behind (or found no mbuf) by more than 1%.
   const generatorLimited = r.sentPps < 0.99 * rate;
   const s: Step = {
@@ -218,31 +186,18 @@ async function nullCost(kind: 'host' | 'raw', secs: number): Promise<{ cyclesPer
       e.handleInWorkers(p, { module: new URL('./udp-raw-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
     }
     await e.start();
-    await sleep(500);
     // Answered = transmitted (every request is answered; the null port sinks the replies).
-    const snap = () => ({ t: performance.now(), cpu: procCpuS(process.pid), tx: e.stats().ports.p!.txPackets });
-    const s0 = snap();
-    await sleep(secs * 1000);
-    const s1 = snap();
-    const tsc = e.info().tscHz;
-    await e.stop();
-    const st = e.stats();
-    if (st.mempool.free.total !== st.mempool.size) throw new Error(`null ${kind}: ${st.mempool.size - st.mempool.free.total} mbufs missing after stop`);
-    const n = s1.tx - s0.tx;
-    if (n <= 0) throw new Error(`null ${kind}: no packets answered; port stats ${JSON.stringify(st.ports.p)}`);
-    return { cyclesPerPkt: Math.round(((s1.cpu - s0.cpu) * tsc) / n), mpps: Number((n / ((s1.t - s0.t) / 1000) / 1e6).toFixed(3)) };
+    const x = await nullAnswerCost(e, secs, kind, 'packets');
+    return { cyclesPerPkt: x.cycles, mpps: x.mps };
   } finally {
     if (e.state !== 'closed') await e.close();
   }
 }
 
 // ------------------------------------------------------------ main
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP)');
-  if (genCpu === rxCpu) throw new Error('needs two CPUs: --gen-cpu and --rx-cpu must differ');
-  // Every thread of this process (the linerate server's) on the server CPU; the generator child is on --gen-cpu.
-  for (const tid of readdirSync('/proc/self/task')) spawnSync('taskset', ['-p', '-c', String(rxCpu), tid], { stdio: 'ignore' });
+  pinToRxCpu(genCpu, rxCpu);
   const load0 = loadavg();
   const out: Record<string, unknown> = { bench: 'udp', date: new Date().toISOString(), genCpu, rxCpu, seconds, runs, flows: Number(a.flows), payloadBytes: Number(a.size), lossLimitPct: LOSS_PCT };
 
@@ -275,14 +230,8 @@ async function main(): Promise<void> {
       cEchoBin = join(tmp, 'echo');
       execFileSync(cc, ['-O2', '-Wall', '-o', cEchoBin, join(tmp, 'echo.c')]);
     }
-        bed = scratch.bed();
-    for (const [ns, ifc] of [[bed.nsA, bed.ifA], [bed.nsB, bed.ifB]] as const) {
-      // A local socket's UDP over a veth carries a partial checksum; the generator's host (af_xdp) would count it bad.
-      execFileSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', ifc, 'tx', 'off'], { stdio: 'ignore' });
-    }
-    // RPS as in bench/kernel: B's kernel rx work on the server CPU, A's on the generator CPU.
-    execFileSync('ip', ['netns', 'exec', bed.nsB, 'sh', '-c', `echo ${(1 << rxCpu).toString(16)} > /sys/class/net/${bed.ifB}/queues/rx-0/rps_cpus`]);
-    execFileSync('ip', ['netns', 'exec', bed.nsA, 'sh', '-c', `echo ${(1 << genCpu).toString(16)} > /sys/class/net/${bed.ifA}/queues/rx-0/rps_cpus`]);
+    bed = scratch.bed();
+    tuneBed(bed, genCpu, rxCpu);
     console.log(`bench/udp veth: ${a.size}-byte requests over ${a.flows} flows, generator ${bed.ifA} (${bed.nsA}, cpu ${genCpu}) -> servers on ${bed.ifB} (${bed.nsB}, cpu ${rxCpu}); ${runs} runs, ${seconds} s steps; load ${loadavg()}`);
     const gen = new GenChild({ ns: bed.nsA, ifc: bed.ifA, cpu: genCpu, flows: Number(a.flows), size: Number(a.size), idle });
     await gen.start();

@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Engine, LinerateError, RateMeter, type EngineOptions } from '../src/index.js';
+import { stopSignals } from './stop-signals.js';
 
 export interface CommonFlags {
   seconds: number;
@@ -133,18 +134,13 @@ export async function runLive(engine: Engine, seconds: number, ports: string[], 
   if (info.mempool.warning) console.log(`note: ${info.mempool.warning}`);
   console.log(`mempool: ${info.mempool.mbufs} mbufs on ${info.mempool.pageKind} pages (${info.mempool.source}); lcores on CPUs ${info.lcores.join(',')}`);
   const meter = new RateMeter();
-  let stopping = false;
-  const onSignal = () => {
-    stopping = true;
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stopped = stopSignals();
   const closeMetrics = await serveMetrics(engine, metrics);
   await engine.start();
   meter.update(engine.stats());
   const t0 = Date.now();
   let tick = 0;
-  while (!stopping && (seconds === 0 || Date.now() - t0 < seconds * 1000)) {
+  while (!stopped() && (seconds === 0 || Date.now() - t0 < seconds * 1000)) {
     await new Promise((r) => setTimeout(r, 1000));
     tick++;
     const s = engine.stats();
@@ -161,6 +157,12 @@ export async function runLive(engine: Engine, seconds: number, ports: string[], 
   for (const p of Object.values(s.ports)) {
     console.log(`${p.name}: rx ${p.rxPackets} tx ${p.txPackets} dropped ${p.dropped} ${JSON.stringify(p.drops)}`);
   }
+  return closeAndExit(engine);
+}
+
+/** For a stopped engine: prints how many mbufs are back in the pool, closes the engine and exits, 1 if any are missing, else 0. */
+export async function closeAndExit(engine: Engine): Promise<never> {
+  const s = engine.stats();
   const missing = s.mempool.size - s.mempool.free.total;
   console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);
   await engine.close();

@@ -1,7 +1,7 @@
 /**
- * What the examples that serve UDP on the host layer (udp-echo, dns) share:
+ * What the examples that serve UDP on the host layer (udp-echo, dns, bidder) share:
  * their flags (driver, interface, addresses, owner, port, workers, mode), the
- * checks on them, and the port and host options they make.
+ * checks on them, the port and host options they make, and their stats line a second.
  */
 import type { HostOptions, PortOptions } from '../src/index.js';
 
@@ -89,4 +89,20 @@ export function hostService(values: Record<string, string | boolean | undefined>
       return o;
     },
   };
+}
+
+/**
+ * Calls `line(elapsed, dt)` about once a second (elapsed: whole seconds since the start; dt: seconds since
+ * the last call), and once more when `stopped()` turns true, until then or until `seconds` pass (0: no limit).
+ */
+export async function everySecond(seconds: number, stopped: () => boolean, line: (elapsed: number, dt: number) => void): Promise<void> {
+  const t0 = Date.now();
+  let at = t0;
+  while (!stopped() && (seconds === 0 || Date.now() - t0 < seconds * 1000)) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = Date.now();
+    if (now - at < 1000 && !stopped()) continue;
+    line(Math.round((now - t0) / 1000), (now - at) / 1000);
+    at = now;
+  }
 }

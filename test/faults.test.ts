@@ -45,6 +45,28 @@ async function xdpBed(tag: string): Promise<TestBed> {
 }
 
 /**
+ * A child process (the native addon, no JS engine around it) holding one port, echoing on it, until it is
+ * killed: `port` is the addPort arguments as JS source (name, driver, options). Returns once it prints ready
+ * (if it exits first, the test fails with its output).
+ */
+async function portHolder(mbufs: number, port: string): Promise<ChildProcess> {
+  const script = childScript(`
+      const e = new addon.NativeEngine([${lastCpu()}], { mbufs: ${mbufs}, hugepages: 'off', idle: 'adaptive' });
+      const id = e.addPort(${port}, 1, undefined, false);
+      e.echo(id);
+      e.start();
+      console.log('ready');
+      setInterval(() => {}, 1000);`);
+  const c = spawn(process.execPath, ['-e', script, addonLocation()], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(c);
+  let out = '';
+  c.stdout!.on('data', (d) => (out += d));
+  c.stderr!.on('data', (d) => (out += d));
+  expect(await waitFor(() => out.includes('ready') || c.exitCode !== null, 15_000), out).toBe(true);
+  return c;
+}
+
+/**
  * UDP from A to B's address, as fast as a kernel socket sends, until killed. `echoed()` is how many came back so
  * far (the flood prints its count every 50 ms), so a test can wait until traffic really flows.
  */
@@ -75,19 +97,7 @@ function flood(b: TestBed, port: number): { child: ChildProcess; echoed: () => n
 describe.skipIf(!gate.run)('faults on an af_xdp port', () => {
   it('kill -9 mid-traffic: no XDP program, no XDP socket, no BPF link left; a second start on the interface works', slow, async () => {
     const b = await xdpBed('kill');
-    const script = childScript(`
-      const e = new addon.NativeEngine([${lastCpu()}], { mbufs: 2048, hugepages: 'off', idle: 'adaptive' });
-      const id = e.addPort('k', 'af_xdp', { interface: '${b.ifB}', netns: '${b.nsB}' }, 1, undefined, false);
-      e.echo(id);
-      e.start();
-      console.log('ready');
-      setInterval(() => {}, 1000);`);
-    const c = spawn(process.execPath, ['-e', script, addonLocation()], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let out = '';
-    c.stdout!.on('data', (d) => (out += d));
-    c.stderr!.on('data', (d) => (out += d));
-    expect(await waitFor(() => out.includes('ready') || c.exitCode !== null, 15_000), out).toBe(true);
+    const c = await portHolder(2048, `'k', 'af_xdp', { interface: '${b.ifB}', netns: '${b.nsB}' }`);
     expect(await xdpAttached(b)).toBe(true);
     // Traffic in flight: echoes are coming back when the process dies.
     const f = flood(b, 7800);
@@ -158,19 +168,7 @@ describe.skipIf(!gate.run)('faults on a tap port', () => {
   it('kill -9 while running, after traffic through it: the TAP device goes with the process (it is not persistent); a second start creates it again', slow, async () => {
     const b = await TestBed.create({ tag: 'tapkill' });
     beds.push(b);
-    const script = childScript(`
-      const e = new addon.NativeEngine([${lastCpu()}], { mbufs: 1024, hugepages: 'off', idle: 'adaptive' });
-      const id = e.addPort('t', 'tap', { interface: 'lrt-tapk', netns: '${b.nsB}', mac: '02:4c:52:00:00:aa' }, 1, undefined, false);
-      e.echo(id);
-      e.start();
-      console.log('ready');
-      setInterval(() => {}, 1000);`);
-    const c = spawn(process.execPath, ['-e', script, addonLocation()], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let out = '';
-    c.stdout!.on('data', (d) => (out += d));
-    c.stderr!.on('data', (d) => (out += d));
-    expect(await waitFor(() => out.includes('ready') || c.exitCode !== null, 15_000), out).toBe(true);
+    const c = await portHolder(1024, `'t', 'tap', { interface: 'lrt-tapk', netns: '${b.nsB}', mac: '02:4c:52:00:00:aa' }`);
     expect(await b.links('b')).toContain('lrt-tapk');
     // Traffic through the TAP (B's kernel to a static neighbour behind it, echoed back), then the kill.
     await b.sh('b', ['ip', 'addr', 'add', '198.18.1.1/24', 'dev', 'lrt-tapk']);

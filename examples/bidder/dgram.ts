@@ -14,8 +14,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { stopSignals } from '../stop-signals.js';
 import { COUNTER_NAMES, C, COUNTERS } from './bid.js';
 import { CampaignError } from './campaigns.js';
+import { reloadOnSighup } from './reload-on-hup.js';
 import { BidderServer, type BidderWorkerData } from './server.js';
 import { statsLine, sumCounters } from './stats.js';
 
@@ -103,18 +105,13 @@ async function main(): Promise<void> {
   }
   const d = await startDgramBidder(server.workerData(), { address: values.listen, port: Number(values.port), workers: Number(values.workers) });
   console.log(`bidder (dgram) on ${values.listen}:${d.port}, ${d.threads} thread(s)${d.threads < Number(values.workers) ? ' (this Node has no dgram reusePort: one socket)' : ''}: ${server.index.size} campaigns`);
-  let stopping = false;
-  process.once('SIGINT', () => (stopping = true));
-  process.once('SIGTERM', () => (stopping = true));
-  process.on('SIGHUP', () => {
-    const r = server.reload();
-    console.log(r.ok ? `reloaded: ${r.campaigns} campaigns (load ${r.generation})` : `reload failed, still serving the old campaigns: ${r.error.message}`);
-  });
+  const stopped = stopSignals();
+  reloadOnSighup(server);
   const t0 = Date.now();
   let last = { c: sumCounters(d.counters), at: t0 };
   const seconds = Number(values.seconds);
   const every = Math.max(10, Number(values['interval-ms']));
-  while (!stopping && (seconds === 0 || Date.now() - t0 < seconds * 1000)) {
+  while (!stopped() && (seconds === 0 || Date.now() - t0 < seconds * 1000)) {
     await new Promise((r) => setTimeout(r, Math.min(200, every)));
     const now = Date.now();
     if (now - last.at < every) continue;

@@ -13,12 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/index.js';
-import { COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
+import { closeAndExit, COMMON_USAGE, engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
 import { udpFrame } from '../frames.js';
-import { hostService, hostServiceFlags } from '../host-service.js';
+import { everySecond, hostService, hostServiceFlags } from '../host-service.js';
+import { stopSignals } from '../stop-signals.js';
 import { C, COUNTER_NAMES, COUNTERS } from './bid.js';
 import { CampaignError } from './campaigns.js';
 import { makeCampaigns } from './make-campaigns.js';
+import { reloadOnSighup } from './reload-on-hup.js';
 import { BidderServer } from './server.js';
 import { statsLine, sumCounters } from './stats.js';
 import { encodeRequest } from './wire.js';
@@ -82,35 +84,22 @@ try {
   engine.on('error', (e: Error) => console.error(`error: ${e.message}`));
   const counters = () => sumCounters(workers > 0 ? engine.workerCounters(port) : [server.counters]);
   console.log(`bidder on ${[values.ipv4, values.ipv6].filter(Boolean).join(' ') || '198.18.0.2/24'} port ${udpPort} (${svc.driver}, owner ${host.owner}, ${workers ? `${workers} ${mode} worker(s)` : 'main thread'}): ${server.index.size} campaigns from ${file}, ${server.index.bucketCount} index buckets`);
-  let stopping = false;
-  process.once('SIGINT', () => (stopping = true));
-  process.once('SIGTERM', () => (stopping = true));
-  process.on('SIGHUP', () => {
-    const r = server.reload();
-    console.log(r.ok ? `reloaded: ${r.campaigns} campaigns (load ${r.generation})` : `reload failed, still serving the old campaigns: ${r.error.message}`);
-  });
+  const stopped = stopSignals();
+  reloadOnSighup(server);
   const closeMetrics = await serveMetrics(engine, common.metrics);
   await engine.start();
-  const t0 = Date.now();
-  let last = { c: counters(), at: t0 };
-  while (!stopping && (common.seconds === 0 || Date.now() - t0 < common.seconds * 1000)) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = Date.now();
-    if (now - last.at < 1000 && !stopping) continue;
+  let lastC = counters();
+  await everySecond(common.seconds, stopped, (elapsed, dt) => {
     const c = counters();
     const k = sock.stats();
-    console.log(`${statsLine(Math.round((now - t0) / 1000), c, last.c, (now - last.at) / 1000)} | ringFull ${k.ringFull}`);
-    last = { c, at: now };
-  }
+    console.log(`${statsLine(elapsed, c, lastC, dt)} | ringFull ${k.ringFull}`);
+    lastC = c;
+  });
   await engine.stop();
   await closeMetrics();
   const c = counters();
   console.log(`counters: ${JSON.stringify(Object.fromEntries(COUNTER_NAMES.filter((n) => n !== 'GENERATION').map((n) => [n, c[C[n]]])))}`);
-  const s = engine.stats();
-  const missing = s.mempool.size - s.mempool.free.total;
-  console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);
-  await engine.close();
-  process.exit(missing ? 1 : 0);
+  await closeAndExit(engine);
 } catch (e) {
   reportAndExit(e);
 }

@@ -8,9 +8,10 @@
  * SIGINT/SIGTERM stop, and the exit code says whether every mbuf came back.
  */
 import { Engine } from '../../src/index.js';
-import { engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
+import { closeAndExit, engineOptions, parseFlags, reportAndExit, serveMetrics } from '../common.js';
 import { udpFrame } from '../frames.js';
-import { hostService, hostServiceFlags } from '../host-service.js';
+import { everySecond, hostService, hostServiceFlags } from '../host-service.js';
+import { stopSignals } from '../stop-signals.js';
 import { C, COUNTER_NAMES } from './answers.js';
 import { parseRrl, type RrlOptions } from './rrl.js';
 import { DNS_COUNTER_FAMILIES, DnsServer, dnsStats, sumCounters } from './server.js';
@@ -84,9 +85,7 @@ try {
   sock.labelCounters({ read: counters, families: DNS_COUNTER_FAMILIES });
   const closeMetrics = await serveMetrics(engine, common.metrics);
   console.log(`dns on ${[values.ipv4, values.ipv6].filter(Boolean).join(' ') || '198.18.0.2/24'} port ${udpPort} (${driver}, owner ${host.owner}, ${workers ? `${workers} ${mode} worker(s)` : 'main thread'}): ${server.answers.zones.length} zone(s), ${server.answers.names} names`);
-  let stopping = false;
-  process.once('SIGINT', () => (stopping = true));
-  process.once('SIGTERM', () => (stopping = true));
+  const stopped = stopSignals();
   process.on('SIGHUP', () => {
     const r = server.reload(workers > 0 ? engine.workerCounters(port) : []);
     console.log(r.ok ? `reloaded: ${r.names} names` : `reload failed, still serving the old zones: ${r.error}`);
@@ -107,35 +106,26 @@ try {
       if (tcp.length) console.log(`dns over tcp on port ${udpPort} (the kernel's)`);
     }
   }
-  const t0 = Date.now();
-  let last = { answered: 0, at: t0 };
-  while (!stopping && (common.seconds === 0 || Date.now() - t0 < common.seconds * 1000)) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = Date.now();
-    if (now - last.at < 1000 && !stopping) continue;
+  let lastAnswered = 0;
+  await everySecond(common.seconds, stopped, (elapsed, dt) => {
     const c = counters();
     const k = sock.stats();
-    const dt = (now - last.at) / 1000;
     const d = dnsStats(c);
     const nonzero = (m: Record<string, number>) => Object.entries(m).filter(([, v]) => v > 0).map(([n, v]) => `${n} ${v}`).join(' ') || '-';
     const rrlPart = rrl ? ` | rrl dropped ${d.rrl.dropped} slipped ${d.rrl.slipped}` : '';
     console.log(
-      `[${Math.round((now - t0) / 1000)}s] answers ${((k.replies - last.answered) / dt / 1e3).toFixed(1)} kq/s | total rx ${k.rx} answered ${k.replies} dropped ${k.dropped} ringFull ${k.ringFull}` +
+      `[${elapsed}s] answers ${((k.replies - lastAnswered) / dt / 1e3).toFixed(1)} kq/s | total rx ${k.rx} answered ${k.replies} dropped ${k.dropped} ringFull ${k.ringFull}` +
         ` | rcode ${nonzero(d.rcode)} truncated ${d.truncated} | qtype ${nonzero(d.qtype)}${rrlPart}`,
     );
-    last = { answered: k.replies, at: now };
-  }
+    lastAnswered = k.replies;
+  });
   for (const t of tcp) t.close();
   await engine.stop();
   await closeMetrics();
   const c = counters();
   console.log(`counters: ${JSON.stringify(Object.fromEntries(COUNTER_NAMES.map((n) => [n, c[C[n]]])))}`);
   console.log(`stats: ${JSON.stringify(server.stats(workers > 0 ? engine.workerCounters(port) : []))}`);
-  const s = engine.stats();
-  const missing = s.mempool.size - s.mempool.free.total;
-  console.log(`mempool: ${s.mempool.free.total}/${s.mempool.size} mbufs back in the pool${missing ? ` (${missing} MISSING)` : ''}`);
-  await engine.close();
-  process.exit(missing ? 1 : 0);
+  await closeAndExit(engine);
 } catch (e) {
   reportAndExit(e);
 }
