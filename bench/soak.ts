@@ -34,7 +34,7 @@ import { spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
-import { Engine, type Host, type Port } from '../src/index.js';
+import { Engine, type CaptureStats, type Host, type Port } from '../src/index.js';
 import { GenChild } from './gen-child.js';
 import { BenchScratch } from './scratch.js';
 import { judge, LIMITS, type Series, type Verdict } from './soak-analysis.js';
@@ -77,14 +77,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const scratch = new BenchScratch('soak');
 
 /**
- * HOOK(capture): bench/soak --capture on. The packet capture feature (issue 13)
- * is being built on another branch; when it lands, start a capture of `port`
- * here (to a file in scratch.tmp, with a filter that matches the traffic, so the
- * capture path is exercised on every packet) and return its stop function; its
- * buffers then show up in the mbuf and RSS series like everything else.
+ * bench/soak --capture on: a capture of `port` in both directions whose filter
+ * matches the traffic (udp port PORT), so the tap, the cBPF filter, the copy
+ * into the record rings, the drain and the pcapng writer run for every request
+ * and every answer; its buffers show up in the RSS and heap series like
+ * everything else. The pcapng goes to /dev/null: at the soak's rates a file
+ * would grow by gigabytes, and the writer's work is the same. Returns its stop
+ * function, which resolves with the capture's counters.
  */
-function startCapture(_engine: Engine, _port: Port, _dir: string): (() => Promise<void>) | null {
-  return null;
+function startCapture(engine: Engine, port: Port): () => Promise<CaptureStats> {
+  const c = engine.capture(port, { filter: `udp port ${PORT}`, direction: 'both', file: '/dev/null' });
+  return async () => {
+    await c.stop();
+    return c.stats();
+  };
 }
 
 /** The drop counters, by reason, summed: port drops, host input drops, the socket's handler drops. */
@@ -115,12 +121,8 @@ async function main(): Promise<number> {
   const port = e.addPort('b', { driver: 'af_xdp', interface: bed.ifB, netns: bed.nsB, ringSize: 4096 });
   const host = e.host(port, { ipv4: '198.18.0.2/24' });
   host.udpInWorkers({ port: PORT, module: new URL('./soak-handler.js', import.meta.url), mode, cpus: [rxCpu], counters: 2 });
-  let stopCapture: (() => Promise<void>) | null = null;
-  if (a.capture === 'on') {
-    stopCapture = startCapture(e, port, scratch.tmp);
-    if (!stopCapture) console.log('  capture: not available in this build (HOOK(capture) in bench/soak.ts); running without');
-  }
   await e.start();
+  const stopCapture = a.capture === 'on' ? startCapture(e, port) : null;
 
   let mainGcs = 0;
   const gcObserver = new PerformanceObserver((list) => {
@@ -178,7 +180,8 @@ async function main(): Promise<number> {
   const report = await run;
   gcObserver.disconnect();
   await gen.quit();
-  if (stopCapture) await stopCapture();
+  const captured = stopCapture ? await stopCapture() : null;
+  if (captured) console.log(`  capture: ${captured.seen} seen, ${captured.accepted} accepted, ${captured.written} written, ${captured.dropped} dropped by its ring`);
   await e.stop();
   const end = e.stats();
   const poolWhole = end.mempool.free.total === end.mempool.size;
@@ -211,6 +214,7 @@ async function main(): Promise<number> {
     rate,
     mode,
     capture: a.capture,
+    captured,
     sent: report.sent,
     sentPps: report.sentPps,
     answered: report.received,
