@@ -285,7 +285,7 @@ export class Engine extends EventEmitter {
       throw new LinerateError('ENGINE_STOPPED', `port '${port.name}': a capture needs a running engine; call engine.start() first`);
     }
     const c: Capture = new Capture(
-      { nat: this.nat, portId: port.id, portName: port.name, driver: port.options.driver, onEnd: () => this.captures.delete(c) },
+      { nat: this.nat, portId: port.id, portName: port.name, driver: port.options.driver, rxQueues: port.options.rxQueues ?? 1, onEnd: () => this.captures.delete(c) },
       options,
     );
     this.captures.add(c);

@@ -74,7 +74,7 @@ export interface NativeEngineHandle {
   hostNeighbors(port: number): NeighborEntry[];
   hostSend(port: number, socket: number, payload: Uint8Array, address: Uint8Array, dstPort: number): boolean;
   /** Packet capture (src/capture/): attaches a capture; returns the size of its records. */
-  captureStart(port: number, prog: Uint32Array | null, opts: { snaplen: number; rx: boolean; tx: boolean; ringSize: number }): number;
+  captureStart(port: number, prog: Uint32Array | null, opts: { snaplen: number; rx: boolean; tx: boolean; rxQueue?: number; ringSize: number }): number;
   captureStop(port: number): void;
   /** Copies whole records (native/pipeline/capture/capture.h) into out; returns the bytes written. */
   captureDrain(port: number, out: Uint8Array): number;

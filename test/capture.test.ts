@@ -64,6 +64,25 @@ describe('capture to pcapng', () => {
     await stopAndCheckPool(e);
   });
 
+  it('queue: only the frames of that rx queue; out of range, or with tx, is INVALID_OPTION', async () => {
+    const e = await engines.create();
+    // A null port with two rx queues (one lcore polls both), forwarding to a sink.
+    const w = e.addPort('w', { driver: 'null', rxQueues: 2, rate: 2000 });
+    e.forward(w, e.addPort('sink', { driver: 'null' }));
+    await e.start();
+    for (const q of [1, 0]) {
+      const file = tmp.path(`q${q}.pcapng`);
+      const cap = e.capture(w, { queue: q, count: 10, file });
+      const s = await cap.done;
+      expect(s.written).toBe(10);
+      const queues = tshark(['-r', file, '-T', 'fields', '-e', 'frame.interface_queue', '-e', 'frame.packet_flags_direction']);
+      expect(queues.trim().split('\n')).toEqual(Array(10).fill(`${q}\t0x00000001`));
+    }
+    await expectError(() => e.capture(w, { queue: 2 }), 'INVALID_OPTION', '0 to 1');
+    await expectError(() => e.capture(w, { queue: 0, direction: 'both' }), 'INVALID_OPTION', "direction 'rx'");
+    await stopAndCheckPool(e);
+  });
+
   it('snaplen cuts the copy, not the original length; tx captures what is sent, outbound', async () => {
     const { e, inj, sink } = await wireBed();
     const file = tmp.path('tx.pcapng');

@@ -51,7 +51,7 @@ void init_capture_exports(Napi::Env env, Napi::Object exports) {
   exports.Set("captureParseBpf", Napi::Function::New<CaptureParseBpf>(env, "captureParseBpf"));
 }
 
-// captureStart(port, prog: Uint32Array | null, { snaplen, rx, tx, ringSize }) -> recordSize
+// captureStart(port, prog: Uint32Array | null, { snaplen, rx, tx, rxQueue?, ringSize }) -> recordSize
 Napi::Value EngineWrap::CaptureStart(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     const uint16_t port = uint16_t(info[0].As<Napi::Number>().Uint32Value());
@@ -61,6 +61,7 @@ Napi::Value EngineWrap::CaptureStart(const Napi::CallbackInfo& info) {
     o.snaplen = uint32_t(c.get_uint("snaplen", 65535, 1, 262144));
     o.rx = c.get_bool("rx", true);
     o.tx = c.get_bool("tx", true);
+    o.rx_queue = c.has("rxQueue") ? int32_t(c.get_uint("rxQueue", 0, 0, 0xffff)) : -1;
     o.ring_records = uint32_t(c.get_uint("ringSize", 1024, 2, 1u << 20));
     engine().capture_start(port, std::move(o));
     return Napi::Number::New(info.Env(), engine().capture_of(port)->record_size());

@@ -22,6 +22,11 @@ export interface CaptureOptions {
   bpf?: string;
   /** Which frames: received ('rx'), transmitted ('tx', as handed to the driver), or both. Default 'both'. */
   direction?: 'rx' | 'tx' | 'both';
+  /**
+   * Only the frames received on this rx queue (0 .. rxQueues − 1; default: every queue). Received frames only:
+   * transmit queues belong to lcores, not to rx queues, so `queue` needs `direction: 'rx'` (its default then).
+   */
+  queue?: number;
   /** Bytes kept of each frame (default 65535; a record holds at most the mempool's data room). */
   snaplen?: number;
   /** Where the pcapng goes: a file path, or a stream (not ended by the capture). Without it, packets are only counted. */
@@ -56,6 +61,8 @@ export interface CaptureTarget {
   portId: number;
   portName: string;
   driver: string;
+  /** The port's rx queues (for the `queue` option). */
+  rxQueues: number;
   onEnd: () => void;
 }
 
@@ -70,7 +77,7 @@ export function compileCaptureProgram(o: Pick<CaptureOptions, 'filter' | 'bpf' |
   return native(() => addon.captureCompile!(o.filter!, o.snaplen ?? 65535));
 }
 
-function check(o: CaptureOptions): void {
+function check(o: CaptureOptions, rxQueues: number): void {
   const int = (k: keyof CaptureOptions, lo: number, hi: number) => {
     const v = o[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)) {
@@ -89,6 +96,14 @@ function check(o: CaptureOptions): void {
   }
   if (o.direction !== undefined && !['rx', 'tx', 'both'].includes(o.direction)) {
     throw new LinerateError('INVALID_OPTION', `capture direction must be 'rx', 'tx' or 'both', got '${String(o.direction)}'`);
+  }
+  if (o.queue !== undefined) {
+    if (!Number.isInteger(o.queue) || o.queue < 0 || o.queue >= rxQueues) {
+      throw new LinerateError('INVALID_OPTION', `capture queue must be an rx queue of the port, 0 to ${rxQueues - 1}, got ${String(o.queue)}`);
+    }
+    if (o.direction !== undefined && o.direction !== 'rx') {
+      throw new LinerateError('INVALID_OPTION', `capture queue selects received frames: use direction 'rx' (transmit queues belong to lcores, not to rx queues), got '${o.direction}'`);
+    }
   }
 }
 
@@ -121,12 +136,18 @@ export class Capture {
     private readonly t: CaptureTarget,
     private readonly options: CaptureOptions,
   ) {
-    check(options);
+    check(options, t.rxQueues);
     const prog = compileCaptureProgram(options);
-    const dir = options.direction ?? 'both';
+    const dir = options.direction ?? (options.queue !== undefined ? 'rx' : 'both');
     const snaplen = options.snaplen ?? 65535;
     this.recordSize = native(() =>
-      t.nat.captureStart(t.portId, prog, { snaplen, rx: dir !== 'tx', tx: dir !== 'rx', ringSize: options.ringSize ?? 1024 }),
+      t.nat.captureStart(t.portId, prog, {
+        snaplen,
+        rx: dir !== 'tx',
+        tx: dir !== 'rx',
+        ...(options.queue !== undefined ? { rxQueue: options.queue } : {}),
+        ringSize: options.ringSize ?? 1024,
+      }),
     );
     this.startNs = BigInt(Date.now()) * 1_000_000n;
     this.buf = new Uint8Array(this.recordSize * 256);

@@ -32,5 +32,6 @@ export const captureControlCommand: ControlCommand<Engine> = (args, ctx) => {
     socket.on('error', stop);
   });
   ctx.onClose(stop);
-  return { port: name, direction: (rest as CaptureOptions).direction ?? 'both' };
+  const o = rest as CaptureOptions;
+  return { port: name, direction: o.direction ?? (o.queue !== undefined ? 'rx' : 'both') };
 };

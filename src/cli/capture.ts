@@ -13,9 +13,9 @@ import { LinerateError } from '../errors.js';
 import type { PortOptions } from '../options.js';
 
 export const CAPTURE_USAGE = `usage: linerate capture -i IF [--driver af_packet|af_xdp] [--netns NS] [--queues N] -w FILE|-
-                        [-c COUNT] [-s SNAPLEN] [--seconds S] [--direction rx|tx|both] [--bpf "N,code jt jf k,..."]
+                        [-c COUNT] [-s SNAPLEN] [--seconds S] [--direction rx|tx|both] [--queue N] [--bpf "N,code jt jf k,..."]
                         [--ring-size N] [--cpu N] [FILTER EXPRESSION...]
-       linerate capture --engine ENGINE -i PORT -w FILE|- [-c COUNT] [-s SNAPLEN] [--seconds S] [--direction D]
+       linerate capture --engine ENGINE -i PORT -w FILE|- [-c COUNT] [-s SNAPLEN] [--seconds S] [--direction D] [--queue N]
                         [--bpf ...] [--ring-size N] [FILTER EXPRESSION...]
   With --engine: captures on port PORT of a running engine (its pid or name, as
   \`linerate ls\` shows), through the engine's control socket.
@@ -69,7 +69,7 @@ export async function captureMain(argv: string[]): Promise<number> {
       options: {
         interface: { type: 'string', short: 'i' }, driver: { type: 'string', default: 'af_packet' }, netns: { type: 'string' },
         queues: { type: 'string', default: '1' }, write: { type: 'string', short: 'w' }, count: { type: 'string', short: 'c' },
-        snaplen: { type: 'string', short: 's' }, seconds: { type: 'string' }, direction: { type: 'string', default: 'both' },
+        snaplen: { type: 'string', short: 's' }, seconds: { type: 'string' }, direction: { type: 'string' }, queue: { type: 'string' },
         bpf: { type: 'string' }, 'ring-size': { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
         engine: { type: 'string' },
       },
@@ -96,6 +96,7 @@ export async function captureMain(argv: string[]): Promise<number> {
         ...(filter !== undefined ? { filter } : {}),
         ...(v.bpf !== undefined ? { bpf: v.bpf } : {}),
         direction: v.direction,
+        queue: int('--queue', v.queue as string | undefined, 0, 65535),
         snaplen: int('-s', v.snaplen as string | undefined, 1, 262144),
         count: int('-c', v.count as string | undefined, 1, Number.MAX_SAFE_INTEGER),
         seconds: v.seconds !== undefined ? Number(v.seconds) : undefined,
@@ -121,6 +122,7 @@ export async function captureMain(argv: string[]): Promise<number> {
       filter,
       bpf: v.bpf as string | undefined,
       direction: v.direction as CaptureOptions['direction'],
+      queue: int('--queue', v.queue as string | undefined, 0, 65535),
       snaplen: int('-s', v.snaplen as string | undefined, 1, 262144),
       count: int('-c', v.count as string | undefined, 1, Number.MAX_SAFE_INTEGER),
       seconds: v.seconds !== undefined ? Number(v.seconds) : undefined,

@@ -37,6 +37,7 @@ Capture::Slot* Capture::slot(CaptureDir dir, uint16_t q) {
 }
 
 void Capture::tap(Mbuf* const* m, uint16_t n, CaptureDir dir, uint16_t q) {
+  if (dir == CaptureDir::Rx && opts_.rx_queue >= 0 && q != uint32_t(opts_.rx_queue)) return;
   Slot* s = slot(dir, q);
   if (!s) return;
   std::unique_lock<std::mutex> lock;

@@ -40,6 +40,7 @@ struct CaptureOptions {
   std::vector<cbpf::Insn> prog;  // empty: accept everything
   uint32_t snaplen = 65535;
   bool rx = true, tx = true;
+  int32_t rx_queue = -1;         // >= 0: only that rx queue's frames (rx only; tx queues belong to lcores)
   uint32_t ring_records = 1024;  // per producer; a power of two
 };
 
