@@ -146,6 +146,12 @@ describe('control socket', () => {
     expect(neigh.srv).toContainEqual(expect.objectContaining({ ip: '198.18.0.9', mac: '02:00:00:00:00:09', state: 'static' }));
     expect(await c.request('neighbors', { port: 'srv' })).toEqual({ srv: expect.any(Array) });
     await expect(c.request('neighbors', { port: 'peer' })).rejects.toMatchObject({ code: 'INVALID_PORT' });
+    // handlers: the port's handler counters and rings; the host's sockets.
+    const hs = await c.request<{ ports: Record<string, { handler: { packets: number }; rings: { queue: number }[] }>; sockets: Record<string, { port: number }[]> }>('handlers');
+    expect(Object.keys(hs.ports)).toEqual(['peer']);
+    expect(hs.ports.peer!.handler.packets).toBeGreaterThan(0);
+    expect(hs.ports.peer!.rings.map((r) => r.queue)).toEqual([0]);
+    expect(hs.sockets.srv).toEqual([expect.objectContaining({ port: 7 })]);
     c.close();
     const frame = (await cli(['stats', 'ctl5', '--interval', '0.1'])).stdout;
     expect(frame).toMatch(/^handler rings: .*peer\/0 0\/\d+ 0%/m);

@@ -115,7 +115,7 @@ export function unregisterCommand(name: string): void {
   extraCommands.delete(name);
 }
 
-const BUILTIN = ['commands', 'info', 'stats', 'warnings', 'neighbors', 'subscribe'];
+const BUILTIN = ['commands', 'info', 'stats', 'handlers', 'warnings', 'neighbors', 'subscribe'];
 
 let version: string | undefined;
 function linerateVersion(): string {
@@ -344,6 +344,8 @@ export class ControlServer<E = unknown> {
         return this.stats();
       case 'warnings':
         return { active: this.src.warnings(), recent: this.recent };
+      case 'handlers':
+        return this.handlers();
       case 'neighbors': {
         // ip neigh: every host port's table, or the one named by args.port.
         const all = this.src.neighbors();
@@ -366,6 +368,27 @@ export class ControlServer<E = unknown> {
         c.afterReply = then;
       },
     });
+  }
+
+  /**
+   * The JS handlers: per port with one, its counters (bursts, packets, errors, workers that exited) and its
+   * pipeline rings' fill per queue (a host socket's rings too, told apart by their key); per host, its sockets' counters.
+   */
+  private handlers(): { ports: Record<string, { handler: unknown; rings: ChannelFill[] }>; sockets: Record<string, unknown[]> } {
+    let rings: ChannelFill[] = [];
+    try {
+      rings = this.src.channelFills();
+    } catch {
+      // no channels while stopped
+    }
+    const s = this.src.stats();
+    const ports: Record<string, { handler: unknown; rings: ChannelFill[] }> = {};
+    for (const [name, p] of Object.entries(s.ports)) {
+      if (p.handler) ports[name] = { handler: p.handler, rings: rings.filter((r) => r.port === name) };
+    }
+    const sockets: Record<string, unknown[]> = {};
+    for (const h of this.src.hosts()) sockets[h.port] = h.stats.sockets;
+    return { ports, sockets };
   }
 
   private commands(): string[] {
