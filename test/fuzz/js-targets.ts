@@ -15,6 +15,7 @@ import { checkUdpPort, resolveHostOptions } from '../../src/host/options.js';
 import { check, checkCpuList, type Rule } from '../../src/option-check.js';
 import { encodeDropRules, encodeUdpSteer, resolveEngineOptions, validatePortOptions } from '../../src/options.js';
 import { dnsTargets } from './dns-targets.js';
+import { bidderTargets } from './bidder-targets.js';
 import { LineSplitter, requestProblem } from '../../src/control/protocol.js';
 
 export interface JsTarget {
@@ -233,6 +234,8 @@ export const jsTargets: JsTarget[] = [
   },
   // examples/dns: the query parser and the zone file parser (dns-targets.ts).
   ...dnsTargets,
+  // examples/bidder: the request parser and the campaign file parser (bidder-targets.ts).
+  ...bidderTargets,
 ];
 
 /**
