@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "core/cycles.h"
 #include "core/error.h"
@@ -111,6 +112,22 @@ CaptureStats Capture::stats() const {
     t.dropped += s.dropped.get();
   }
   return t;
+}
+
+void capture_attach(Port& port, std::shared_ptr<Capture> c) {
+  Capture* raw = c.get();
+  port.capture_owner = std::move(c);
+  port.capture.store(raw, std::memory_order_seq_cst);  // the capture is built before an lcore can see it
+}
+
+void capture_detach(Port& port) {
+  if (!port.capture.load()) return;
+  port.capture.store(nullptr, std::memory_order_seq_cst);
+  // Taps in progress finish their burst (microseconds); none starts on the old
+  // capture after this: a tap announces itself before it loads the pointer
+  // (capture_tap), and both sides are seq_cst, so either it sees nullptr or we
+  // see its count.
+  while (port.capture_users.load(std::memory_order_seq_cst)) std::this_thread::yield();
 }
 
 void capture_tap(Port& port, Mbuf* const* m, uint16_t n, CaptureDir dir, uint16_t queue) {

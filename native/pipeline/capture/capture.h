@@ -86,4 +86,10 @@ class Capture {
 // the port's capture against detach for the duration of one tap.
 void capture_tap(Port& port, Mbuf* const* m, uint16_t n, CaptureDir dir, uint16_t queue);
 
+// Control path (one caller at a time): attach publishes a built capture to the
+// port's taps and keeps it alive (Port::capture_owner, until the next attach);
+// detach returns once no tap can be using it, in progress or later.
+void capture_attach(Port& port, std::shared_ptr<Capture> c);
+void capture_detach(Port& port);
+
 }  // namespace lr

@@ -1,5 +1,4 @@
 // Engine's capture calls (engine.h): attach and detach a port's capture.
-#include <thread>
 
 #include "core/error.h"
 #include "pipeline/capture/capture.h"
@@ -15,17 +14,10 @@ void Engine::capture_start(uint16_t id, CaptureOptions opts) {
   // A record holds at most a whole mbuf's data room: frames are single-segment.
   auto c = std::make_shared<Capture>(std::move(opts), p.hw_rx_queues(), uint16_t(control_txq() + 1), control_txq(),
                                      pool_->data_room());
-  p.capture_owner = c;
-  p.capture.store(c.get(), std::memory_order_seq_cst);  // the capture is built before an lcore can see it
+  capture_attach(p, std::move(c));
 }
 
-void Engine::capture_stop(uint16_t id) {
-  Port& p = port(id);
-  if (!p.capture.load()) return;
-  p.capture.store(nullptr, std::memory_order_seq_cst);
-  // Taps in progress finish their burst (microseconds); none starts on the old capture after this.
-  while (p.capture_users.load(std::memory_order_seq_cst)) std::this_thread::yield();
-}
+void Engine::capture_stop(uint16_t id) { capture_detach(port(id)); }
 
 std::shared_ptr<Capture> Engine::capture_of(uint16_t id) { return port(id).capture_owner; }
 
