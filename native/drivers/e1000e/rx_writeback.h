@@ -25,8 +25,8 @@ inline bool rx_writeback(Mbuf* m, uint32_t status_error, uint16_t length, uint32
     *discarding = !(status_error & RXD_STAT_EOP);
     return false;
   }
-  // The NIC writes at most BSIZE bytes into a buffer (RCTL.BSIZE, section
-  // 10.2.5.1); a length beyond it, or zero, is a device fault, never a packet.
+  // The NIC writes at most BSIZE bytes into a buffer (RCTL.BSIZE, §10.2.5.1);
+  // a length beyond it, or zero, is a device fault, never a packet.
   if (length == 0 || length > buf_size) return false;
   m->data_len = length;
   m->port = port;
