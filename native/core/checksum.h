@@ -27,8 +27,10 @@
 namespace lr::net {
 
 // Adds [data, data + len) to acc as 32-bit machine-order words; an odd last
-// byte is padded with a zero byte after it (RFC 1071 section 4.1).
-inline uint64_t csum_acc(const void* data, size_t len, uint64_t acc = 0) {
+// byte is padded with a zero byte after it (RFC 1071 section 4.1). Always
+// inlined: GCC kept it out of line in the host's receive fast path and reply,
+// and inlining it there saved ~7 cycles a datagram (bench/udp's null run).
+[[gnu::always_inline]] inline uint64_t csum_acc(const void* data, size_t len, uint64_t acc = 0) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   // Two accumulators, so the adds of consecutive words do not wait on each other.
   uint64_t acc2 = 0;

@@ -56,22 +56,6 @@ const uint8_t* nd_find_lladdr(const uint8_t* opts, size_t len, uint8_t type, boo
   return found;
 }
 
-size_t build_eth(uint8_t* f, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan, uint16_t type) {
-  std::memcpy(f, dst, 6);
-  std::memcpy(f + 6, src, 6);
-  size_t off = 12;
-  if (vlan) {
-    f[12] = 0x81;
-    f[13] = 0x00;
-    f[14] = uint8_t(vlan >> 8 & 0x0f);  // PCP 0, DEI 0, VID (IEEE 802.1Q clause 9.6)
-    f[15] = uint8_t(vlan);
-    off = 16;
-  }
-  f[off] = uint8_t(type >> 8);
-  f[off + 1] = uint8_t(type);
-  return off + 2;
-}
-
 size_t build_arp_request(uint8_t* f, const uint8_t mac[6], const uint8_t ip[4], const uint8_t target[4], uint16_t vlan) {
   static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   const size_t l3 = build_eth(f, bcast, mac, vlan, kEtherTypeArp);

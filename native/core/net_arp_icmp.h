@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "core/net.h"
 
@@ -87,7 +88,22 @@ const uint8_t* nd_find_lladdr(const uint8_t* opts, size_t len, uint8_t type, boo
 // Builders. Each writes a whole Ethernet frame at `f` (room: the returned length,
 // at most 86 bytes) and returns its length. `vlan` 0: untagged; else one 802.1Q
 // tag with that VLAN id (IEEE 802.1Q clause 9.6).
-size_t build_eth(uint8_t* f, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan, uint16_t type);
+// Inline: every reply the host sends calls it.
+inline size_t build_eth(uint8_t* f, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan, uint16_t type) {
+  std::memcpy(f, dst, 6);
+  std::memcpy(f + 6, src, 6);
+  size_t off = 12;
+  if (vlan) {
+    f[12] = 0x81;
+    f[13] = 0x00;
+    f[14] = uint8_t(vlan >> 8 & 0x0f);  // PCP 0, DEI 0, VID (IEEE 802.1Q clause 9.6)
+    f[15] = uint8_t(vlan);
+    off = 16;
+  }
+  f[off] = uint8_t(type >> 8);
+  f[off + 1] = uint8_t(type);
+  return off + 2;
+}
 // ARP request for `target` (broadcast; `tha` zero) or a gratuitous one (target = own address).
 size_t build_arp_request(uint8_t* f, const uint8_t mac[6], const uint8_t ip[4], const uint8_t target[4], uint16_t vlan);
 // Neighbour solicitation for `target`, multicast to its solicited-node group, with our source link-layer option.

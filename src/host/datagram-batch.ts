@@ -40,6 +40,8 @@ export class DatagramBatch {
   private readonly ctx: DatagramContext;
   private l4: Int32Array;
   private fam: Uint8Array;
+  /** The host has one family: every datagram's family and offsets are the same, filled in once, never read per burst. */
+  private readonly single: 4 | 6 | 0;
 
   /** @internal */
   constructor(raw: PacketBatch, ctx: DatagramContext) {
@@ -47,8 +49,25 @@ export class DatagramBatch {
     this.bytes = raw.bytes;
     this.u8 = raw.bytes;
     this.ctx = ctx;
-    this.l4 = new Int32Array(128);
-    this.fam = new Uint8Array(128);
+    this.single = ctx.families[4] && !ctx.families[6] ? 4 : ctx.families[6] && !ctx.families[4] ? 6 : 0;
+    this.l4 = new Int32Array(0);
+    this.fam = new Uint8Array(0);
+    this.grow(128);
+  }
+
+  /** Makes room for n datagrams, keeping what the arrays hold. */
+  private grow(n: number): void {
+    const l = new Int32Array(n), fa = new Uint8Array(n);
+    l.set(this.l4);
+    fa.set(this.fam);
+    if (this.single) {
+      // Received datagrams start their IP header at ctx.l3 (input drops any other VLAN shape), and alloc() can
+      // only make datagrams of the host's family: the values load() would read are these.
+      l.fill(this.ctx.l3 + (this.single === 4 ? 20 : 40));
+      fa.fill(this.single);
+    }
+    this.l4 = l;
+    this.fam = fa;
   }
 
   /** Datagrams in this burst (including ones added with alloc()). */
@@ -69,10 +88,8 @@ export class DatagramBatch {
   /** @internal Reads each datagram's family and header offsets (after the raw batch loaded). */
   load(): void {
     const n = this.raw.count;
-    if (n > this.l4.length) {
-      this.l4 = new Int32Array(n * 2);
-      this.fam = new Uint8Array(n * 2);
-    }
+    if (n > this.l4.length) this.grow(n * 2);
+    if (this.single) return;
     const u8 = this.u8, slot = this.ctx.slotSize;
     for (let i = 0; i < n; i++) {
       const h = this.raw.mbuf(i) * slot;
@@ -138,7 +155,9 @@ export class DatagramBatch {
    * host sets lengths and checksums.
    */
   reply(i: number, length: number): void {
-    this.setPayloadLength(i, length);
+    // An answer as long as the question (an echo, a fixed-size response) leaves the
+    // length alone: no checks to repeat and no header store at the end of the burst.
+    if (length !== this.raw.length(i) - this.l4[i] - UDP) this.setPayloadLength(i, length);
     this.raw.reply(i);
   }
 
@@ -208,13 +227,7 @@ export class DatagramBatch {
     const sp = this.raw.offset(i) + l4;
     u8[sp] = this.ctx.localPort >>> 8;
     u8[sp + 1] = this.ctx.localPort & 0xff;
-    if (i >= this.l4.length) {
-      const l = new Int32Array(this.l4.length * 2), fa = new Uint8Array(this.l4.length * 2);
-      l.set(this.l4);
-      fa.set(this.fam);
-      this.l4 = l;
-      this.fam = fa;
-    }
+    if (i >= this.l4.length) this.grow(this.l4.length * 2);
     this.l4[i] = l4;
     this.fam[i] = family;
     return i;

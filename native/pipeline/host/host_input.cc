@@ -6,6 +6,7 @@
 #include "core/net_arp_icmp.h"
 #include "pipeline/handler.h"
 #include "pipeline/host/host_clock.h"
+#include "pipeline/host/host_fast_path.h"
 #include "pipeline/host/host_stage.h"
 #include "pipeline/js_channel.h"
 
@@ -46,7 +47,32 @@ HostStage::HostStage(Host* host, TxBuffer tx, std::unique_ptr<TxBuffer> to_kerne
 
 void HostStage::process(Mbuf** m, uint16_t n) {
   const uint64_t now = host_now_ns();
-  for (uint16_t i = 0; i < n; i++) input(m[i], now);
+  const HostConfig& cfg = host_->config();
+  uint32_t delivered = 0;
+  if (fast_ && cfg.has4 && cfg.vlan == 0) {
+    uint32_t ip4;
+    std::memcpy(&ip4, cfg.ip4, 4);
+    const uint8_t* mac = host_->mac().data();
+    for (uint16_t i = 0; i < n; i++) {
+      FastUdp4 f;
+      Mbuf* x = m[i];
+      if (!fast_udp4(*host_, x->data(), x->data_len, mac, ip4, &f)) {
+        input(x, now);
+        continue;
+      }
+      x->data_len = f.data_len;
+      HostMeta* mt = meta(x);
+      mt->family = 4;
+      mt->l3_off = 14;
+      mt->socket = f.socket;
+      x->flags |= kMbufHostDatagram;
+      delivered++;
+      deliver(x, f.socket);
+    }
+  } else {
+    for (uint16_t i = 0; i < n; i++) input(m[i], now);
+  }
+  if (delivered) c_.udp_in.add(delivered);
   flush_run();
   out_.tick(now);
 }
@@ -114,7 +140,9 @@ void HostStage::input(Mbuf* m, uint64_t now) {
     type = uint16_t(d[16] << 8 | d[17]);
     l3 = 18;
   }
-  if (vid != host_->config().vlan) return pass(m, c_.vlan_mismatch);
+  // A priority-tagged frame (VID 0) on an untagged host counts as another VLAN: its
+  // IP header is at 18 where the host's replies and its handlers' views put it at 14.
+  if (vid != host_->config().vlan || (l3 == 18 && vid == 0)) return pass(m, c_.vlan_mismatch);
   // Our unicast MAC, or a group address (broadcast ARP, IPv6 multicast); the
   // IP checks below decide whether a group frame is ours.
   if (!is_group_mac(d) && std::memcmp(d, host_->mac().data(), 6) != 0) return pass(m, c_.not_ours);

@@ -14,7 +14,7 @@ void HostOut::drop(Mbuf* m, Counter& why) {
   pool_->free_one(cache_, m);
 }
 
-uint32_t HostOut::checked_l4(Mbuf* m) const {
+inline uint32_t HostOut::checked_l4(Mbuf* m) const {
   const HostMeta* mt = meta(m);
   const HostConfig& cfg = host_->config();
   const uint32_t l3 = cfg.vlan ? 18 : 14;
@@ -38,7 +38,7 @@ uint32_t HostOut::checked_l4(Mbuf* m) const {
 // reply's cost (perf, bench/udp null run). Only the payload is summed from memory.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "finish_udp builds wire headers as little-endian words");
 
-void HostOut::finish_udp(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family, uint16_t sport, uint16_t dport) {
+inline void HostOut::finish_udp(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family, uint16_t sport, uint16_t dport) {
   uint8_t* d = m->data();
   const HostConfig& cfg = host_->config();
   const uint32_t ulen = m->data_len - l4;

@@ -41,10 +41,11 @@ class HostOut {
 
  private:
   // Checks the HostMeta JS may have changed; returns the UDP header offset, or 0.
-  uint32_t checked_l4(Mbuf* m) const;
+  [[gnu::always_inline]] uint32_t checked_l4(Mbuf* m) const;
   // Writes the IP and UDP headers from our address to the one in the packet,
   // ports as stored (network order), with both checksums.
-  void finish_udp(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family, uint16_t sport, uint16_t dport);
+  // Inlined into reply() and send(): both are per datagram.
+  [[gnu::always_inline]] void finish_udp(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family, uint16_t sport, uint16_t dport);
   void drop(Mbuf* m, Counter& why);
 
   Host* host_;

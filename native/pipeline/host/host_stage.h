@@ -33,6 +33,9 @@ class HostStage final : public Stage {
             Mempool::Cache* cache, uint32_t slot);
 
   void process(Mbuf** m, uint16_t n) override;
+  // Tests: off sends every packet through input(), the general path the fast
+  // path (host_fast_path.h) must agree with.
+  void set_fast_path(bool on) { fast_ = on; }
   void flush() override;
   void drain() override;
 
@@ -62,6 +65,7 @@ class HostStage final : public Stage {
   HostOut out_;
   HostCounters& c_;
   // Consecutive datagrams for one socket go to it together.
+  bool fast_ = true;
   uint16_t run_socket_ = Host::kNoSocket;
   uint32_t run_n_ = 0;
   Mbuf* run_[64];
