@@ -15,7 +15,9 @@
  *    the CPU per answered request (server process + softirq of its CPU) and latency.
  * 2. On the null driver: cycles per packet of an inline worker answering UDP requests
  *    through the host layer (udpInWorkers + reply) against a raw handler (handleInWorkers
- *    + reply), from the process's CPU time × TSC rate over the packets handled.
+ *    + reply: the packet goes back as it came) and against a raw UDP echo
+ *    (udp-raw-echo-handler: addresses and ports swapped in JS, nothing checked), from the
+ *    process's CPU time × TSC rate over the packets handled.
  *
  *   node dist/bench/udp.js [--runs 3] [--seconds 2] [--servers linerate,c,dgram] [--start 10000]
  *                          [--bisect 2] [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth]
@@ -174,7 +176,7 @@ async function ladder(gen: GenChild, srv: Server): Promise<{ steps: Step[]; best
 }
 
 // ------------------------------------------------------------ null driver: host layer cost
-async function nullCost(kind: 'host' | 'raw', secs: number): Promise<{ cyclesPerPkt: number; mpps: number }> {
+async function nullCost(kind: 'host' | 'raw' | 'raw-echo', secs: number): Promise<{ cyclesPerPkt: number; mpps: number }> {
   // A UDP request to the host (198.18.0.1:40000 -> 198.18.0.2:7) to port 0's MAC (native/drivers/registry.cc), checksums valid.
   const frame = udpFrame('02:4c:52:00:00:00', '198.18.0.1', '198.18.0.2', 40000, PORT, new Uint8Array(Number(a.size)).fill(0x61));
   const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 8192 } });
@@ -183,7 +185,8 @@ async function nullCost(kind: 'host' | 'raw', secs: number): Promise<{ cyclesPer
     if (kind === 'host') {
       e.host(p, { ipv4: '198.18.0.2/24' }).udpInWorkers({ port: PORT, module: new URL('../examples/udp-echo-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
     } else {
-      e.handleInWorkers(p, { module: new URL('./udp-raw-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
+      const module = new URL(kind === 'raw' ? './udp-raw-handler.js' : './udp-raw-echo-handler.js', import.meta.url);
+      e.handleInWorkers(p, { module, mode: 'inline', cpus: [rxCpu] });
     }
     await e.start();
     // Answered = transmitted (every request is answered; the null port sinks the replies).
@@ -203,23 +206,30 @@ async function main(): Promise<void> {
 
   if (!a['no-null']) {
     const secs = Number(a['null-seconds']);
-    console.log(`bench/udp null driver: host layer (udpInWorkers + reply) against a raw handler (handleInWorkers + reply), inline worker on cpu ${rxCpu}, ${runs} runs x ${secs} s; load ${loadavg()}`);
-    const res: Record<'host' | 'raw', { cyclesPerPkt: number; mpps: number }[]> = { host: [], raw: [] };
+    console.log(`bench/udp null driver: host layer (udpInWorkers + reply) against a raw handler (handleInWorkers + reply) and a raw UDP echo (handleInWorkers, addresses and ports swapped in JS), inline worker on cpu ${rxCpu}, ${runs} runs x ${secs} s; load ${loadavg()}`);
+    const kinds = ['raw', 'raw-echo', 'host'] as const;
+    const res: Record<(typeof kinds)[number], { cyclesPerPkt: number; mpps: number }[]> = { host: [], raw: [], 'raw-echo': [] };
     for (let r = 0; r < runs; r++) {
-      for (const k of ['raw', 'host'] as const) {
+      for (const k of kinds) {
         const x = await nullCost(k, secs);
         res[k].push(x);
-        console.log(`  run ${r + 1} ${k.padEnd(4)} ${x.mpps} Mpps  ${x.cyclesPerPkt} cycles/packet`);
+        console.log(`  run ${r + 1} ${k.padEnd(8)} ${x.mpps} Mpps  ${x.cyclesPerPkt} cycles/packet`);
       }
     }
+    // Within each run (the three are measured back to back, so a noisy minute moves them together).
     const diffs = res.host.map((h, i) => h.cyclesPerPkt - res.raw[i]!.cyclesPerPkt);
+    const diffsEcho = res.host.map((h, i) => h.cyclesPerPkt - res['raw-echo'][i]!.cyclesPerPkt);
+    const fig = (k: (typeof kinds)[number]) => ({ cyclesPerPkt: minMedMax(res[k].map((x) => x.cyclesPerPkt)), mpps: minMedMax(res[k].map((x) => x.mpps)) });
     out.null = {
-      raw: { cyclesPerPkt: minMedMax(res.raw.map((x) => x.cyclesPerPkt)), mpps: minMedMax(res.raw.map((x) => x.mpps)) },
-      host: { cyclesPerPkt: minMedMax(res.host.map((x) => x.cyclesPerPkt)), mpps: minMedMax(res.host.map((x) => x.mpps)) },
+      raw: fig('raw'),
+      rawEcho: fig('raw-echo'),
+      host: fig('host'),
       hostCostCyclesPerPkt: minMedMax(diffs),
+      hostCostOverRawEchoCyclesPerPkt: minMedMax(diffsEcho),
       target: 40,
     };
     console.log(`  host layer cost over the raw handler: ${JSON.stringify(minMedMax(diffs))} cycles/packet (target ≤ 40)`);
+    console.log(`  host layer cost over a raw UDP echo (swaps only, checks nothing): ${JSON.stringify(minMedMax(diffsEcho))} cycles/packet`);
   }
 
   if (!a['no-veth']) {
