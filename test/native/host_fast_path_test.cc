@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "check.h"
+#include "host_test_bed.h"
 #include "core/mempool.h"
 #include "core/net.h"
 #include "drivers/driver.h"
@@ -46,34 +47,16 @@ class SinkDriver final : public lr::Driver {
   lr::Mempool* pool_;
 };
 
-lr::MempoolOptions pool_opts() {
-  lr::MempoolOptions o;
-  o.mbufs = 256;
-  o.cache_size = 0;
-  o.caches = 0;
-  o.region.hugepages = lr::HugepagePolicy::Off;
-  return o;
-}
-
 // One host with a socket on UDP port 7 and its stage; the socket has no consumer,
 // so a delivered datagram is counted (udp_in, the socket's rx, udp_ring_full) and freed.
 struct Side {
-  lr::Mempool pool{pool_opts()};
+  lr::Mempool pool{host_test::pool_opts(256)};
   std::unique_ptr<lr::Port> port;
   std::unique_ptr<lr::host::Host> host;
   std::unique_ptr<lr::host::HostStage> stage;
   explicit Side(bool fast) {
     port = std::make_unique<lr::Port>(0, "p0", "sink", std::make_unique<SinkDriver>(&pool), 1, 1, lr::RssOptions{});
-    lr::host::HostConfig c;
-    c.has4 = c.has6 = true;
-    const uint8_t ip4[4] = {198, 18, 0, 1};
-    const uint8_t ip6[16] = {0xfd, 0, 0x01, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    std::memcpy(c.ip4, ip4, 4);
-    c.prefix4 = 24;
-    std::memcpy(c.ip6, ip6, 16);
-    c.prefix6 = 64;
-    c.neigh.capacity = 16;
-    host = std::make_unique<lr::host::Host>(c, port.get());
+    host = std::make_unique<lr::host::Host>(host_test::config(), port.get());
     host->add_socket(7, false, nullptr);
     host->set_slots(1);
     stage = std::make_unique<lr::host::HostStage>(host.get(), lr::TxBuffer(port.get(), 0, &pool, nullptr, 32), nullptr,

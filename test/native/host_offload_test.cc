@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.h"
+#include "host_test_bed.h"
 #include "core/mempool.h"
 #include "core/net.h"
 #include "core/net_arp_icmp.h"
@@ -54,28 +55,6 @@ class CaptureDriver final : public lr::Driver {
   lr::Mempool* pool_;
   bool offload_;
 };
-
-lr::MempoolOptions pool_opts() {
-  lr::MempoolOptions o;
-  o.mbufs = 64;
-  o.cache_size = 0;
-  o.caches = 0;
-  o.region.hugepages = lr::HugepagePolicy::Off;
-  return o;
-}
-
-lr::host::HostConfig config() {
-  lr::host::HostConfig c;
-  c.has4 = c.has6 = true;
-  const uint8_t ip4[4] = {198, 18, 0, 1};
-  const uint8_t ip6[16] = {0xfd, 0, 0x01, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  std::memcpy(c.ip4, ip4, 4);
-  c.prefix4 = 24;
-  std::memcpy(c.ip6, ip6, 16);
-  c.prefix6 = 64;
-  c.neigh.capacity = 16;
-  return c;
-}
 
 // A request from 198.18.0.2:40000 (or fd00:198:18::2) to our port 7, as the
 // host's input leaves it for a handler: HostMeta set, headers as received.
@@ -123,7 +102,7 @@ bool udp_ok(const std::vector<uint8_t>& f) {
 }
 
 struct Bed {
-  lr::Mempool pool{pool_opts()};
+  lr::Mempool pool{host_test::pool_opts(64)};
   CaptureDriver* drv;
   std::unique_ptr<lr::Port> port;
   std::unique_ptr<lr::host::Host> host;
@@ -131,7 +110,7 @@ struct Bed {
     auto d = std::make_unique<CaptureDriver>(&pool, offload);
     drv = d.get();
     port = std::make_unique<lr::Port>(0, "p0", "capture", std::move(d), 1, 1, lr::RssOptions{});
-    host = std::make_unique<lr::host::Host>(config(), port.get());
+    host = std::make_unique<lr::host::Host>(host_test::config(), port.get());
     host->add_socket(7, false, nullptr);
     host->set_slots(1);
   }
