@@ -60,14 +60,8 @@ void HostStage::process(Mbuf** m, uint16_t n) {
         input(x, now);
         continue;
       }
-      x->data_len = f.data_len;
-      HostMeta* mt = meta(x);
-      mt->family = 4;
-      mt->l3_off = 14;
-      mt->socket = f.socket;
-      x->flags |= kMbufHostDatagram;
       delivered++;
-      deliver(x, f.socket);
+      to_socket(x, f.data_len, 14, 4, f.socket);
     }
   } else {
     for (uint16_t i = 0; i < n; i++) input(m[i], now);
@@ -390,14 +384,18 @@ void HostStage::udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family) {
     pool_->free_one(cache_, m);
     return;
   }
-  m->data_len = uint16_t(l4 + ulen);
+  c_.udp_in.add(1);
+  to_socket(m, uint16_t(l4 + ulen), uint8_t(l3), family, s);
+}
+
+void HostStage::to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket) {
+  m->data_len = data_len;
   HostMeta* mt = meta(m);
   mt->family = family;
-  mt->l3_off = uint8_t(l3);
-  mt->socket = s;
+  mt->l3_off = l3;
+  mt->socket = socket;
   m->flags |= kMbufHostDatagram;
-  c_.udp_in.add(1);
-  deliver(m, s);
+  deliver(m, socket);
 }
 
 void HostStage::port_unreachable(Mbuf* m, uint32_t l3, uint8_t family) {
