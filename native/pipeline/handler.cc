@@ -27,6 +27,8 @@ uint32_t ChannelReturnTask::poll() {
   ch_->batcher.publish_due(*ch_, *pool_, cache_);
   uint32_t idx[64];
   const uint32_t n = ch_->from_js().dequeue_burst(idx, burst_);
+  Mbuf* back[64];
+  uint32_t k = 0;
   for (uint32_t i = 0; i < n; i++) {
     // Never trust an index from JavaScript: only one the channel handed over
     // and has not had back (js_channel.h, "Trust") is applied; anything else
@@ -35,8 +37,9 @@ uint32_t ChannelReturnTask::poll() {
       ch_->verdicts.bad.add(1);
       continue;
     }
-    sink_.apply(pool_->mbuf(idx[i]));
+    back[k++] = pool_->mbuf(idx[i]);
   }
+  sink_.apply_burst(back, k);
   // What JS gives back is a whole handled burst: send it now rather than let a
   // partial burst wait in the tx buffers for the drain timer (drainUs, 100 us by
   // default), which showed as the pipeline modes' latency floor. Inline mode's
@@ -141,7 +144,7 @@ void InlineQueue::tx() {
     recover();
     return;
   }
-  for (uint32_t i = 0; i < nheld_; i++) sink_->apply(held_[i]);
+  sink_->apply_burst(held_, nheld_);
   nheld_ = 0;
   sink_->flush();
 }

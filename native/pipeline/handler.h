@@ -96,9 +96,15 @@ class InlineQueue {
   // Host sockets (pipeline/host/): rx() gives every packet to the fallback (the
   // host stage), which hands this queue's datagrams back through accept().
   void set_host_mode() { host_mode_ = true; }
-  void accept(Mbuf* m) {
-    held_[nheld_++] = m;
-    rx_out_[rx_k_++] = pool_->index_of(m);
+  void accept(Mbuf* const* m, uint32_t n) {
+    // Locals, not members, in the loop: the stores to the arrays could alias them.
+    uint32_t h = nheld_, k = rx_k_;
+    for (uint32_t i = 0; i < n; i++) {
+      held_[h++] = m[i];
+      rx_out_[k++] = pool_->index_of(m[i]);
+    }
+    nheld_ = h;
+    rx_k_ = k;
   }
   // Applies the verdicts of every held mbuf and sends; held is empty afterwards.
   void tx();

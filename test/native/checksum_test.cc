@@ -242,3 +242,33 @@ TEST_CASE("udp4 and ipv4 header checksums: the field's old value does not matter
     }
   }
 }
+
+// csum_acc_fold folds 64 bits in two add-a-rotation steps; it must give what
+// adding 16-bit pieces with end-around carry gives, for every accumulator:
+// zero, all ones, the carry edges around 2^16 and 2^32, and random values.
+TEST_CASE("csum_acc_fold: equals folding 16-bit pieces with end-around carry") {
+  auto slow = [](uint64_t a) {
+    uint64_t s = (a & 0xffff) + (a >> 16 & 0xffff) + (a >> 32 & 0xffff) + (a >> 48);
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return uint16_t(s);
+  };
+  std::vector<uint64_t> v;
+  for (uint64_t a = 0; a < (1u << 18); a++) {
+    v.push_back(a);
+    v.push_back(~a);
+    v.push_back(a << 32);
+    v.push_back(a << 32 | 0xffffffffu);
+    v.push_back(0x100000000ull - a);
+    v.push_back(0x1ffff0000ull + a);
+    v.push_back(0xffff0000ull + a);
+  }
+  uint64_t x = 88172645463325252ull;  // xorshift64
+  for (int i = 0; i < 2000000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    v.push_back(x);
+    v.push_back(x >> (i % 64));
+  }
+  size_t bad = 0;
+  for (uint64_t a : v) bad += net::csum_acc_fold(a) != slow(a);
+  CHECK(bad == 0);
+}

@@ -96,7 +96,7 @@ void HostStage::pass(Mbuf* m, Counter& why) {
 
 void HostStage::send_here(Mbuf* m) { tx_.push(&m, 1); }
 
-void HostStage::deliver(Mbuf* m, uint16_t socket) {
+inline void HostStage::deliver(Mbuf* m, uint16_t socket) {
   if ((socket != run_socket_ && run_n_) || run_n_ == 64) flush_run();
   run_socket_ = socket;
   run_[run_n_++] = m;
@@ -113,7 +113,7 @@ void HostStage::flush_run() {
     for (uint32_t i = 0; i < n; i++) idx[i] = pool_->index_of(run_[i]);
     s.channel->batcher.add(*s.channel, *pool_, cache_, idx, n);
   } else if (s.inline_queue) {
-    for (uint32_t i = 0; i < n; i++) s.inline_queue->accept(run_[i]);
+    s.inline_queue->accept(run_, n);
   } else {
     // A socket with no consumer on this queue cannot happen once started; never leak.
     c_.udp_ring_full.add(n);
@@ -388,7 +388,7 @@ void HostStage::udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family) {
   to_socket(m, uint16_t(l4 + ulen), uint8_t(l3), family, s);
 }
 
-void HostStage::to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket) {
+inline void HostStage::to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket) {
   m->data_len = data_len;
   HostMeta* mt = meta(m);
   mt->family = family;

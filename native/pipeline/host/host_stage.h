@@ -52,8 +52,9 @@ class HostStage final : public Stage {
   // Not ours to serve: to the kernel through the exception path, else dropped; `why` counts it either way.
   void pass(Mbuf* m, Counter& why);
   // A checked datagram: trimmed to data_len, described for JS (HostMeta), handed to its socket.
-  void to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket);
-  void deliver(Mbuf* m, uint16_t socket);
+  // Both inlined into the receive loop: they run for every datagram.
+  [[gnu::always_inline]] void to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket);
+  [[gnu::always_inline]] void deliver(Mbuf* m, uint16_t socket);
   void flush_run();
   void send_here(Mbuf* m);
 
