@@ -143,10 +143,8 @@ TEST_CASE("valid requests take the fast path and are delivered as the general pa
   for (size_t payload : {size_t(0), size_t(1), size_t(50), size_t(301)}) {
     for (bool zero : {false, true}) {
       const auto f = request(payload, zero);
-      uint32_t ip4;
-      std::memcpy(&ip4, p.fast.host->config().ip4, 4);
       lr::host::FastUdp4 out{};
-      CHECK(lr::host::fast_udp4(*p.fast.host, f.data(), uint32_t(f.size()), kMac.data(), ip4, &out));
+      CHECK(lr::host::fast_udp4(lr::host::FastRx4::of(*p.fast.host), f.data(), uint32_t(f.size()), &out));
       CHECK(out.socket == 0);
       CHECK(out.data_len == f.size());
       p.same(f);

@@ -130,6 +130,8 @@ class Host {
 
   // The socket bound to a UDP port (host order), or kNoSocket.
   uint16_t socket_for(uint16_t udp_port) const { return demux_[udp_port]; }
+  // The whole table (65536 entries), for a loop that keeps it in a register.
+  const uint16_t* demux() const { return demux_.data(); }
   bool has_inline_socket() const;
 
   // Addresses.

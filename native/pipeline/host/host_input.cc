@@ -50,24 +50,26 @@ void HostStage::process(Mbuf** m, uint16_t n) {
   const HostConfig& cfg = host_->config();
   uint32_t delivered = 0;
   if (fast_ && cfg.has4 && cfg.vlan == 0) {
-    uint32_t ip4;
-    std::memcpy(&ip4, cfg.ip4, 4);
-    const uint8_t* mac = host_->mac().data();
+    const FastRx4 h = FastRx4::of(*host_);
+    Run r = run_state_;
     for (uint16_t i = 0; i < n; i++) {
       FastUdp4 f;
       Mbuf* x = m[i];
-      if (!fast_udp4(*host_, x->data(), x->data_len, mac, ip4, &f)) {
+      if (!fast_udp4(h, x->data(), x->data_len, &f)) {
+        run_state_ = r;  // input() may deliver too, after what this loop delivered
         input(x, now);
+        r = run_state_;
         continue;
       }
       delivered++;
-      to_socket(x, f.data_len, 14, 4, f.socket);
+      to_socket(r, x, f.data_len, 14, 4, f.socket);
     }
+    run_state_ = r;
   } else {
     for (uint16_t i = 0; i < n; i++) input(m[i], now);
   }
   if (delivered) c_.udp_in.add(delivered);
-  flush_run();
+  flush_run(run_state_);
   out_.tick(now);
 }
 
@@ -96,18 +98,12 @@ void HostStage::pass(Mbuf* m, Counter& why) {
 
 void HostStage::send_here(Mbuf* m) { tx_.push(&m, 1); }
 
-inline void HostStage::deliver(Mbuf* m, uint16_t socket) {
-  if ((socket != run_socket_ && run_n_) || run_n_ == 64) flush_run();
-  run_socket_ = socket;
-  run_[run_n_++] = m;
-}
-
-void HostStage::flush_run() {
-  if (!run_n_) return;
-  const uint32_t n = run_n_;
-  run_n_ = 0;
-  SocketSink& s = sinks_[run_socket_];
-  host_->sockets()[run_socket_].slots[slot_].rx.add(n);
+void HostStage::flush_run(Run& r) {
+  if (!r.n) return;
+  const uint32_t n = r.n;
+  r.n = 0;
+  SocketSink& s = sinks_[r.socket];
+  host_->sockets()[r.socket].slots[slot_].rx.add(n);
   if (s.channel) {
     uint32_t idx[64];
     for (uint32_t i = 0; i < n; i++) idx[i] = pool_->index_of(run_[i]);
@@ -385,17 +381,19 @@ void HostStage::udp_in(Mbuf* m, uint32_t l3, uint32_t l4, uint8_t family) {
     return;
   }
   c_.udp_in.add(1);
-  to_socket(m, uint16_t(l4 + ulen), uint8_t(l3), family, s);
+  to_socket(run_state_, m, uint16_t(l4 + ulen), uint8_t(l3), family, s);
 }
 
-inline void HostStage::to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket) {
+inline void HostStage::to_socket(Run& r, Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket) {
   m->data_len = data_len;
   HostMeta* mt = meta(m);
   mt->family = family;
   mt->l3_off = l3;
   mt->socket = socket;
   m->flags |= kMbufHostDatagram;
-  deliver(m, socket);
+  if ((socket != r.socket && r.n) || r.n == 64) flush_run(r);
+  r.socket = socket;
+  run_[r.n++] = m;
 }
 
 void HostStage::port_unreachable(Mbuf* m, uint32_t l3, uint8_t family) {

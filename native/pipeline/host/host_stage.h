@@ -51,11 +51,17 @@ class HostStage final : public Stage {
   void port_unreachable(Mbuf* m, uint32_t l3, uint8_t family);
   // Not ours to serve: to the kernel through the exception path, else dropped; `why` counts it either way.
   void pass(Mbuf* m, Counter& why);
+  // Consecutive datagrams for one socket go to it together: run_ holds them,
+  // Run says for which socket and how many. The receive loop keeps a copy of
+  // the Run in registers (stores into packets could alias the member).
+  struct Run {
+    uint16_t socket = Host::kNoSocket;
+    uint32_t n = 0;
+  };
   // A checked datagram: trimmed to data_len, described for JS (HostMeta), handed to its socket.
-  // Both inlined into the receive loop: they run for every datagram.
-  [[gnu::always_inline]] void to_socket(Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket);
-  [[gnu::always_inline]] void deliver(Mbuf* m, uint16_t socket);
-  void flush_run();
+  // Inlined into the receive loop: it runs for every datagram.
+  [[gnu::always_inline]] void to_socket(Run& r, Mbuf* m, uint16_t data_len, uint8_t l3, uint8_t family, uint16_t socket);
+  void flush_run(Run& r);
   void send_here(Mbuf* m);
 
   Host* host_;
@@ -67,10 +73,8 @@ class HostStage final : public Stage {
   uint32_t slot_;
   HostOut out_;
   HostCounters& c_;
-  // Consecutive datagrams for one socket go to it together.
   bool fast_ = true;
-  uint16_t run_socket_ = Host::kNoSocket;
-  uint32_t run_n_ = 0;
+  Run run_state_;
   Mbuf* run_[64];
 };
 
