@@ -50,6 +50,7 @@ import { benchCpus, loadavg, minMedMax, pinToRxCpu, serverCpuS } from './measure
 import { nullAnswerCost, startOrClose, stopAndClose } from './engine-run.js';
 import { startKernelServer, tuneBed } from './kernel-side.js';
 import { measureStalls, stallLine, type CpuStalls } from './stalls.js';
+import { tryStep } from './retry.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVERS = ['linerate', 'dgram'];
@@ -211,23 +212,10 @@ interface Ladder {
   half?: Step;
   halfOf?: 'sla' | 'sla99';
 }
-/**
- * A step, tried once more when it misses the 99% SLA or the generator fell short: the bed's own
- * stalls (bench/stalls.ts) decide single 2-s windows at random, for either server. Every try goes
- * into `steps`; the step counts as met, and as generator-limited, by its better try.
- */
-async function tryStep(gen: GenChild, srv: Server, rate: number, steps: Step[]): Promise<Step> {
-  let s = await step(gen, srv, rate);
-  steps.push(s);
-  for (let t = 1; t < tries && (!s.sla99 || s.generatorLimited); t++) {
-    console.log(`      tried again:`);
-    const s2 = await step(gen, srv, rate);
-    steps.push(s2);
-    const score = (x: Step) => (x.sla ? 4 : 0) + (x.sla99 ? 2 : 0) + (x.generatorLimited ? 0 : 1);
-    if (score(s2) > score(s)) s = s2;
-  }
-  return s;
-}
+// A step that misses the 99% SLA or that the generator fell short of is run again
+// (bench/retry.ts); it counts as met, and as generator-limited, by its better try.
+const retried = (gen: GenChild, srv: Server, rate: number, steps: Step[]) =>
+  tryStep(() => step(gen, srv, rate), steps, tries, (s) => !s.sla99 || s.generatorLimited, (x) => (x.sla ? 4 : 0) + (x.sla99 ? 2 : 0) + (x.generatorLimited ? 0 : 1));
 async function ladder(gen: GenChild, srv: Server, withHalf: boolean): Promise<Ladder> {
   const steps: Step[] = [];
   let misses = 0;
@@ -235,7 +223,7 @@ async function ladder(gen: GenChild, srv: Server, withHalf: boolean): Promise<La
   let best99 = 0;
   let limited = false;
   for (const rate of RATES.filter((r) => r >= Number(a.start))) {
-    const s = await tryStep(gen, srv, rate, steps);
+    const s = await retried(gen, srv, rate, steps);
     if (s.sla) best = Math.max(best, rate);
     if (s.sla99) best99 = Math.max(best99, rate);
     // Climbs while the 99% SLA holds (the strict one misses at random on this bed: bench/stalls.ts).
@@ -249,7 +237,7 @@ async function ladder(gen: GenChild, srv: Server, withHalf: boolean): Promise<La
   if (withHalf && base > 0) {
     out.halfOf = best > 0 ? 'sla' : 'sla99';
     console.log(`    half of the SLA throughput${best > 0 ? '' : ' at 99% answered'}:`);
-    out.half = await tryStep(gen, srv, Math.round(base / 2), []);
+    out.half = await retried(gen, srv, Math.round(base / 2), []);
   }
   return out;
 }

@@ -21,7 +21,7 @@
  *
  *   node dist/bench/udp.js [--runs 3] [--seconds 2] [--servers linerate,c,dgram] [--start 10000]
  *                          [--bisect 2] [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth]
- *                          [--gen-cpu 0] [--rx-cpu 1] [--idle busy|adaptive]
+ *                          [--gen-cpu 0] [--rx-cpu 1] [--idle busy|adaptive] [--tries 2]
  *
  * Root. Everything it creates (namespaces, temp dir, children) is removed on exit.
  */
@@ -38,6 +38,7 @@ import { udpFrame } from '../examples/frames.js';
 import { benchCpus, loadavg, minMedMax, pinToRxCpu, serverCpuS } from './measure.js';
 import { nullAnswerCost, startOrClose, stopAndClose } from './engine-run.js';
 import { startKernelServer, tuneBed } from './kernel-side.js';
+import { tryStep } from './retry.js';
 
 const SERVERS = ['linerate', 'c', 'dgram'];
 const { values: a } = parseArgs({
@@ -55,16 +56,19 @@ const { values: a } = parseArgs({
     'gen-cpu': { type: 'string' },
     'rx-cpu': { type: 'string' },
     idle: { type: 'string', default: 'busy' },
+    tries: { type: 'string', default: '2' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (a.help) {
   console.log(`usage: node dist/bench/udp.js [--runs 3] [--seconds 2] [--servers ${SERVERS.join(',')}] [--start 10000] [--bisect 2]
-    [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth] [--gen-cpu N] [--rx-cpu N] [--idle busy|adaptive]
+    [--flows 16] [--size 50] [--null-seconds 2] [--no-null] [--no-veth] [--gen-cpu N] [--rx-cpu N] [--idle busy|adaptive] [--tries 2]
+  --tries: how many times a step that loses more than 0.1% or that the generator could not offer is run (default 2)
   --idle: the linerate server's and the generator's inline workers spin (busy) or, after ~1000 empty polls, wait up to 50 µs (adaptive)`);
   process.exit(0);
 }
 const runs = Number(a.runs);
+const tries = Math.max(1, Number(a.tries));
 const seconds = Number(a.seconds);
 const servers = a.servers!.split(',').filter(Boolean);
 for (const s of servers) if (!SERVERS.includes(s)) throw new Error(`unknown server ${s}; one of ${SERVERS.join(',')}`);
@@ -150,6 +154,9 @@ async function step(gen: GenChild, srv: Server, rate: number): Promise<Step> {
   );
   return s;
 }
+// A step that lost more than 0.1% or that the generator could not offer is run again (bench/retry.ts).
+const retried = (gen: GenChild, srv: Server, rate: number, steps: Step[]) =>
+  tryStep(() => step(gen, srv, rate), steps, tries, (s) => !s.ok || s.generatorLimited, (s) => (s.ok ? 2 : 0) + (s.generatorLimited ? 0 : 1));
 async function ladder(gen: GenChild, srv: Server): Promise<{ steps: Step[]; best: Step | null; generatorLimited: boolean }> {
   const steps: Step[] = [];
   let lo: Step | null = null;
@@ -158,8 +165,7 @@ async function ladder(gen: GenChild, srv: Server): Promise<{ steps: Step[]; best
   // A step the generator could not offer in full still judges the server at what was sent, but
   // the ladder cannot climb past it: the result is then a lower bound (generatorLimited).
   for (let rate = Number(a.start); ; rate *= 2) {
-    const s = await step(gen, srv, rate);
-    steps.push(s);
+    const s = await retried(gen, srv, rate, steps);
     if (s.ok) lo = s;
     else hi = rate;
     if (s.generatorLimited) limited = s.ok;
@@ -167,8 +173,7 @@ async function ladder(gen: GenChild, srv: Server): Promise<{ steps: Step[]; best
   }
   for (let i = 0; i < Number(a.bisect) && lo && hi && !limited; i++) {
     const rate = Math.round((lo.offered + hi) / 2);
-    const s = await step(gen, srv, rate);
-    steps.push(s);
+    const s = await retried(gen, srv, rate, steps);
     if (s.ok) lo = s;
     else hi = rate;
   }
@@ -202,7 +207,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, XDP)');
   pinToRxCpu(genCpu, rxCpu);
   const load0 = loadavg();
-  const out: Record<string, unknown> = { bench: 'udp', date: new Date().toISOString(), genCpu, rxCpu, seconds, runs, flows: Number(a.flows), payloadBytes: Number(a.size), lossLimitPct: LOSS_PCT };
+  const out: Record<string, unknown> = { bench: 'udp', date: new Date().toISOString(), genCpu, rxCpu, seconds, runs, flows: Number(a.flows), payloadBytes: Number(a.size), lossLimitPct: LOSS_PCT, tries };
 
   if (!a['no-null']) {
     const secs = Number(a['null-seconds']);
