@@ -3,7 +3,7 @@
 // decision the general path (HostStage::input) would take. Each frame here goes
 // through two host stages, one with the fast path and one without, and every
 // counter, the delivered socket's counters and the delivered length must agree.
-// Frames: valid IPv4/UDP requests of several sizes, and every one of them with
+// Frames: valid IPv4/UDP and IPv6/UDP requests of several sizes, and every one of them with
 // each header byte changed (with the checksums left, and recomputed so that the
 // change reaches the later checks), the length cut, and random bytes.
 #include <cstring>
@@ -54,9 +54,13 @@ struct Side {
   std::unique_ptr<lr::Port> port;
   std::unique_ptr<lr::host::Host> host;
   std::unique_ptr<lr::host::HostStage> stage;
-  explicit Side(bool fast) {
+  // families: 0 for both (the tests' default), 4 or 6 for a host with only that one.
+  explicit Side(bool fast, int families = 0) {
     port = std::make_unique<lr::Port>(0, "p0", "sink", std::make_unique<SinkDriver>(&pool), 1, 1, lr::RssOptions{});
-    host = std::make_unique<lr::host::Host>(host_test::config(), port.get());
+    auto cfg = host_test::config();
+    cfg.has4 = families != 6;
+    cfg.has6 = families != 4;
+    host = std::make_unique<lr::host::Host>(cfg, port.get());
     host->add_socket(7, false, nullptr);
     host->set_slots(1);
     stage = std::make_unique<lr::host::HostStage>(host.get(), lr::TxBuffer(port.get(), 0, &pool, nullptr, 32), nullptr,
@@ -103,10 +107,46 @@ std::vector<uint8_t> request(size_t payload, bool zero_csum) {
   return f;
 }
 
+// fd00:198:18::2 port 40000 -> fd00:198:18::1 port 7, to our MAC, UDP checksum right (or zero, which IPv6 forbids).
+std::vector<uint8_t> request6(size_t payload, bool zero_csum) {
+  std::vector<uint8_t> f(54 + 8 + payload, 0);
+  std::memcpy(f.data(), kMac.data(), 6);
+  const uint8_t peer[6] = {0x02, 0, 0, 0, 0, 2};
+  std::memcpy(f.data() + 6, peer, 6);
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  auto* ip = reinterpret_cast<net::Ipv6Hdr*>(f.data() + 14);
+  ip->vtc_flow = net::htonl(6u << 28 | 0x12345);  // a flow label: not the host's to check
+  ip->payload_len = net::htons(uint16_t(8 + payload));
+  ip->next = net::kProtoUdp;
+  ip->hop_limit = 64;
+  const uint8_t src[16] = {0xfd, 0, 0x01, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  std::memcpy(ip->src, src, 16);
+  std::memcpy(ip->dst, src, 16);
+  ip->dst[15] = 1;
+  auto* udp = reinterpret_cast<net::UdpHdr*>(f.data() + 54);
+  udp->sport = net::htons(40000);
+  udp->dport = net::htons(7);
+  udp->len = net::htons(uint16_t(8 + payload));
+  for (size_t i = 0; i < payload; i++) f[62 + i] = uint8_t(i * 7 + 3);
+  if (!zero_csum) udp->csum = net::udp6_csum(ip, udp, 8 + payload);
+  return f;
+}
+
 // Recomputes the IPv4 header checksum (over 20 bytes, whatever the IHL says) and
 // the UDP checksum (when the UDP length fits the frame), so that a changed field
-// reaches the checks after the checksums instead of failing on them.
+// reaches the checks after the checksums instead of failing on them. An IPv6
+// frame (EtherType 0x86dd) gets its UDP checksum recomputed the same way.
 void fix_checksums(std::vector<uint8_t>& f) {
+  if (f.size() >= 62 && f[12] == 0x86 && f[13] == 0xdd) {
+    auto* ip6 = reinterpret_cast<net::Ipv6Hdr*>(f.data() + 14);
+    auto* udp = reinterpret_cast<net::UdpHdr*>(f.data() + 54);
+    const size_t ulen = net::ntohs(udp->len);
+    if (ulen < 8 || 54 + ulen > f.size()) return;
+    udp->csum = 0;
+    udp->csum = net::udp6_csum(ip6, udp, ulen);
+    return;
+  }
   if (f.size() < 34) return;
   auto* ip = reinterpret_cast<net::Ipv4Hdr*>(f.data() + 14);
   ip->csum = 0;
@@ -120,7 +160,8 @@ void fix_checksums(std::vector<uint8_t>& f) {
 }
 
 struct Pair {
-  Side fast{true}, slow{false};
+  Side fast, slow;
+  explicit Pair(int families = 0) : fast(true, families), slow(false, families) {}
   uint64_t frames = 0, delivered = 0;
   void same(const std::vector<uint8_t>& f) {
     const int a = fast.run(f), b = slow.run(f);
@@ -140,18 +181,22 @@ struct Pair {
 
 TEST_CASE("valid requests take the fast path and are delivered as the general path delivers them") {
   Pair p;
-  for (size_t payload : {size_t(0), size_t(1), size_t(50), size_t(301)}) {
-    for (bool zero : {false, true}) {
-      const auto f = request(payload, zero);
-      lr::host::FastUdp4 out{};
-      CHECK(lr::host::fast_udp4(lr::host::FastRx4::of(*p.fast.host), f.data(), uint32_t(f.size()), &out));
-      CHECK(out.socket == 0);
-      CHECK(out.data_len == f.size());
-      p.same(f);
-      // Ethernet padding after the datagram: trimmed the same way.
-      auto padded = f;
-      padded.resize(std::max<size_t>(f.size() + 6, 60), 0);
-      p.same(padded);
+  for (uint8_t family : {uint8_t(4), uint8_t(6)}) {
+    for (size_t payload : {size_t(0), size_t(1), size_t(50), size_t(301)}) {
+      for (bool zero : {false, true}) {
+        if (family == 6 && zero) continue;  // not valid over IPv6: the next test case
+        const auto f = family == 4 ? request(payload, zero) : request6(payload, false);
+        lr::host::FastUdp out{};
+        CHECK(lr::host::fast_udp<0>(lr::host::FastRx::of(*p.fast.host), f.data(), uint32_t(f.size()), &out));
+        CHECK(out.socket == 0);
+        CHECK(out.family == family);
+        CHECK(out.data_len == f.size());
+        p.same(f);
+        // Ethernet padding after the datagram: trimmed the same way.
+        auto padded = f;
+        padded.resize(std::max<size_t>(f.size() + 6, 60), 0);
+        p.same(padded);
+      }
     }
   }
   CHECK(p.delivered == p.frames);
@@ -159,35 +204,68 @@ TEST_CASE("valid requests take the fast path and are delivered as the general pa
   CHECK(p.slow.pool.available() == p.slow.pool.size());
 }
 
+TEST_CASE("IPv6 with a zero UDP checksum: not delivered, counted as the general path counts it") {
+  Pair p;
+  const auto f = request6(20, true);
+  lr::host::FastUdp out{};
+  CHECK(!lr::host::fast_udp<0>(lr::host::FastRx::of(*p.fast.host), f.data(), uint32_t(f.size()), &out));
+  p.same(f);
+  CHECK(p.delivered == 0);
+  CHECK(p.fast.host->counters(0).udp_bad_csum.get() == 1);
+}
+
 TEST_CASE("every header byte changed, every length cut, random frames: the same outcome either way") {
   Pair p;
   std::mt19937 rng(12345);
-  for (size_t payload : {size_t(0), size_t(9), size_t(50)}) {
-    const auto base = request(payload, false);
-    for (size_t i = 0; i < 42 + std::min<size_t>(payload, 8); i++) {
-      for (uint8_t v : {uint8_t(0), uint8_t(0xff), uint8_t(base[i] ^ 1), uint8_t(base[i] ^ 0x80), uint8_t(rng())}) {
-        auto f = base;
-        f[i] = v;
-        p.same(f);
-        fix_checksums(f);
-        p.same(f);
+  for (uint8_t family : {uint8_t(4), uint8_t(6)}) {
+    const size_t hdr = family == 4 ? 42 : 62;
+    for (size_t payload : {size_t(0), size_t(9), size_t(50)}) {
+      const auto base = family == 4 ? request(payload, false) : request6(payload, false);
+      for (size_t i = 0; i < hdr + std::min<size_t>(payload, 8); i++) {
+        for (uint8_t v : {uint8_t(0), uint8_t(0xff), uint8_t(base[i] ^ 1), uint8_t(base[i] ^ 0x80), uint8_t(rng())}) {
+          auto f = base;
+          f[i] = v;
+          p.same(f);
+          fix_checksums(f);
+          p.same(f);
+        }
       }
+      for (size_t n = 0; n < base.size(); n++) p.same(std::vector<uint8_t>(base.begin(), base.begin() + long(n)));
     }
-    for (size_t n = 0; n < base.size(); n++) p.same(std::vector<uint8_t>(base.begin(), base.begin() + long(n)));
-  }
-  for (int k = 0; k < 2000; k++) {
-    auto f = request(size_t(rng() % 80), rng() & 1);
-    const int flips = 1 + int(rng() % 4);
-    for (int j = 0; j < flips; j++) f[rng() % f.size()] = uint8_t(rng());
-    p.same(f);
-    fix_checksums(f);
-    p.same(f);
+    for (int k = 0; k < 2000; k++) {
+      auto f = family == 4 ? request(size_t(rng() % 80), rng() & 1) : request6(size_t(rng() % 80), false);
+      const int flips = 1 + int(rng() % 4);
+      for (int j = 0; j < flips; j++) f[rng() % f.size()] = uint8_t(rng());
+      p.same(f);
+      fix_checksums(f);
+      p.same(f);
+    }
   }
   // Some of them were delivered, most were not: both kinds were compared.
   CHECK(p.delivered > 50);
   CHECK(p.delivered < p.frames * 3 / 4);
   CHECK(p.fast.pool.available() == p.fast.pool.size());
   CHECK(p.slow.pool.available() == p.slow.pool.size());
+}
+
+// A host with one family runs a fast path built for that family alone
+// (HostStage::fast_loop<4> and <6>); the other family's frames take the general path.
+TEST_CASE("single-family hosts: both families' frames, valid and mutated, the same outcome either way") {
+  std::mt19937 rng(777);
+  for (int families : {4, 6}) {
+    Pair p(families);
+    for (int k = 0; k < 3000; k++) {
+      const bool v6 = k & 1;
+      auto f = v6 ? request6(size_t(rng() % 80), false) : request(size_t(rng() % 80), false);
+      p.same(f);
+      f[rng() % f.size()] = uint8_t(rng());
+      p.same(f);
+      fix_checksums(f);
+      p.same(f);
+    }
+    CHECK(p.delivered > 1000);  // the host's own family, mostly
+    CHECK(p.fast.pool.available() == p.fast.pool.size());
+  }
 }
 
 TEST_MAIN()

@@ -45,26 +45,39 @@ HostStage::HostStage(Host* host, TxBuffer tx, std::unique_ptr<TxBuffer> to_kerne
     : host_(host), tx_(tx), kernel_(std::move(to_kernel)), sinks_(std::move(sinks)), pool_(pool), cache_(cache),
       slot_(slot), out_(host, &tx_, pool, cache, slot), c_(host->counters(slot)) {}
 
+template <int Families>
+uint32_t HostStage::fast_loop(Mbuf** m, uint16_t n, uint64_t now) {
+  const FastRx h = FastRx::of(*host_);
+  uint32_t delivered = 0;
+  Run r = run_state_;
+  for (uint16_t i = 0; i < n; i++) {
+    FastUdp f;
+    Mbuf* x = m[i];
+    if (!fast_udp<Families>(h, x->data(), x->data_len, &f)) {
+      run_state_ = r;  // input() may deliver too, after what this loop delivered
+      input(x, now);
+      r = run_state_;
+      continue;
+    }
+    delivered++;
+    to_socket(r, x, f.data_len, 14, f.family, f.socket);
+  }
+  run_state_ = r;
+  return delivered;
+}
+
 void HostStage::process(Mbuf** m, uint16_t n) {
   const uint64_t now = host_now_ns();
   const HostConfig& cfg = host_->config();
   uint32_t delivered = 0;
-  if (fast_ && cfg.has4 && cfg.vlan == 0) {
-    const FastRx4 h = FastRx4::of(*host_);
-    Run r = run_state_;
-    for (uint16_t i = 0; i < n; i++) {
-      FastUdp4 f;
-      Mbuf* x = m[i];
-      if (!fast_udp4(h, x->data(), x->data_len, &f)) {
-        run_state_ = r;  // input() may deliver too, after what this loop delivered
-        input(x, now);
-        r = run_state_;
-        continue;
-      }
-      delivered++;
-      to_socket(r, x, f.data_len, 14, 4, f.socket);
-    }
-    run_state_ = r;
+  if (!fast_ || cfg.vlan != 0) {
+    for (uint16_t i = 0; i < n; i++) input(m[i], now);
+  } else if (cfg.has4 && cfg.has6) {
+    delivered = fast_loop<0>(m, n, now);
+  } else if (cfg.has4) {
+    delivered = fast_loop<4>(m, n, now);
+  } else if (cfg.has6) {
+    delivered = fast_loop<6>(m, n, now);
   } else {
     for (uint16_t i = 0; i < n; i++) input(m[i], now);
   }

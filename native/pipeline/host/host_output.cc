@@ -4,6 +4,7 @@
 
 #include "core/net_arp_icmp.h"
 #include "pipeline/host/host_clock.h"
+#include "pipeline/host/host_reply_fast.h"
 
 namespace lr::host {
 
@@ -132,73 +133,17 @@ inline bool HostOut::turn_around(Mbuf* m) {
   return true;
 }
 
-namespace {
-// What a reply to an untagged IPv4 datagram needs from the host and the pool,
-// read once per burst into registers. Why: the general path stores into the
-// packet through byte pointers, which may alias anything, so GCC reloaded the
-// host's configuration after every store, for every datagram (perf, bench/udp's
-// null run: about half of the reply's instructions).
-struct Reply4 {
-  uint64_t eth0;     // bytes 0-7 of the Ethernet header, our MAC's first two bytes in place (the peer's are or-ed in)
-  uint64_t eth6;     // bytes 6-13: our MAC and EtherType IPv4 (IEEE 802.3 clause 3.2)
-  uint32_t ip;       // our address, as stored (network order)
-  uint32_t ttl;
-  uint32_t nsock;    // sockets: a HostMeta::socket below this is one
-  uint32_t slot;     // the pool's slot size: a packet must end inside its slot
-};
-
-// The reply to one datagram on the fast shape: the same checks and bytes as
-// checked_l4, turn_around and finish_udp for family 4, l3 14 and no checksum
-// offload (test/native/host_reply_fast_test compares the two). False: not that
-// shape, or to be dropped; the caller hands it to turn_around, which decides
-// and counts.
-[[gnu::always_inline]] inline bool reply4(Mbuf* m, const Reply4& r) {
-  constexpr uint32_t kL3 = 14, kL4 = 34;
-  const HostMeta* mt = meta(m);
-  if (mt->family != 4 || mt->l3_off != kL3 || mt->socket >= r.nsock) return false;
-  const uint32_t len = m->data_len;
-  if (m->data_off < kMbufHeaderSize || uint32_t(m->data_off) + len > r.slot) return false;
-  if (len < kL4 + sizeof(UdpHdr) || len - kL3 > 0xffff) return false;
-  uint8_t* d = m->data();
-  uint64_t peer_mac;  // bytes 6-13 as loaded: the sender's MAC in the low six bytes
-  std::memcpy(&peer_mac, d + 6, 8);
-  if (peer_mac & 1) return false;  // a group source (IEEE 802 I/G bit) is not one to answer
-  peer_mac &= 0xffffffffffffull;
-  uint32_t peer_ip, ports;
-  uint8_t tos = d[kL3 + 1];
-  std::memcpy(&peer_ip, d + kL3 + 12, 4);  // the sender's address (RFC 791 section 3.1)
-  std::memcpy(&ports, d + kL4, 4);         // its source port, then ours (RFC 768)
-  const uint32_t ulen = len - kL4;
-  const uint16_t ulen_be = htons(uint16_t(ulen));
-  // UDP header: our port, the sender's, the length; the checksum below.
-  const uint32_t swapped = ports >> 16 | ports << 16;
-  uint64_t uh = uint64_t(swapped) | uint64_t(ulen_be) << 32;
-  uint64_t acc = uint64_t(ulen_be) + htons(kProtoUdp) + swapped + ulen_be;
-  acc = csum_acc(d + kL4 + sizeof(UdpHdr), ulen - sizeof(UdpHdr), acc);
-  acc += uint64_t(r.ip) + peer_ip;
-  // IPv4 header words as in finish_udp: version/IHL 0x45, TOS kept, total
-  // length, ID 0 and DF (RFC 6864 section 4.1), TTL, protocol, checksum, source.
-  const uint64_t w0 = 0x45u | uint64_t(tos) << 8 | uint64_t(htons(uint16_t(len - kL3))) << 16 | uint64_t(htons(0x4000)) << 48;
-  uint64_t w1 = uint64_t(r.ttl) | uint64_t(kProtoUdp) << 8 | uint64_t(r.ip) << 32;
-  const uint64_t hacc = (w0 & 0xffffffffu) + (w0 >> 32) + (w1 & 0xffffffffu) + (w1 >> 32) + peer_ip;
-  w1 |= uint64_t(uint16_t(~csum_acc_fold(hacc))) << 16;
-  uint16_t c = uint16_t(~csum_acc_fold(acc));
-  if (c == 0) c = 0xffff;  // zero means "no checksum" (RFC 768)
-  uh |= uint64_t(c) << 48;
-  // Stores last, after every load of the request's fields.
-  const uint64_t e0 = peer_mac | r.eth0;
-  std::memcpy(d, &e0, 8);
-  std::memcpy(d + 6, &r.eth6, 8);
-  std::memcpy(d + kL3, &w0, 8);
-  std::memcpy(d + kL3 + 8, &w1, 8);
-  std::memcpy(d + kL3 + 16, &peer_ip, 4);
-  std::memcpy(d + kL4, &uh, 8);
-  m->flags &= ~kMbufHostDatagram;
-  return true;
-}
-}  // namespace
-
 void HostOut::reply_burst(Mbuf* const* ms, uint32_t n) {
+  const HostConfig& cfg = host_->config();
+  if (!fast_ || cfg.vlan != 0 || host_->tx_csum_offload()) return replies<-1>(ms, n);
+  if (cfg.has4 && cfg.has6) return replies<0>(ms, n);
+  if (cfg.has4) return replies<4>(ms, n);
+  if (cfg.has6) return replies<6>(ms, n);
+  replies<-1>(ms, n);
+}
+
+template <int Families>
+void HostOut::replies(Mbuf* const* ms, uint32_t n) {
   Mbuf* out[TxBuffer::kMax];
   uint32_t k = 0;
   // Replies per socket, counted per run of one socket (a burst is usually one run).
@@ -207,23 +152,11 @@ void HostOut::reply_burst(Mbuf* const* ms, uint32_t n) {
   auto count_run = [&] {
     if (run) host_->sockets()[run_socket].slots[slot_].replies.add(run);
   };
-  const HostConfig& cfg = host_->config();
-  const bool fast = fast_ && cfg.has4 && cfg.vlan == 0 && !host_->tx_csum_offload();
-  Reply4 r{};
-  if (fast) {
-    const uint8_t* mac = host_->mac().data();
-    uint64_t m8 = 0;
-    std::memcpy(&m8, mac, 6);
-    r.eth0 = m8 << 48;
-    r.eth6 = m8 | uint64_t(htons(kEtherTypeIPv4)) << 48;
-    std::memcpy(&r.ip, cfg.ip4, 4);
-    r.ttl = cfg.ttl;
-    r.nsock = uint32_t(host_->sockets().size());
-    r.slot = pool_->slot_size();
-  }
+  const ReplyFast r = ReplyFast::of(*host_, pool_->slot_size());
   for (uint32_t i = 0; i < n; i++) {
     Mbuf* m = ms[i];
-    if (!(fast && reply4(m, r)) && !turn_around(m)) continue;
+    // Families -1: no fast path (a VLAN, checksum offload, or the test hook).
+    if (!(Families >= 0 && reply_fast<Families < 0 ? 0 : Families>(m, r)) && !turn_around(m)) continue;
     // checked_l4 (in both) proved the socket index is in range.
     const uint16_t s = meta(m)->socket;
     if (s != run_socket) {

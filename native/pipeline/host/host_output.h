@@ -53,6 +53,9 @@ class HostOut {
   // reply()'s work on one datagram, short of counting and sending it: false
   // when it was dropped (freed and counted).
   [[gnu::always_inline]] bool turn_around(Mbuf* m);
+  // reply_burst for a host with these families (host_reply_fast.h; -1: no fast path).
+  template <int Families>
+  void replies(Mbuf* const* m, uint32_t n);
   // Writes the IP and UDP headers from our address to the one in the packet,
   // ports as stored (network order), with both checksums.
   // Inlined into reply() and send(): both are per datagram.

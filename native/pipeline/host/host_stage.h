@@ -40,6 +40,11 @@ class HostStage final : public Stage {
   void drain() override;
 
  private:
+  // The receive fast path (host_fast_path.h) over a burst, for a host with
+  // these families (0: both); what it does not take goes to input(). Returns
+  // how many it delivered.
+  template <int Families>
+  uint32_t fast_loop(Mbuf** m, uint16_t n, uint64_t now);
   void input(Mbuf* m, uint64_t now);
   void arp_in(Mbuf* m, uint32_t l3, uint64_t now);
   void ipv4_in(Mbuf* m, uint32_t l3);
