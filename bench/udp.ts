@@ -34,7 +34,7 @@ import { Engine } from '../src/index.js';
 import { Lines, onPath, track } from './children.js';
 import { GenChild } from './gen-child.js';
 import { C_ECHO, nodeEcho } from './udp-programs.js';
-import { udpFrame } from '../examples/frames.js';
+import { udpFrame, udpFrame6 } from '../examples/frames.js';
 import { benchCpus, loadavg, minMedMax, pinToRxCpu, serverCpuS } from './measure.js';
 import { nullAnswerCost, startOrClose, stopAndClose } from './engine-run.js';
 import { startKernelServer, tuneBed } from './kernel-side.js';
@@ -181,14 +181,20 @@ async function ladder(gen: GenChild, srv: Server): Promise<{ steps: Step[]; best
 }
 
 // ------------------------------------------------------------ null driver: host layer cost
-async function nullCost(kind: 'host' | 'raw' | 'raw-echo', secs: number): Promise<{ cyclesPerPkt: number; mpps: number }> {
-  // A UDP request to the host (198.18.0.1:40000 -> 198.18.0.2:7) to port 0's MAC (native/drivers/registry.cc), checksums valid.
-  const frame = udpFrame('02:4c:52:00:00:00', '198.18.0.1', '198.18.0.2', 40000, PORT, new Uint8Array(Number(a.size)).fill(0x61));
+async function nullCost(kind: 'host' | 'host6' | 'raw' | 'raw-echo', secs: number): Promise<{ cyclesPerPkt: number; mpps: number }> {
+  // A UDP request to the host (198.18.0.1:40000 -> 198.18.0.2:7, or fd00:198:18::1 -> ::2 for host6) to
+  // port 0's MAC (native/drivers/registry.cc), checksums valid.
+  const payload = new Uint8Array(Number(a.size)).fill(0x61);
+  const frame =
+    kind === 'host6'
+      ? udpFrame6('02:4c:52:00:00:00', 'fd00:198:18::1', 'fd00:198:18::2', 40000, PORT, payload)
+      : udpFrame('02:4c:52:00:00:00', '198.18.0.1', '198.18.0.2', 40000, PORT, payload);
   const e = await Engine.create({ lcores: [rxCpu], mempool: { mbufs: 8192 } });
   try {
     const p = e.addPort('p', { driver: 'null', content: frame, packetSize: frame.length });
-    if (kind === 'host') {
-      e.host(p, { ipv4: '198.18.0.2/24' }).udpInWorkers({ port: PORT, module: new URL('../examples/udp-echo-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
+    if (kind === 'host' || kind === 'host6') {
+      const addr = kind === 'host' ? { ipv4: '198.18.0.2/24' } : { ipv6: 'fd00:198:18::2/64' };
+      e.host(p, addr).udpInWorkers({ port: PORT, module: new URL('../examples/udp-echo-handler.js', import.meta.url), mode: 'inline', cpus: [rxCpu] });
     } else {
       const module = new URL(kind === 'raw' ? './udp-raw-handler.js' : './udp-raw-echo-handler.js', import.meta.url);
       e.handleInWorkers(p, { module, mode: 'inline', cpus: [rxCpu] });
@@ -212,8 +218,9 @@ async function main(): Promise<void> {
   if (!a['no-null']) {
     const secs = Number(a['null-seconds']);
     console.log(`bench/udp null driver: host layer (udpInWorkers + reply) against a raw handler (handleInWorkers + reply) and a raw UDP echo (handleInWorkers, addresses and ports swapped in JS), inline worker on cpu ${rxCpu}, ${runs} runs x ${secs} s; load ${loadavg()}`);
-    const kinds = ['raw', 'raw-echo', 'host'] as const;
-    const res: Record<(typeof kinds)[number], { cyclesPerPkt: number; mpps: number }[]> = { host: [], raw: [], 'raw-echo': [] };
+    // host6: the same echo on an IPv6-only host with IPv6 requests (reported beside the target, which is IPv4's).
+    const kinds = ['raw', 'raw-echo', 'host', 'host6'] as const;
+    const res: Record<(typeof kinds)[number], { cyclesPerPkt: number; mpps: number }[]> = { host: [], host6: [], raw: [], 'raw-echo': [] };
     for (let r = 0; r < runs; r++) {
       for (const k of kinds) {
         const x = await nullCost(k, secs);
@@ -224,17 +231,21 @@ async function main(): Promise<void> {
     // Within each run (the three are measured back to back, so a noisy minute moves them together).
     const diffs = res.host.map((h, i) => h.cyclesPerPkt - res.raw[i]!.cyclesPerPkt);
     const diffsEcho = res.host.map((h, i) => h.cyclesPerPkt - res['raw-echo'][i]!.cyclesPerPkt);
+    const diffs6 = res.host6.map((h, i) => h.cyclesPerPkt - res.raw[i]!.cyclesPerPkt);
     const fig = (k: (typeof kinds)[number]) => ({ cyclesPerPkt: minMedMax(res[k].map((x) => x.cyclesPerPkt)), mpps: minMedMax(res[k].map((x) => x.mpps)) });
     out.null = {
       raw: fig('raw'),
       rawEcho: fig('raw-echo'),
       host: fig('host'),
+      host6: fig('host6'),
       hostCostCyclesPerPkt: minMedMax(diffs),
+      host6CostCyclesPerPkt: minMedMax(diffs6),
       hostCostOverRawEchoCyclesPerPkt: minMedMax(diffsEcho),
       target: 40,
     };
     console.log(`  host layer cost over the raw handler: ${JSON.stringify(minMedMax(diffs))} cycles/packet (target ≤ 40)`);
     console.log(`  host layer cost over a raw UDP echo (swaps only, checks nothing): ${JSON.stringify(minMedMax(diffsEcho))} cycles/packet`);
+    console.log(`  IPv6 host layer cost over the raw handler: ${JSON.stringify(minMedMax(diffs6))} cycles/packet`);
   }
 
   if (!a['no-veth']) {
