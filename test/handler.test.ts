@@ -93,7 +93,11 @@ describe('verdicts, byte for byte', () => {
     };
     // 1 ms collects ~200 packets, more than a burst (32): bursts go over full
     // (without the window they hold 1-4 packets here; a stalled consumer only makes them bigger).
-    expect(await run(1000)).toBeGreaterThan(24);
+    // A stalled producer makes them smaller: the null port's token bucket holds one burst, so an
+    // lcore the hypervisor takes away for a few ms (bench/stalls.ts) misses those packets and
+    // closes windows short. The mean fell to 22 in one CI run (Node 22 matrix, 2026-12-04);
+    // 12 is still three times what no window gives.
+    expect(await run(1000)).toBeGreaterThan(12);
     await run(0);
   });
 
