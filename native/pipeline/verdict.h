@@ -26,11 +26,7 @@ class VerdictSink {
       if (ports[i]->host) host_[i] = std::make_unique<host::HostOut>(ports[i]->host.get(), tx_[i].get(), pool, cache, txq);
   }
 
-  void apply(Mbuf* m) {
-    if (in_slot(m)) apply_checked(m);
-  }
-
-  // apply() for each of n mbufs, in order. A host socket's replies (the bulk of
+  // Applies the verdict of each of n mbufs, in order. A host socket's replies (the bulk of
   // a server's verdicts) go to their host in runs, HostOut::reply_burst, and
   // any other verdict first sends the run before it, so nothing is reordered.
   void apply_burst(Mbuf* const* ms, uint32_t n) {
