@@ -1,4 +1,4 @@
-// The host's IPv4 reply fast path (reply4 in pipeline/host/host_output.cc) must
+// The host's reply fast path (reply4 and reply6 in pipeline/host/host_reply_fast.h) must
 // send exactly what the general path (turn_around, finish_udp) sends, and drop
 // and count exactly what it drops. Each case here builds the same burst of
 // handled datagrams twice and answers one copy with the fast path and one

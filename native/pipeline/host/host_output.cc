@@ -152,7 +152,8 @@ void HostOut::replies(Mbuf* const* ms, uint32_t n) {
   auto count_run = [&] {
     if (run) host_->sockets()[run_socket].slots[slot_].replies.add(run);
   };
-  const ReplyFast r = ReplyFast::of(*host_, pool_->slot_size());
+  // Read once per burst, and only when a fast path will use it.
+  const ReplyFast r = Families >= 0 ? ReplyFast::of(*host_, pool_->slot_size()) : ReplyFast{};
   for (uint32_t i = 0; i < n; i++) {
     Mbuf* m = ms[i];
     // Families -1: no fast path (a VLAN, checksum offload, or the test hook).

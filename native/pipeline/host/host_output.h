@@ -43,7 +43,7 @@ class HostOut {
 
   HostCounters& counters() { return *c_; }
   // Tests: off sends every reply through the general path (turn_around), which
-  // the IPv4 fast path (reply4 in host_output.cc) must agree with.
+  // the fast path (reply4, reply6 in host_reply_fast.h) must agree with.
   void set_fast_path(bool on) { fast_ = on; }
   TxBuffer* tx() { return tx_; }
 
